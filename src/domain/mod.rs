@@ -1,0 +1,12 @@
+//! The payment domain: exact money, payments, their status machine and their events.
+
+pub mod money;
+pub mod payment;
+pub mod status;
+
+pub use money::{AmountError, Currency, Money};
+pub use payment::{
+    Applied, Environment, FailureReason, PAYMENT_FOR, Payment, PaymentEvent, Source, Timestamp, Transition,
+    new_payment_id,
+};
+pub use status::{Change, EventKind, PaymentStatus, TransitionError};

@@ -1,0 +1,353 @@
+//! The Flow API client: signed requests, typed errors, retries that never double-charge.
+//!
+//! Reads (`payment/getStatus`, `getStatusByFlowOrder`, `getStatusByCommerceId`) are GETs
+//! with every parameter in the query string, retried with backoff when the error is
+//! retryable. `payment/create` is a form POST and is never blindly re-sent: it is re-sent
+//! (with the same commerceOrder) only when the first attempt certainly never reached Flow,
+//! or after `getStatusByCommerceId` says Flow holds no order with that commerceOrder.
+
+use std::time::Duration;
+
+use secrecy::{ExposeSecret, SecretString};
+use serde::de::DeserializeOwned;
+
+use super::error::FlowError;
+use super::sign::{SIGNATURE_PARAM, sign};
+use super::wire::{ErrorBody, PayResponse, PaymentStatus};
+use crate::domain::{Currency, Money};
+use crate::gateway::retry::{Decision, RetryPolicy};
+use crate::gateway::{CreatedOrder, GatewayVerdict, OrderRequest, OrderStatus, PaymentGateway};
+
+/// Default per-request timeout (the MTB seed's 30 s).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How to reach one Flow merchant account.
+#[derive(Debug, Clone)]
+pub struct FlowClientConfig {
+    /// `https://www.flow.cl/api`, `https://sandbox.flow.cl/api`, or the offline sandbox's `/api`.
+    pub base_url: String,
+    pub api_key: String,
+    pub secret_key: SecretString,
+    pub timeout: Duration,
+    pub read_retry: RetryPolicy,
+    pub create_retry: RetryPolicy,
+}
+
+impl FlowClientConfig {
+    pub fn new(base_url: impl Into<String>, api_key: impl Into<String>, secret_key: SecretString) -> Self {
+        FlowClientConfig {
+            base_url: base_url.into(),
+            api_key: api_key.into(),
+            secret_key,
+            timeout: DEFAULT_TIMEOUT,
+            read_retry: RetryPolicy::default(),
+            create_retry: RetryPolicy { max_attempts: 2, ..RetryPolicy::default() },
+        }
+    }
+}
+
+/// The parameters of `payment/create`, as Flow names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateParams {
+    pub commerce_order: String,
+    pub subject: String,
+    pub currency: String,
+    /// The amount in major units as exact decimal text (`5000`).
+    pub amount: String,
+    pub email: String,
+    pub url_confirmation: String,
+    pub url_return: String,
+    pub timeout_secs: Option<u64>,
+    /// A JSON object as text, signed exactly as sent.
+    pub optional: Option<String>,
+    pub payment_method: Option<u32>,
+}
+
+impl CreateParams {
+    fn to_params(&self) -> Vec<(&'static str, String)> {
+        let mut p = vec![
+            ("commerceOrder", self.commerce_order.clone()),
+            ("subject", self.subject.clone()),
+            ("currency", self.currency.clone()),
+            ("amount", self.amount.clone()),
+            ("email", self.email.clone()),
+            ("urlConfirmation", self.url_confirmation.clone()),
+            ("urlReturn", self.url_return.clone()),
+        ];
+        if let Some(t) = self.timeout_secs {
+            p.push(("timeout", t.to_string()));
+        }
+        if let Some(o) = &self.optional {
+            p.push(("optional", o.clone()));
+        }
+        if let Some(m) = self.payment_method {
+            p.push(("paymentMethod", m.to_string()));
+        }
+        p
+    }
+}
+
+/// Flow's order status codes, exhaustively.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowStatus {
+    Pending = 1,
+    Paid = 2,
+    Rejected = 3,
+    Cancelled = 4,
+}
+
+impl FlowStatus {
+    pub fn from_code(code: i64) -> Option<FlowStatus> {
+        match code {
+            1 => Some(FlowStatus::Pending),
+            2 => Some(FlowStatus::Paid),
+            3 => Some(FlowStatus::Rejected),
+            4 => Some(FlowStatus::Cancelled),
+            _ => None,
+        }
+    }
+
+    /// Flow's meaning of the code, in English.
+    pub fn message(self) -> &'static str {
+        match self {
+            FlowStatus::Pending => "Pending payment",
+            FlowStatus::Paid => "Paid",
+            FlowStatus::Rejected => "Rejected",
+            FlowStatus::Cancelled => "Cancelled",
+        }
+    }
+}
+
+/// A client for one Flow merchant account. Cheap to clone (the HTTP pool is shared).
+#[derive(Debug, Clone)]
+pub struct FlowClient {
+    http: reqwest::Client,
+    cfg: FlowClientConfig,
+}
+
+impl FlowClient {
+    /// A client with its own connection pool.
+    pub fn new(cfg: FlowClientConfig) -> Result<FlowClient, FlowError> {
+        let http = reqwest::Client::builder()
+            .timeout(cfg.timeout)
+            .connect_timeout(cfg.timeout.min(Duration::from_secs(10)))
+            .user_agent(concat!("paylink/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FlowError::Config(e.without_url().to_string()))?;
+        FlowClient::with_http(cfg, http)
+    }
+
+    /// A client sharing an existing pool (one pool for every merchant account).
+    pub fn with_http(cfg: FlowClientConfig, http: reqwest::Client) -> Result<FlowClient, FlowError> {
+        let base = cfg.base_url.trim_end_matches('/');
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(FlowError::Config(format!(
+                "the Flow API URL must start with http:// or https://, got {base:?}"
+            )));
+        }
+        let cfg = FlowClientConfig { base_url: base.to_string(), ..cfg };
+        Ok(FlowClient { http, cfg })
+    }
+
+    pub fn config(&self) -> &FlowClientConfig {
+        &self.cfg
+    }
+
+    fn signed(&self, params: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
+        let mut all = Vec::with_capacity(params.len() + 2);
+        all.push(("apiKey", self.cfg.api_key.clone()));
+        // Never send empty parameters: whether Flow signs over them is unknown (§2.4).
+        all.extend(params.into_iter().filter(|(_, v)| !v.is_empty()));
+        let s = sign(
+            all.iter().map(|(k, v)| (*k, v.as_str())),
+            self.cfg.secret_key.expose_secret().as_bytes(),
+        );
+        all.push((SIGNATURE_PARAM, s));
+        all
+    }
+
+    fn url(&self, service: &str) -> String {
+        format!("{}/{}", self.cfg.base_url, service)
+    }
+
+    async fn read_response<T: DeserializeOwned>(&self, resp: reqwest::Response) -> Result<T, FlowError> {
+        let status = resp.status().as_u16();
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| FlowError::from_reqwest(e, self.cfg.timeout))?;
+        match status {
+            200 => serde_json::from_slice::<T>(&body).map_err(|e| FlowError::Malformed(e.to_string())),
+            400 | 401 => match serde_json::from_slice::<ErrorBody>(&body) {
+                Ok(err) => Err(FlowError::Api { http_status: status, code: err.code, message: err.message }),
+                Err(e) => Err(FlowError::Malformed(format!("HTTP {status} without Flow's error JSON: {e}"))),
+            },
+            other => Err(FlowError::Http { http_status: other }),
+        }
+    }
+
+    async fn get_once<T: DeserializeOwned>(&self, service: &str, params: Vec<(&'static str, String)>) -> Result<T, FlowError> {
+        let resp = self
+            .http
+            .get(self.url(service))
+            .query(&self.signed(params))
+            .send()
+            .await
+            .map_err(|e| FlowError::from_reqwest(e, self.cfg.timeout))?;
+        self.read_response(resp).await
+    }
+
+    /// A GET, retried with backoff while the error is retryable.
+    async fn get<T: DeserializeOwned>(&self, service: &str, params: Vec<(&'static str, String)>) -> Result<T, FlowError> {
+        let policy = self.cfg.read_retry;
+        let mut delays = policy.delays();
+        let mut attempt = 1;
+        loop {
+            match self.get_once(service, params.clone()).await {
+                Ok(v) => return Ok(v),
+                Err(e) => match policy.decide(attempt, e.retryable(), delays.next()) {
+                    Decision::GiveUp => return Err(e),
+                    Decision::RetryAfter(d) => {
+                        tracing::debug!(service, attempt, error = %e, "retrying Flow read");
+                        tokio::time::sleep(d).await;
+                        attempt += 1;
+                    }
+                },
+            }
+        }
+    }
+
+    async fn create_once(&self, p: &CreateParams) -> Result<PayResponse, FlowError> {
+        let resp = self
+            .http
+            .post(self.url("payment/create"))
+            .form(&self.signed(p.to_params()))
+            .send()
+            .await
+            .map_err(|e| FlowError::from_reqwest(e, self.cfg.timeout))?;
+        self.read_response(resp).await
+    }
+
+    /// `payment/create`. A failed attempt is re-sent with the same commerceOrder only when it
+    /// certainly never reached Flow, or when `getStatusByCommerceId` finds no order; if Flow
+    /// does hold one, the answer is [`FlowError::OrderExistsWithoutLink`]. A timeout is
+    /// returned at once: the caller has waited long enough, and its own retry goes through
+    /// the same check.
+    pub async fn create(&self, p: &CreateParams) -> Result<PayResponse, FlowError> {
+        let policy = self.cfg.create_retry;
+        let mut delays = policy.delays();
+        let mut attempt = 1;
+        loop {
+            let err = match self.create_once(p).await {
+                Ok(r) => return Ok(r),
+                Err(e) => e,
+            };
+            let retry_in = match policy.decide(attempt, err.retryable() && !matches!(err, FlowError::Timeout(_)), delays.next()) {
+                Decision::GiveUp => return Err(err),
+                Decision::RetryAfter(d) => d,
+            };
+            tokio::time::sleep(retry_in).await;
+            if !err.never_sent() {
+                match self.find_by_commerce_order(&p.commerce_order).await {
+                    Ok(Some(existing)) => {
+                        return Err(FlowError::OrderExistsWithoutLink { flow_order: existing.flow_order });
+                    }
+                    Ok(None) => {}
+                    Err(_) => return Err(err),
+                }
+            }
+            tracing::debug!(attempt, error = %err, "re-sending payment/create with the same commerceOrder");
+            attempt += 1;
+        }
+    }
+
+    /// `payment/getStatus` by token.
+    pub async fn get_status(&self, token: &str) -> Result<PaymentStatus, FlowError> {
+        self.get("payment/getStatus", vec![("token", token.to_string())]).await
+    }
+
+    /// `payment/getStatusByFlowOrder`.
+    pub async fn get_status_by_flow_order(&self, flow_order: i64) -> Result<PaymentStatus, FlowError> {
+        self.get("payment/getStatusByFlowOrder", vec![("flowOrder", flow_order.to_string())]).await
+    }
+
+    /// `payment/getStatusByCommerceId`.
+    pub async fn get_status_by_commerce_id(&self, commerce_order: &str) -> Result<PaymentStatus, FlowError> {
+        self.get("payment/getStatusByCommerceId", vec![("commerceId", commerce_order.to_string())]).await
+    }
+
+    /// `getStatusByCommerceId`, with Flow's "Transaction not found" as `Ok(None)`.
+    pub async fn find_by_commerce_order(&self, commerce_order: &str) -> Result<Option<PaymentStatus>, FlowError> {
+        match self.get_status_by_commerce_id(commerce_order).await {
+            Ok(s) => Ok(Some(s)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// Maps Flow's PaymentStatus to the gateway's verdict.
+pub fn order_status(s: &PaymentStatus) -> Result<OrderStatus, FlowError> {
+    let flow_status = FlowStatus::from_code(s.status)
+        .ok_or_else(|| FlowError::Malformed(format!("unknown Flow status {}", s.status)))?;
+    let verdict = match flow_status {
+        FlowStatus::Pending => GatewayVerdict::Pending,
+        FlowStatus::Paid => GatewayVerdict::Paid {
+            paid_at: s.payment_data.as_ref().and_then(|d| d.date.clone()),
+        },
+        FlowStatus::Rejected => GatewayVerdict::Rejected,
+        FlowStatus::Cancelled => GatewayVerdict::Cancelled,
+    };
+    let currency = s.currency.as_deref().and_then(Currency::from_code).unwrap_or(Currency::CLP);
+    Ok(OrderStatus {
+        provider_ref: s.flow_order.to_string(),
+        commerce_order: s.commerce_order.clone(),
+        verdict,
+        gateway_code: s.status,
+        gateway_message: flow_status.message(),
+        amount: Money::parse_major(&s.amount, currency).ok(),
+    })
+}
+
+impl PaymentGateway for FlowClient {
+    type Error = FlowError;
+
+    async fn create_order(&self, req: &OrderRequest) -> Result<CreatedOrder, FlowError> {
+        let params = CreateParams {
+            commerce_order: req.commerce_order.clone(),
+            subject: req.subject.clone(),
+            currency: req.amount.currency.code().to_string(),
+            amount: req.amount.major_text(),
+            email: req.payer_email.clone(),
+            url_confirmation: req.url_confirmation.clone(),
+            url_return: req.url_return.clone(),
+            timeout_secs: req.timeout_secs,
+            optional: None,
+            payment_method: None,
+        };
+        let r = self.create(&params).await?;
+        Ok(CreatedOrder {
+            provider_ref: r.flow_order.to_string(),
+            payment_url: format!("{}?token={}", r.url, r.token),
+            token: r.token,
+        })
+    }
+
+    async fn status_by_token(&self, token: &str) -> Result<OrderStatus, FlowError> {
+        order_status(&self.get_status(token).await?)
+    }
+
+    async fn status_by_provider_ref(&self, provider_ref: &str) -> Result<OrderStatus, FlowError> {
+        let flow_order: i64 = provider_ref
+            .parse()
+            .map_err(|_| FlowError::Config(format!("{provider_ref:?} is not a Flow order number")))?;
+        order_status(&self.get_status_by_flow_order(flow_order).await?)
+    }
+
+    async fn status_by_commerce_order(&self, commerce_order: &str) -> Result<Option<OrderStatus>, FlowError> {
+        match self.find_by_commerce_order(commerce_order).await? {
+            Some(s) => order_status(&s).map(Some),
+            None => Ok(None),
+        }
+    }
+}

@@ -1,0 +1,114 @@
+//! The JSON control API under `/sandbox`, for tests and demos (shapes in the `sandbox`
+//! module doc). Each route is a thin wrapper over the same-named [`Sandbox`] method;
+//! settle errors map to HTTP here and only here: unknown token 404, final or expired 409.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use time::format_description::well_known::Rfc3339;
+
+use super::Sandbox;
+use super::model::{Fault, Outcome, SandboxError};
+
+pub fn routes() -> Router<Sandbox> {
+    Router::new()
+        .route("/sandbox/health", get(|| async { "ok" }))
+        .route("/sandbox/settle", post(settle))
+        .route("/sandbox/clock/advance", post(advance_clock))
+        .route(
+            "/sandbox/faults",
+            get(list_faults).post(add_fault).delete(clear_faults),
+        )
+        .route("/sandbox/confirmations/drop", post(drop_confirmations))
+        .route(
+            "/sandbox/requests",
+            get(|State(sb): State<Sandbox>| async move { Json(sb.requests()) }),
+        )
+        .route(
+            "/sandbox/confirmations",
+            get(|State(sb): State<Sandbox>| async move { Json(sb.confirmations()) }),
+        )
+        .route("/sandbox/orders/{token}", get(order))
+}
+
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": message.into()}))).into_response()
+}
+
+impl IntoResponse for SandboxError {
+    fn into_response(self) -> Response {
+        let status = match self {
+            SandboxError::UnknownToken(_) => StatusCode::NOT_FOUND,
+            SandboxError::AlreadyFinal { .. } | SandboxError::Expired => StatusCode::CONFLICT,
+        };
+        error(status, self.to_string())
+    }
+}
+
+#[derive(Deserialize)]
+struct SettleBody {
+    token: String,
+    outcome: Outcome,
+}
+
+async fn settle(State(sb): State<Sandbox>, Json(body): Json<SettleBody>) -> Response {
+    match sb.settle(&body.token, body.outcome).await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct AdvanceBody {
+    seconds: i64,
+}
+
+async fn advance_clock(State(sb): State<Sandbox>, Json(body): Json<AdvanceBody>) -> Response {
+    if body.seconds < 0 {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "the sandbox clock only moves forward",
+        );
+    }
+    sb.advance_clock(body.seconds);
+    let now = sb.now().format(&Rfc3339).unwrap_or_default();
+    Json(json!({"offset_seconds": sb.clock_offset(), "now": now})).into_response()
+}
+
+async fn list_faults(State(sb): State<Sandbox>) -> Json<Vec<Fault>> {
+    Json(sb.faults())
+}
+
+async fn add_fault(State(sb): State<Sandbox>, Json(fault): Json<Fault>) -> Json<Vec<Fault>> {
+    sb.add_fault(fault);
+    Json(sb.faults())
+}
+
+async fn clear_faults(State(sb): State<Sandbox>) -> Json<Vec<Fault>> {
+    sb.clear_faults();
+    Json(sb.faults())
+}
+
+#[derive(Deserialize)]
+struct DropBody {
+    count: u32,
+}
+
+async fn drop_confirmations(State(sb): State<Sandbox>, Json(body): Json<DropBody>) -> Response {
+    sb.drop_next_confirmations(body.count);
+    Json(json!({"drops_pending": body.count})).into_response()
+}
+
+async fn order(State(sb): State<Sandbox>, Path(token): Path<String>) -> Response {
+    match sb.order(&token) {
+        Some(status) => Json(status).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            format!("no order with token {token}"),
+        ),
+    }
+}
