@@ -29,14 +29,29 @@ fn signing(c: &mut Criterion) {
         b.iter(|| sign(std::hint::black_box(params), b"test-secret"))
     });
     c.bench_function("flow/sign_get_status_2_params", |b| {
-        b.iter(|| sign(std::hint::black_box([("apiKey", "K"), ("token", "T")]), b"test-secret"))
+        b.iter(|| {
+            sign(
+                std::hint::black_box([("apiKey", "K"), ("token", "T")]),
+                b"test-secret",
+            )
+        })
     });
 }
 
 fn round_trip(c: &mut Criterion) {
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
-    let sb = rt.block_on(Sandbox::start(SandboxConfig::default())).unwrap();
-    let cfg = FlowClientConfig::new(sb.api_url.clone(), DEFAULT_API_KEY, SecretString::from(DEFAULT_SECRET_KEY.to_string()));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sb = rt
+        .block_on(Sandbox::start(SandboxConfig::default()))
+        .unwrap();
+    let cfg = FlowClientConfig::new(
+        sb.api_url.clone(),
+        DEFAULT_API_KEY,
+        SecretString::from(DEFAULT_SECRET_KEY.to_string()),
+    );
     let flow = FlowClient::new(cfg).unwrap();
     let mut n = 0u64;
     let mut group = c.benchmark_group("flow");

@@ -7,7 +7,17 @@
 //! - [`gateway`]: the `PaymentGateway` boundary; [`gateway::flow`] signs and calls Flow.
 //! - [`sandbox`]: the offline Flow emulator (API, pay page, confirmations, control API).
 
+pub mod app;
 pub mod cli;
+pub mod config;
+pub mod demo;
 pub mod domain;
 pub mod gateway;
+pub mod mcp;
+pub mod notify;
+pub mod ops;
+pub mod payments;
+pub mod reconcile;
 pub mod sandbox;
+pub mod store;
+pub mod webhook;

@@ -6,8 +6,14 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = paylink::cli::Cli::parse();
-    paylink::cli::init_tracing(cli.verbose);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    paylink::cli::init_tracing(
+        cli.verbose,
+        matches!(cli.command, paylink::cli::Command::Demo),
+    );
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("paylink: cannot start the async runtime: {e}");

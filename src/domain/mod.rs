@@ -6,7 +6,7 @@ pub mod status;
 
 pub use money::{AmountError, Currency, Money};
 pub use payment::{
-    Applied, Environment, FailureReason, PAYMENT_FOR, Payment, PaymentEvent, Source, Timestamp, Transition,
-    new_payment_id,
+    Applied, Environment, FailureReason, PAYMENT_FOR, Payment, PaymentEvent, Source, Timestamp,
+    Transition, new_payment_id,
 };
 pub use status::{Change, EventKind, PaymentStatus, TransitionError};

@@ -22,16 +22,61 @@ pub struct CurrencyInfo {
 /// The currency table. Flow's own documentation names CLP (default), UF and PEN;
 /// the others are the ISO 4217 currencies of Flow's markets and of Stripe's common ones.
 pub static CURRENCIES: &[CurrencyInfo] = &[
-    CurrencyInfo { code: "CLP", exponent: 0, flow_minimum_minor: Some(350), name: "Chilean peso" },
+    CurrencyInfo {
+        code: "CLP",
+        exponent: 0,
+        flow_minimum_minor: Some(350),
+        name: "Chilean peso",
+    },
     // UF (Unidad de Fomento, ISO CLF) is quoted with four decimals.
-    CurrencyInfo { code: "UF", exponent: 4, flow_minimum_minor: None, name: "Unidad de Fomento" },
-    CurrencyInfo { code: "PEN", exponent: 2, flow_minimum_minor: None, name: "Peruvian sol" },
-    CurrencyInfo { code: "MXN", exponent: 2, flow_minimum_minor: None, name: "Mexican peso" },
-    CurrencyInfo { code: "COP", exponent: 2, flow_minimum_minor: None, name: "Colombian peso" },
-    CurrencyInfo { code: "ARS", exponent: 2, flow_minimum_minor: None, name: "Argentine peso" },
-    CurrencyInfo { code: "BRL", exponent: 2, flow_minimum_minor: None, name: "Brazilian real" },
-    CurrencyInfo { code: "USD", exponent: 2, flow_minimum_minor: None, name: "US dollar" },
-    CurrencyInfo { code: "EUR", exponent: 2, flow_minimum_minor: None, name: "Euro" },
+    CurrencyInfo {
+        code: "UF",
+        exponent: 4,
+        flow_minimum_minor: None,
+        name: "Unidad de Fomento",
+    },
+    CurrencyInfo {
+        code: "PEN",
+        exponent: 2,
+        flow_minimum_minor: None,
+        name: "Peruvian sol",
+    },
+    CurrencyInfo {
+        code: "MXN",
+        exponent: 2,
+        flow_minimum_minor: None,
+        name: "Mexican peso",
+    },
+    CurrencyInfo {
+        code: "COP",
+        exponent: 2,
+        flow_minimum_minor: None,
+        name: "Colombian peso",
+    },
+    CurrencyInfo {
+        code: "ARS",
+        exponent: 2,
+        flow_minimum_minor: None,
+        name: "Argentine peso",
+    },
+    CurrencyInfo {
+        code: "BRL",
+        exponent: 2,
+        flow_minimum_minor: None,
+        name: "Brazilian real",
+    },
+    CurrencyInfo {
+        code: "USD",
+        exponent: 2,
+        flow_minimum_minor: None,
+        name: "US dollar",
+    },
+    CurrencyInfo {
+        code: "EUR",
+        exponent: 2,
+        flow_minimum_minor: None,
+        name: "Euro",
+    },
 ];
 
 /// A currency from the table. Copy, compared by identity of its table row.
@@ -64,7 +109,11 @@ impl Currency {
 
     /// The list of codes, for error messages.
     pub fn known_codes() -> String {
-        CURRENCIES.iter().map(|c| c.code).collect::<Vec<_>>().join(", ")
+        CURRENCIES
+            .iter()
+            .map(|c| c.code)
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -102,7 +151,11 @@ pub enum AmountError {
     #[error("the amount must be greater than zero")]
     NotPositive,
     #[error("{currency} amounts have {exponent} decimal places; {given} has more")]
-    TooManyDecimals { currency: &'static str, exponent: u8, given: String },
+    TooManyDecimals {
+        currency: &'static str,
+        exponent: u8,
+        given: String,
+    },
     #[error("the amount is too large")]
     TooLarge,
 }
@@ -137,10 +190,14 @@ impl Money {
         let exp = i32::from(currency.exponent());
         let shift = exp - scale;
         let minor: i128 = if shift >= 0 {
-            let factor = 10i128.checked_pow(shift as u32).ok_or(AmountError::TooLarge)?;
+            let factor = 10i128
+                .checked_pow(shift as u32)
+                .ok_or(AmountError::TooLarge)?;
             digits.checked_mul(factor).ok_or(AmountError::TooLarge)?
         } else {
-            let divisor = 10i128.checked_pow((-shift) as u32).ok_or(AmountError::TooLarge)?;
+            let divisor = 10i128
+                .checked_pow((-shift) as u32)
+                .ok_or(AmountError::TooLarge)?;
             if digits % divisor != 0 {
                 return Err(AmountError::TooManyDecimals {
                     currency: currency.code(),
@@ -212,7 +269,9 @@ fn parse_decimal(t: &str) -> Option<(i128, i32)> {
     if int_part.is_empty() && frac_part.is_empty() {
         return None;
     }
-    if !int_part.bytes().all(|b| b.is_ascii_digit()) || !frac_part.bytes().all(|b| b.is_ascii_digit()) {
+    if !int_part.bytes().all(|b| b.is_ascii_digit())
+        || !frac_part.bytes().all(|b| b.is_ascii_digit())
+    {
         return None;
     }
     let all: String = format!("{int_part}{frac_part}");
@@ -220,7 +279,11 @@ fn parse_decimal(t: &str) -> Option<(i128, i32)> {
     if trimmed.len() > 30 || !(-60..=60).contains(&exp) {
         return None;
     }
-    let digits: i128 = if trimmed.is_empty() { 0 } else { trimmed.parse().ok()? };
+    let digits: i128 = if trimmed.is_empty() {
+        0
+    } else {
+        trimmed.parse().ok()?
+    };
     let scale = frac_part.len() as i32 - exp;
     Some((digits, scale))
 }
@@ -235,8 +298,14 @@ mod tests {
 
     #[test]
     fn clp_has_no_decimals() {
-        assert_eq!(Money::parse_major("5000", Currency::CLP).unwrap().minor, 5000);
-        assert_eq!(Money::parse_major("5000.0", Currency::CLP).unwrap().minor, 5000);
+        assert_eq!(
+            Money::parse_major("5000", Currency::CLP).unwrap().minor,
+            5000
+        );
+        assert_eq!(
+            Money::parse_major("5000.0", Currency::CLP).unwrap().minor,
+            5000
+        );
         assert!(matches!(
             Money::parse_major("10.5", Currency::CLP),
             Err(AmountError::TooManyDecimals { .. })
@@ -249,17 +318,35 @@ mod tests {
         assert_eq!(Money::parse_major("0.1", usd()).unwrap().minor, 10);
         assert_eq!(Money::parse_major("1e2", usd()).unwrap().minor, 10000);
         assert!(Money::parse_major("0.001", usd()).is_err());
-        assert_eq!(Money::parse_major("12.5", usd()).unwrap().major_text(), "12.50");
+        assert_eq!(
+            Money::parse_major("12.5", usd()).unwrap().major_text(),
+            "12.50"
+        );
     }
 
     #[test]
     fn bad_numbers_are_refused_with_their_reason() {
-        assert_eq!(Money::parse_major("-5", Currency::CLP), Err(AmountError::NotPositive));
-        assert_eq!(Money::parse_major("0", Currency::CLP), Err(AmountError::NotPositive));
+        assert_eq!(
+            Money::parse_major("-5", Currency::CLP),
+            Err(AmountError::NotPositive)
+        );
+        assert_eq!(
+            Money::parse_major("0", Currency::CLP),
+            Err(AmountError::NotPositive)
+        );
         for t in ["NaN", "inf", "", "abc", "1.2.3", "0x10", "."] {
-            assert!(matches!(Money::parse_major(t, Currency::CLP), Err(AmountError::NotANumber(_))), "{t}");
+            assert!(
+                matches!(
+                    Money::parse_major(t, Currency::CLP),
+                    Err(AmountError::NotANumber(_))
+                ),
+                "{t}"
+            );
         }
-        assert_eq!(Money::parse_major("1e40", Currency::CLP), Err(AmountError::TooLarge));
+        assert_eq!(
+            Money::parse_major("1e40", Currency::CLP),
+            Err(AmountError::TooLarge)
+        );
     }
 
     #[test]

@@ -92,6 +92,8 @@ pub enum FailureReason {
     GatewayRefused,
     /// The order exists at the gateway but its link never reached paylink.
     LinkLost,
+    /// The gateway call never completed and the gateway holds no such order.
+    NotCreated,
 }
 
 impl FailureReason {
@@ -102,6 +104,7 @@ impl FailureReason {
             FailureReason::Expired => "expired",
             FailureReason::GatewayRefused => "gateway_refused",
             FailureReason::LinkLost => "link_lost",
+            FailureReason::NotCreated => "not_created",
         }
     }
 }
@@ -114,6 +117,10 @@ pub enum Transition {
         provider_reference: String,
         flow_token: String,
         payment_link_url: String,
+        /// When the gateway order stops being payable.
+        expires_at: Option<Timestamp>,
+        /// When reconciliation should first look at the pending payment.
+        next_check_at: Option<Timestamp>,
     },
     /// The gateway reported the payment paid.
     Paid { paid_at: Timestamp },
@@ -189,7 +196,10 @@ pub struct PaymentEvent {
 /// What applying a transition did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
-    Changed { payment: Box<Payment>, event: PaymentEvent },
+    Changed {
+        payment: Box<Payment>,
+        event: PaymentEvent,
+    },
     /// Already in that status: nothing to write.
     Unchanged,
 }
@@ -222,7 +232,12 @@ impl Payment {
 
     /// Applies `t` at `now`, by the status machine. The returned payment has its
     /// version bumped and the event carries the matching sequence number.
-    pub fn apply(&self, t: &Transition, source: Source, now: Timestamp) -> Result<Applied, TransitionError> {
+    pub fn apply(
+        &self,
+        t: &Transition,
+        source: Source,
+        now: Timestamp,
+    ) -> Result<Applied, TransitionError> {
         let kind = match self.status.change_to(t.target())? {
             Change::AlreadyThere => return Ok(Applied::Unchanged),
             Change::Apply(kind) => kind,
@@ -232,7 +247,16 @@ impl Payment {
         p.updated_at = now;
         p.version += 1;
         let detail = match t {
-            Transition::Pending { provider_reference, flow_token, payment_link_url } => {
+            Transition::Pending {
+                provider_reference,
+                flow_token,
+                payment_link_url,
+                expires_at,
+                next_check_at,
+            } => {
+                p.expires_at = *expires_at;
+                p.next_check_at = *next_check_at;
+                p.check_attempts = 0;
                 p.provider_reference = Some(provider_reference.clone());
                 p.flow_token = Some(flow_token.clone());
                 p.payment_link_url = Some(payment_link_url.clone());
@@ -243,7 +267,10 @@ impl Payment {
                 let previous = p.failure_reason.take();
                 p.next_check_at = None;
                 match (kind, previous) {
-                    (EventKind::Corrected, Some(r)) => Some(format!("was failed ({}); the gateway reports it paid", r.as_str())),
+                    (EventKind::Corrected, Some(r)) => Some(format!(
+                        "was failed ({}); the gateway reports it paid",
+                        r.as_str()
+                    )),
                     _ => None,
                 }
             }
@@ -263,7 +290,10 @@ impl Payment {
             to: p.status,
             detail,
         };
-        Ok(Applied::Changed { payment: Box::new(p), event })
+        Ok(Applied::Changed {
+            payment: Box::new(p),
+            event,
+        })
     }
 }
 
@@ -301,13 +331,32 @@ pub(crate) mod tests {
     #[test]
     fn failed_then_paid_is_a_correction_that_clears_the_reason() {
         let p = draft();
-        let Applied::Changed { payment: failed, .. } =
-            p.apply(&Transition::Failed { reason: FailureReason::Expired }, Source::Reconciler, Timestamp(5)).unwrap()
+        let Applied::Changed {
+            payment: failed, ..
+        } = p
+            .apply(
+                &Transition::Failed {
+                    reason: FailureReason::Expired,
+                },
+                Source::Reconciler,
+                Timestamp(5),
+            )
+            .unwrap()
         else {
             panic!("should change")
         };
-        let Applied::Changed { payment: paid, event } =
-            failed.apply(&Transition::Paid { paid_at: Timestamp(9) }, Source::Webhook, Timestamp(10)).unwrap()
+        let Applied::Changed {
+            payment: paid,
+            event,
+        } = failed
+            .apply(
+                &Transition::Paid {
+                    paid_at: Timestamp(9),
+                },
+                Source::Webhook,
+                Timestamp(10),
+            )
+            .unwrap()
         else {
             panic!("should change")
         };
@@ -321,14 +370,36 @@ pub(crate) mod tests {
     #[test]
     fn replaying_paid_changes_nothing_and_failing_a_paid_payment_is_refused() {
         let p = draft();
-        let Applied::Changed { payment: paid, .. } =
-            p.apply(&Transition::Paid { paid_at: Timestamp(9) }, Source::Webhook, Timestamp(10)).unwrap()
+        let Applied::Changed { payment: paid, .. } = p
+            .apply(
+                &Transition::Paid {
+                    paid_at: Timestamp(9),
+                },
+                Source::Webhook,
+                Timestamp(10),
+            )
+            .unwrap()
         else {
             panic!()
         };
-        assert_eq!(paid.apply(&Transition::Paid { paid_at: Timestamp(11) }, Source::Webhook, Timestamp(12)), Ok(Applied::Unchanged));
         assert_eq!(
-            paid.apply(&Transition::Failed { reason: FailureReason::Cancelled }, Source::Reconciler, Timestamp(12)),
+            paid.apply(
+                &Transition::Paid {
+                    paid_at: Timestamp(11)
+                },
+                Source::Webhook,
+                Timestamp(12)
+            ),
+            Ok(Applied::Unchanged)
+        );
+        assert_eq!(
+            paid.apply(
+                &Transition::Failed {
+                    reason: FailureReason::Cancelled
+                },
+                Source::Reconciler,
+                Timestamp(12)
+            ),
             Err(TransitionError::AlreadyPaid)
         );
     }

@@ -34,7 +34,10 @@ pub enum TransitionError {
     #[error("the payment is already paid; a paid payment never changes status")]
     AlreadyPaid,
     #[error("a {from:?} payment cannot go back to {to:?}")]
-    Backwards { from: PaymentStatus, to: PaymentStatus },
+    Backwards {
+        from: PaymentStatus,
+        to: PaymentStatus,
+    },
 }
 
 /// The kind of an event in a payment's log.
@@ -75,9 +78,13 @@ impl PaymentStatus {
             (Draft | Pending, Paid) => Ok(Change::Apply(EventKind::Paid)),
             (Draft | Pending, Failed) => Ok(Change::Apply(EventKind::Failed)),
             (Failed, Paid) => Ok(Change::Apply(EventKind::Corrected)),
-            (Draft, Draft) | (Pending, Pending) | (Paid, Paid) | (Failed, Failed) => Ok(Change::AlreadyThere),
+            (Draft, Draft) | (Pending, Pending) | (Paid, Paid) | (Failed, Failed) => {
+                Ok(Change::AlreadyThere)
+            }
             (Paid, Draft | Pending | Failed) => Err(TransitionError::AlreadyPaid),
-            (Pending | Failed, Draft) | (Failed, Pending) => Err(TransitionError::Backwards { from: self, to }),
+            (Pending | Failed, Draft) | (Failed, Pending) => {
+                Err(TransitionError::Backwards { from: self, to })
+            }
         }
     }
 
@@ -90,8 +97,12 @@ impl PaymentStatus {
         }
     }
 
-    pub const ALL: [PaymentStatus; 4] =
-        [PaymentStatus::Draft, PaymentStatus::Pending, PaymentStatus::Paid, PaymentStatus::Failed];
+    pub const ALL: [PaymentStatus; 4] = [
+        PaymentStatus::Draft,
+        PaymentStatus::Pending,
+        PaymentStatus::Paid,
+        PaymentStatus::Failed,
+    ];
 }
 
 impl std::fmt::Display for PaymentStatus {
@@ -115,7 +126,14 @@ mod tests {
             (Draft, Pending, ok(EventKind::Pending)),
             (Draft, Paid, ok(EventKind::Paid)),
             (Draft, Failed, ok(EventKind::Failed)),
-            (Pending, Draft, Err(TransitionError::Backwards { from: Pending, to: Draft })),
+            (
+                Pending,
+                Draft,
+                Err(TransitionError::Backwards {
+                    from: Pending,
+                    to: Draft,
+                }),
+            ),
             (Pending, Pending, Ok(AlreadyThere)),
             (Pending, Paid, ok(EventKind::Paid)),
             (Pending, Failed, ok(EventKind::Failed)),
@@ -123,8 +141,22 @@ mod tests {
             (Paid, Pending, Err(TransitionError::AlreadyPaid)),
             (Paid, Paid, Ok(AlreadyThere)),
             (Paid, Failed, Err(TransitionError::AlreadyPaid)),
-            (Failed, Draft, Err(TransitionError::Backwards { from: Failed, to: Draft })),
-            (Failed, Pending, Err(TransitionError::Backwards { from: Failed, to: Pending })),
+            (
+                Failed,
+                Draft,
+                Err(TransitionError::Backwards {
+                    from: Failed,
+                    to: Draft,
+                }),
+            ),
+            (
+                Failed,
+                Pending,
+                Err(TransitionError::Backwards {
+                    from: Failed,
+                    to: Pending,
+                }),
+            ),
             (Failed, Paid, ok(EventKind::Corrected)),
             (Failed, Failed, Ok(AlreadyThere)),
         ];

@@ -72,7 +72,10 @@ mod tests {
 
     #[test]
     fn decision_table() {
-        let p = RetryPolicy { max_attempts: 3, ..RetryPolicy::default() };
+        let p = RetryPolicy {
+            max_attempts: 3,
+            ..RetryPolicy::default()
+        };
         let d = Some(Duration::from_millis(5));
         let table = [
             (1, true, d, Decision::RetryAfter(Duration::from_millis(5))),
@@ -82,17 +85,28 @@ mod tests {
             (1, true, None, Decision::GiveUp),
         ];
         for (attempt, retryable, next, want) in table {
-            assert_eq!(p.decide(attempt, retryable, next), want, "{attempt} {retryable} {next:?}");
+            assert_eq!(
+                p.decide(attempt, retryable, next),
+                want,
+                "{attempt} {retryable} {next:?}"
+            );
         }
         assert_eq!(RetryPolicy::NONE.decide(1, true, d), Decision::GiveUp);
     }
 
     #[test]
     fn delays_grow_and_stay_under_the_cap() {
-        let p = RetryPolicy { max_attempts: 6, base_delay: Duration::from_millis(100), max_delay: Duration::from_millis(400) };
+        let p = RetryPolicy {
+            max_attempts: 6,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_millis(400),
+        };
         let delays: Vec<_> = p.delays().collect();
         assert_eq!(delays.len(), 5);
         // Jitter adds at most one more base delay on top of the capped delay.
-        assert!(delays.iter().all(|d| *d <= Duration::from_millis(800)), "{delays:?}");
+        assert!(
+            delays.iter().all(|d| *d <= Duration::from_millis(800)),
+            "{delays:?}"
+        );
     }
 }

@@ -110,7 +110,9 @@ async fn handle(State(sb): State<Sandbox>, Path(endpoint): Path<String>, req: Re
         sb.lock().requests.push(record);
         response
     });
-    task.await.unwrap_or_else(|_| (StatusCode::INTERNAL_SERVER_ERROR, "sandbox task failed").into_response())
+    task.await.unwrap_or_else(|_| {
+        (StatusCode::INTERNAL_SERVER_ERROR, "sandbox task failed").into_response()
+    })
 }
 
 /// The answer to `close_connection`. With a kill switch it is never written. Without one

@@ -34,14 +34,21 @@ pub struct FlowClientConfig {
 }
 
 impl FlowClientConfig {
-    pub fn new(base_url: impl Into<String>, api_key: impl Into<String>, secret_key: SecretString) -> Self {
+    pub fn new(
+        base_url: impl Into<String>,
+        api_key: impl Into<String>,
+        secret_key: SecretString,
+    ) -> Self {
         FlowClientConfig {
             base_url: base_url.into(),
             api_key: api_key.into(),
             secret_key,
             timeout: DEFAULT_TIMEOUT,
             read_retry: RetryPolicy::default(),
-            create_retry: RetryPolicy { max_attempts: 2, ..RetryPolicy::default() },
+            create_retry: RetryPolicy {
+                max_attempts: 2,
+                ..RetryPolicy::default()
+            },
         }
     }
 }
@@ -138,14 +145,20 @@ impl FlowClient {
     }
 
     /// A client sharing an existing pool (one pool for every merchant account).
-    pub fn with_http(cfg: FlowClientConfig, http: reqwest::Client) -> Result<FlowClient, FlowError> {
+    pub fn with_http(
+        cfg: FlowClientConfig,
+        http: reqwest::Client,
+    ) -> Result<FlowClient, FlowError> {
         let base = cfg.base_url.trim_end_matches('/');
         if !(base.starts_with("http://") || base.starts_with("https://")) {
             return Err(FlowError::Config(format!(
                 "the Flow API URL must start with http:// or https://, got {base:?}"
             )));
         }
-        let cfg = FlowClientConfig { base_url: base.to_string(), ..cfg };
+        let cfg = FlowClientConfig {
+            base_url: base.to_string(),
+            ..cfg
+        };
         Ok(FlowClient { http, cfg })
     }
 
@@ -170,23 +183,38 @@ impl FlowClient {
         format!("{}/{}", self.cfg.base_url, service)
     }
 
-    async fn read_response<T: DeserializeOwned>(&self, resp: reqwest::Response) -> Result<T, FlowError> {
+    async fn read_response<T: DeserializeOwned>(
+        &self,
+        resp: reqwest::Response,
+    ) -> Result<T, FlowError> {
         let status = resp.status().as_u16();
         let body = resp
             .bytes()
             .await
             .map_err(|e| FlowError::from_reqwest(e, self.cfg.timeout))?;
         match status {
-            200 => serde_json::from_slice::<T>(&body).map_err(|e| FlowError::Malformed(e.to_string())),
+            200 => {
+                serde_json::from_slice::<T>(&body).map_err(|e| FlowError::Malformed(e.to_string()))
+            }
             400 | 401 => match serde_json::from_slice::<ErrorBody>(&body) {
-                Ok(err) => Err(FlowError::Api { http_status: status, code: err.code, message: err.message }),
-                Err(e) => Err(FlowError::Malformed(format!("HTTP {status} without Flow's error JSON: {e}"))),
+                Ok(err) => Err(FlowError::Api {
+                    http_status: status,
+                    code: err.code,
+                    message: err.message,
+                }),
+                Err(e) => Err(FlowError::Malformed(format!(
+                    "HTTP {status} without Flow's error JSON: {e}"
+                ))),
             },
             other => Err(FlowError::Http { http_status: other }),
         }
     }
 
-    async fn get_once<T: DeserializeOwned>(&self, service: &str, params: Vec<(&'static str, String)>) -> Result<T, FlowError> {
+    async fn get_once<T: DeserializeOwned>(
+        &self,
+        service: &str,
+        params: Vec<(&'static str, String)>,
+    ) -> Result<T, FlowError> {
         let resp = self
             .http
             .get(self.url(service))
@@ -198,7 +226,11 @@ impl FlowClient {
     }
 
     /// A GET, retried with backoff while the error is retryable.
-    async fn get<T: DeserializeOwned>(&self, service: &str, params: Vec<(&'static str, String)>) -> Result<T, FlowError> {
+    async fn get<T: DeserializeOwned>(
+        &self,
+        service: &str,
+        params: Vec<(&'static str, String)>,
+    ) -> Result<T, FlowError> {
         let policy = self.cfg.read_retry;
         let mut delays = policy.delays();
         let mut attempt = 1;
@@ -242,7 +274,11 @@ impl FlowClient {
                 Ok(r) => return Ok(r),
                 Err(e) => e,
             };
-            let retry_in = match policy.decide(attempt, err.retryable() && !matches!(err, FlowError::Timeout(_)), delays.next()) {
+            let retry_in = match policy.decide(
+                attempt,
+                err.retryable() && !matches!(err, FlowError::Timeout(_)),
+                delays.next(),
+            ) {
                 Decision::GiveUp => return Err(err),
                 Decision::RetryAfter(d) => d,
             };
@@ -250,7 +286,9 @@ impl FlowClient {
             if !err.never_sent() {
                 match self.find_by_commerce_order(&p.commerce_order).await {
                     Ok(Some(existing)) => {
-                        return Err(FlowError::OrderExistsWithoutLink { flow_order: existing.flow_order });
+                        return Err(FlowError::OrderExistsWithoutLink {
+                            flow_order: existing.flow_order,
+                        });
                     }
                     Ok(None) => {}
                     Err(_) => return Err(err),
@@ -263,21 +301,39 @@ impl FlowClient {
 
     /// `payment/getStatus` by token.
     pub async fn get_status(&self, token: &str) -> Result<PaymentStatus, FlowError> {
-        self.get("payment/getStatus", vec![("token", token.to_string())]).await
+        self.get("payment/getStatus", vec![("token", token.to_string())])
+            .await
     }
 
     /// `payment/getStatusByFlowOrder`.
-    pub async fn get_status_by_flow_order(&self, flow_order: i64) -> Result<PaymentStatus, FlowError> {
-        self.get("payment/getStatusByFlowOrder", vec![("flowOrder", flow_order.to_string())]).await
+    pub async fn get_status_by_flow_order(
+        &self,
+        flow_order: i64,
+    ) -> Result<PaymentStatus, FlowError> {
+        self.get(
+            "payment/getStatusByFlowOrder",
+            vec![("flowOrder", flow_order.to_string())],
+        )
+        .await
     }
 
     /// `payment/getStatusByCommerceId`.
-    pub async fn get_status_by_commerce_id(&self, commerce_order: &str) -> Result<PaymentStatus, FlowError> {
-        self.get("payment/getStatusByCommerceId", vec![("commerceId", commerce_order.to_string())]).await
+    pub async fn get_status_by_commerce_id(
+        &self,
+        commerce_order: &str,
+    ) -> Result<PaymentStatus, FlowError> {
+        self.get(
+            "payment/getStatusByCommerceId",
+            vec![("commerceId", commerce_order.to_string())],
+        )
+        .await
     }
 
     /// `getStatusByCommerceId`, with Flow's "Transaction not found" as `Ok(None)`.
-    pub async fn find_by_commerce_order(&self, commerce_order: &str) -> Result<Option<PaymentStatus>, FlowError> {
+    pub async fn find_by_commerce_order(
+        &self,
+        commerce_order: &str,
+    ) -> Result<Option<PaymentStatus>, FlowError> {
         match self.get_status_by_commerce_id(commerce_order).await {
             Ok(s) => Ok(Some(s)),
             Err(e) if e.is_not_found() => Ok(None),
@@ -298,7 +354,11 @@ pub fn order_status(s: &PaymentStatus) -> Result<OrderStatus, FlowError> {
         FlowStatus::Rejected => GatewayVerdict::Rejected,
         FlowStatus::Cancelled => GatewayVerdict::Cancelled,
     };
-    let currency = s.currency.as_deref().and_then(Currency::from_code).unwrap_or(Currency::CLP);
+    let currency = s
+        .currency
+        .as_deref()
+        .and_then(Currency::from_code)
+        .unwrap_or(Currency::CLP);
     Ok(OrderStatus {
         provider_ref: s.flow_order.to_string(),
         commerce_order: s.commerce_order.clone(),
@@ -338,13 +398,16 @@ impl PaymentGateway for FlowClient {
     }
 
     async fn status_by_provider_ref(&self, provider_ref: &str) -> Result<OrderStatus, FlowError> {
-        let flow_order: i64 = provider_ref
-            .parse()
-            .map_err(|_| FlowError::Config(format!("{provider_ref:?} is not a Flow order number")))?;
+        let flow_order: i64 = provider_ref.parse().map_err(|_| {
+            FlowError::Config(format!("{provider_ref:?} is not a Flow order number"))
+        })?;
         order_status(&self.get_status_by_flow_order(flow_order).await?)
     }
 
-    async fn status_by_commerce_order(&self, commerce_order: &str) -> Result<Option<OrderStatus>, FlowError> {
+    async fn status_by_commerce_order(
+        &self,
+        commerce_order: &str,
+    ) -> Result<Option<OrderStatus>, FlowError> {
         match self.find_by_commerce_order(commerce_order).await? {
             Some(s) => order_status(&s).map(Some),
             None => Ok(None),

@@ -44,7 +44,9 @@ pub enum FlowError {
     /// A create timed out or failed ambiguously and Flow holds an order with our
     /// commerceOrder, but its token (the pay link) never reached us. Flow has no call that
     /// returns the token again, so this order cannot be offered to a payer.
-    #[error("Flow created order {flow_order} for this commerceOrder but its payment link was lost in transit")]
+    #[error(
+        "Flow created order {flow_order} for this commerceOrder but its payment link was lost in transit"
+    )]
     OrderExistsWithoutLink { flow_order: i64 },
     /// The client was configured with something unusable (a bad base URL, say).
     #[error("Flow client misconfigured: {0}")]
@@ -60,9 +62,9 @@ impl FlowError {
             | FlowError::Malformed(_)
             | FlowError::Transport(_) => true,
             FlowError::Http { http_status } => *http_status >= 500 || *http_status == 429,
-            FlowError::Api { .. } | FlowError::OrderExistsWithoutLink { .. } | FlowError::Config(_) => {
-                false
-            }
+            FlowError::Api { .. }
+            | FlowError::OrderExistsWithoutLink { .. }
+            | FlowError::Config(_) => false,
         }
     }
 
@@ -89,8 +91,13 @@ impl FlowError {
 
     /// Whether Flow refused our credentials (bad signature or unknown apiKey).
     pub fn is_auth(&self) -> bool {
-        matches!(self, FlowError::Api { http_status: 401, .. })
-            || self.code() == Some(CODE_INVALID_SIGNATURE)
+        matches!(
+            self,
+            FlowError::Api {
+                http_status: 401,
+                ..
+            }
+        ) || self.code() == Some(CODE_INVALID_SIGNATURE)
     }
 
     pub(crate) fn from_reqwest(e: reqwest::Error, timeout: Duration) -> FlowError {
@@ -131,8 +138,22 @@ mod tests {
             (FlowError::Http { http_status: 404 }, false),
             (FlowError::Malformed("eof".into()), true),
             (FlowError::Transport("reset".into()), true),
-            (FlowError::Api { http_status: 400, code: Some(1901), message: "min".into() }, false),
-            (FlowError::Api { http_status: 401, code: Some(108), message: "sig".into() }, false),
+            (
+                FlowError::Api {
+                    http_status: 400,
+                    code: Some(1901),
+                    message: "min".into(),
+                },
+                false,
+            ),
+            (
+                FlowError::Api {
+                    http_status: 401,
+                    code: Some(108),
+                    message: "sig".into(),
+                },
+                false,
+            ),
             (FlowError::OrderExistsWithoutLink { flow_order: 1 }, false),
         ];
         for (e, want) in table {
@@ -142,8 +163,22 @@ mod tests {
 
     #[test]
     fn messages_name_the_code() {
-        let e = FlowError::Api { http_status: 400, code: Some(1901), message: "The minimum amount is 350 CLP".into() };
-        assert_eq!(e.to_string(), "Flow refused the request (HTTP 400, code 1901): The minimum amount is 350 CLP");
-        assert!(FlowError::Api { http_status: 400, code: None, message: "Transaction not found".into() }.is_not_found());
+        let e = FlowError::Api {
+            http_status: 400,
+            code: Some(1901),
+            message: "The minimum amount is 350 CLP".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "Flow refused the request (HTTP 400, code 1901): The minimum amount is 350 CLP"
+        );
+        assert!(
+            FlowError::Api {
+                http_status: 400,
+                code: None,
+                message: "Transaction not found".into()
+            }
+            .is_not_found()
+        );
     }
 }

@@ -124,7 +124,10 @@ mod tests {
     #[test]
     fn payment_method_sorts_before_payment_currency() {
         // 'M' (0x4D) < '_' (0x5F): byte order, not case-folded order.
-        let a = sign([("paymentMethod", "9"), ("payment_currency", "CLP")], SECRET);
+        let a = sign(
+            [("paymentMethod", "9"), ("payment_currency", "CLP")],
+            SECRET,
+        );
         let mut mac = HmacSha256::new_from_slice(SECRET).unwrap();
         mac.update(b"paymentMethod9payment_currencyCLP");
         assert_eq!(a, hex::encode(mac.finalize().into_bytes()));

@@ -110,7 +110,8 @@ impl NumOrText {
 
 fn int_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
     let text = NumOrText::deserialize(d)?.into_text();
-    parse_int(&text).ok_or_else(|| serde::de::Error::custom(format!("expected an integer, got {text:?}")))
+    parse_int(&text)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected an integer, got {text:?}")))
 }
 
 fn opt_int_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
@@ -121,9 +122,9 @@ fn opt_int_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Er
             if text.is_empty() {
                 return Ok(None);
             }
-            parse_int(&text)
-                .map(Some)
-                .ok_or_else(|| serde::de::Error::custom(format!("expected an integer, got {text:?}")))
+            parse_int(&text).map(Some).ok_or_else(|| {
+                serde::de::Error::custom(format!("expected an integer, got {text:?}"))
+            })
         }
     }
 }
@@ -144,8 +145,12 @@ fn parse_int(text: &str) -> Option<i64> {
 fn is_decimal_text(t: &str) -> bool {
     let t = t.strip_prefix('-').unwrap_or(t);
     !t.is_empty()
-        && t.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'e' || b == b'E' || b == b'+' || b == b'-')
-        && t.bytes().next().is_some_and(|b| b.is_ascii_digit() || b == b'.')
+        && t.bytes().all(|b| {
+            b.is_ascii_digit() || b == b'.' || b == b'e' || b == b'E' || b == b'+' || b == b'-'
+        })
+        && t.bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_digit() || b == b'.')
 }
 
 fn decimal_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -153,7 +158,9 @@ fn decimal_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     if is_decimal_text(&text) {
         Ok(text)
     } else {
-        Err(serde::de::Error::custom(format!("expected a decimal number, got {text:?}")))
+        Err(serde::de::Error::custom(format!(
+            "expected a decimal number, got {text:?}"
+        )))
     }
 }
 
@@ -167,7 +174,9 @@ fn opt_decimal_text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D
             } else if is_decimal_text(&text) {
                 Ok(Some(text))
             } else {
-                Err(serde::de::Error::custom(format!("expected a decimal number, got {text:?}")))
+                Err(serde::de::Error::custom(format!(
+                    "expected a decimal number, got {text:?}"
+                )))
             }
         }
     }
@@ -206,7 +215,10 @@ mod tests {
         let s: PaymentStatus = serde_json::from_str(body).unwrap();
         assert_eq!(s.flow_order, 3567899);
         assert_eq!(s.amount, "12000");
-        assert_eq!(s.payment_data.as_ref().unwrap().balance.as_deref(), Some("11499"));
+        assert_eq!(
+            s.payment_data.as_ref().unwrap().balance.as_deref(),
+            Some("11499")
+        );
         assert!(s.optional.unwrap().is_object());
     }
 
@@ -226,26 +238,40 @@ mod tests {
     #[test]
     fn optional_may_be_a_plain_string_or_absent() {
         let s: PaymentStatus =
-            serde_json::from_str(r#"{"flowOrder":1,"status":1,"amount":1,"optional":"hello"}"#).unwrap();
+            serde_json::from_str(r#"{"flowOrder":1,"status":1,"amount":1,"optional":"hello"}"#)
+                .unwrap();
         assert_eq!(s.optional, Some(serde_json::Value::String("hello".into())));
-        let s: PaymentStatus = serde_json::from_str(r#"{"flowOrder":1,"status":1,"amount":1}"#).unwrap();
+        let s: PaymentStatus =
+            serde_json::from_str(r#"{"flowOrder":1,"status":1,"amount":1}"#).unwrap();
         assert_eq!(s.optional, None);
     }
 
     #[test]
     fn garbage_in_a_number_field_is_an_error_not_a_panic() {
-        assert!(serde_json::from_str::<PaymentStatus>(r#"{"flowOrder":"x","status":1,"amount":1}"#).is_err());
-        assert!(serde_json::from_str::<PaymentStatus>(r#"{"flowOrder":1,"status":1,"amount":"NaN"}"#).is_err());
-        assert!(serde_json::from_str::<PayResponse>(r#"{"url":"u","token":"t","flowOrder":1.5}"#).is_err());
+        assert!(
+            serde_json::from_str::<PaymentStatus>(r#"{"flowOrder":"x","status":1,"amount":1}"#)
+                .is_err()
+        );
+        assert!(
+            serde_json::from_str::<PaymentStatus>(r#"{"flowOrder":1,"status":1,"amount":"NaN"}"#)
+                .is_err()
+        );
+        assert!(
+            serde_json::from_str::<PayResponse>(r#"{"url":"u","token":"t","flowOrder":1.5}"#)
+                .is_err()
+        );
     }
 
     #[test]
     fn error_body_with_or_without_code() {
-        let e: ErrorBody = serde_json::from_str(r#"{"code":1901,"message":"The minimum amount is 350 CLP"}"#).unwrap();
+        let e: ErrorBody =
+            serde_json::from_str(r#"{"code":1901,"message":"The minimum amount is 350 CLP"}"#)
+                .unwrap();
         assert_eq!(e.code, Some(1901));
         let e: ErrorBody = serde_json::from_str(r#"{"message":"Transaction not found"}"#).unwrap();
         assert_eq!(e.code, None);
-        let e: ErrorBody = serde_json::from_str(r#"{"code":"108","message":"Invalid Signature"}"#).unwrap();
+        let e: ErrorBody =
+            serde_json::from_str(r#"{"code":"108","message":"Invalid Signature"}"#).unwrap();
         assert_eq!(e.code, Some(108));
     }
 }

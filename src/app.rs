@@ -1,0 +1,300 @@
+//! Building and running the application: the ledger, the gateways, the payment use cases,
+//! the side listener, the subscription forwarder, and an MCP transport. One cancellation
+//! tree: every task gets a child of the root token, which Ctrl-C and SIGTERM cancel.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use anyhow::Context;
+use paylink_tools::NameStyle;
+use rmcp::ServiceExt;
+use secrecy::SecretString;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Settings;
+use crate::domain::{Currency, Environment};
+use crate::gateway::flow::{FlowClient, FlowClientConfig, PRODUCTION_BASE_URL};
+use crate::mcp::http::{HttpOptions, check_bind};
+use crate::mcp::{McpContext, PaylinkServer, Subscriptions};
+use crate::payments::{GatewayEntry, GatewayMode, Gateways, PaymentSettings, Payments};
+use crate::sandbox::{DEFAULT_API_KEY, DEFAULT_SECRET_KEY, RunningSandbox, Sandbox, SandboxConfig};
+use crate::store::Store;
+use crate::webhook;
+
+/// A built application, not yet serving MCP.
+pub struct Application {
+    pub payments: Payments,
+    pub mcp: Arc<McpContext>,
+    /// The bound side listener's address.
+    pub listener_addr: SocketAddr,
+    pub public_base_url: String,
+    /// The built-in offline sandbox, when no Flow account is configured.
+    pub sandbox: Option<RunningSandbox>,
+    pub mode: GatewayMode,
+    listener: Option<TcpListener>,
+    shutdown: CancellationToken,
+    settings: Settings,
+    extra_orgs: Vec<String>,
+}
+
+fn mode_of(api_url: &str) -> GatewayMode {
+    let host = api_url
+        .split("://")
+        .nth(1)
+        .unwrap_or("")
+        .split(['/', ':'])
+        .next()
+        .unwrap_or("");
+    if api_url.trim_end_matches('/') == PRODUCTION_BASE_URL {
+        GatewayMode::Live
+    } else if matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+        GatewayMode::OfflineSandbox
+    } else {
+        GatewayMode::FlowSandbox
+    }
+}
+
+impl Application {
+    /// Opens the ledger, binds the side listener and sets up the gateway. `extra_orgs` are
+    /// organizations (from HTTP bearer tokens) served by the same Flow account.
+    pub async fn build(
+        settings: Settings,
+        name_style: NameStyle,
+        extra_orgs: Vec<String>,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Application> {
+        let store = {
+            let dir = settings.data_dir.clone();
+            tokio::task::spawn_blocking(move || Store::open(&dir))
+                .await?
+                .with_context(|| {
+                    format!("cannot open the ledger at {}", settings.data_dir.display())
+                })?
+        };
+        let listener = TcpListener::bind(settings.listener_addr)
+            .await
+            .with_context(|| {
+                format!(
+                    "cannot listen on {} (PAYLINK_LISTEN / --listen)",
+                    settings.listener_addr
+                )
+            })?;
+        let listener_addr = listener.local_addr()?;
+        let public_base_url = settings.public_base(listener_addr);
+
+        let http = reqwest::Client::builder()
+            .timeout(settings.flow_timeout)
+            .connect_timeout(
+                settings
+                    .flow_timeout
+                    .min(std::time::Duration::from_secs(10)),
+            )
+            .user_agent(concat!("paylink/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        let (sandbox, entry) = match &settings.flow {
+            Some(f) => {
+                let mut cfg = FlowClientConfig::new(
+                    f.api_url.clone(),
+                    f.api_key.clone(),
+                    f.secret_key.clone(),
+                );
+                cfg.timeout = settings.flow_timeout;
+                let client = FlowClient::with_http(cfg, http)?;
+                let entry = GatewayEntry {
+                    client,
+                    mode: mode_of(&f.api_url),
+                    environment: f.environment,
+                    default_currency: f.default_currency,
+                    return_url: f.return_url.clone(),
+                };
+                (None, entry)
+            }
+            None => {
+                let sb = Sandbox::start(SandboxConfig::default())
+                    .await
+                    .context("cannot start the offline sandbox")?;
+                let mut cfg = FlowClientConfig::new(
+                    sb.api_url.clone(),
+                    DEFAULT_API_KEY,
+                    SecretString::from(DEFAULT_SECRET_KEY.to_string()),
+                );
+                cfg.timeout = settings.flow_timeout;
+                let client = FlowClient::with_http(cfg, http)?;
+                let entry = GatewayEntry {
+                    client,
+                    mode: GatewayMode::OfflineSandbox,
+                    environment: Environment::Development,
+                    default_currency: Currency::CLP,
+                    return_url: None,
+                };
+                (Some(sb), entry)
+            }
+        };
+        let mode = entry.mode;
+        let gateways = Gateways::new();
+        gateways.insert(&settings.organization, entry.clone());
+        for org in &extra_orgs {
+            gateways.insert(org, entry.clone());
+        }
+        let mut ps = PaymentSettings::with_public_base(&public_base_url);
+        ps.idempotency_window = settings.idempotency_window;
+        ps.order_timeout = settings.order_timeout;
+        ps.pending_check_after = settings.pending_check_after;
+        let payments = Payments::new(store, gateways, ps);
+        let mcp = Arc::new(McpContext {
+            payments: payments.clone(),
+            subscriptions: Subscriptions::default(),
+            name_style,
+            default_organization: settings.organization.clone(),
+            mode: mode.describe().to_string(),
+        });
+        Ok(Application {
+            payments,
+            mcp,
+            listener_addr,
+            public_base_url,
+            sandbox,
+            mode,
+            listener: Some(listener),
+            shutdown,
+            settings,
+            extra_orgs,
+        })
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Starts the side listener (with its confirmation workers), the reconciler, the
+    /// outbound notifier (when configured) and the subscription forwarder.
+    pub fn spawn_background(&mut self, tasks: &mut JoinSet<anyhow::Result<()>>) {
+        let metrics = Arc::new(webhook::Metrics::new());
+        if let Some(listener) = self.listener.take() {
+            let state = webhook::WebhookState::new(
+                self.payments.clone(),
+                metrics.clone(),
+                self.shutdown.child_token(),
+            );
+            let router = webhook::router(state);
+            let token = self.shutdown.child_token();
+            tasks.spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move { token.cancelled().await })
+                    .await
+                    .context("the side listener failed")
+            });
+        }
+        let reconciler = crate::reconcile::Reconciler::new(self.payments.clone(), metrics.clone());
+        let (interval, token) = (
+            self.settings.reconcile_interval,
+            self.shutdown.child_token(),
+        );
+        tasks.spawn(async move {
+            crate::reconcile::run(reconciler, interval, token).await;
+            Ok(())
+        });
+        // Read from the process environment here for now; it belongs in Settings.
+        match crate::notify::Notifier::from_env(&self.settings.organization, |k| {
+            std::env::var(k).ok()
+        }) {
+            Ok(Some(notifier)) => {
+                let handle = notifier
+                    .with_metrics(metrics)
+                    .start(&self.payments, self.shutdown.child_token());
+                tasks.spawn(async move { handle.await.context("the notifier failed") });
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(error = %e, "outbound notifications are off"),
+        }
+        let subs = self.mcp.subscriptions.clone();
+        let payments = self.payments.clone();
+        let token = self.shutdown.child_token();
+        tasks.spawn(async move {
+            subs.forward(payments, token).await;
+            Ok(())
+        });
+    }
+
+    fn announce(&self) {
+        tracing::info!(
+            mode = self.mode.describe(),
+            listener = %self.listener_addr,
+            confirmations = %format!("{}/webhook/flow", self.public_base_url),
+            organizations = ?std::iter::once(&self.settings.organization).chain(&self.extra_orgs).collect::<Vec<_>>(),
+            "paylink ready"
+        );
+        if self.mode == GatewayMode::OfflineSandbox && self.settings.flow.is_none() {
+            tracing::warn!(
+                "no Flow credentials configured: payments go to the built-in offline sandbox (no real money)"
+            );
+        }
+    }
+
+    /// Serves MCP over stdio until the client closes stdin or the process is stopped.
+    pub async fn run_stdio(mut self) -> anyhow::Result<()> {
+        let mut tasks = JoinSet::new();
+        self.spawn_background(&mut tasks);
+        self.announce();
+        let server = PaylinkServer::new(self.mcp.clone());
+        let running = server
+            .serve(rmcp::transport::stdio())
+            .await
+            .context("MCP handshake over stdio failed")?;
+        let cancel = running.cancellation_token();
+        let shutdown = self.shutdown.clone();
+        tokio::select! {
+            r = running.waiting() => { r.context("the stdio session failed")?; }
+            _ = shutdown.cancelled() => { cancel.cancel(); }
+        }
+        self.shutdown.cancel();
+        drain(tasks).await;
+        Ok(())
+    }
+
+    /// Serves MCP over streamable HTTP at `/mcp` on `listener`.
+    pub async fn run_http(
+        mut self,
+        listener: TcpListener,
+        opts: HttpOptions,
+    ) -> anyhow::Result<()> {
+        let addr = listener.local_addr()?;
+        check_bind(addr, &opts)?;
+        let mut tasks = JoinSet::new();
+        self.spawn_background(&mut tasks);
+        self.announce();
+        tracing::info!(%addr, "MCP over streamable HTTP at /mcp");
+        let router = crate::mcp::http::router(self.mcp.clone(), &opts, self.shutdown.child_token())
+            .route("/health", axum::routing::get(|| async { "ok" }));
+        let token = self.shutdown.clone();
+        axum::serve(listener, router)
+            .with_graceful_shutdown(async move { token.cancelled().await })
+            .await
+            .context("the MCP HTTP server failed")?;
+        self.shutdown.cancel();
+        drain(tasks).await;
+        Ok(())
+    }
+}
+
+/// Waits for background tasks to finish, at most 10 s.
+async fn drain(mut tasks: JoinSet<anyhow::Result<()>>) {
+    let deadline = tokio::time::sleep(std::time::Duration::from_secs(10));
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            next = tasks.join_next() => match next {
+                None => return,
+                Some(Ok(Err(e))) => tracing::error!(error = %e, "background task failed"),
+                Some(_) => {}
+            },
+            _ = &mut deadline => {
+                tracing::warn!("background tasks did not stop within 10 s; abandoning them");
+                tasks.abort_all();
+                return;
+            }
+        }
+    }
+}

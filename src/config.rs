@@ -1,0 +1,291 @@
+//! Typed settings: defaults, then the environment, then flags (the CLI applies flags last).
+//! Every value is validated at start, with a message that names the field. Secrets are
+//! wrapped so that `Debug` and logs never show them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use crate::domain::{Currency, Environment};
+use crate::gateway::flow::{PRODUCTION_BASE_URL, SANDBOX_BASE_URL};
+
+/// A Flow account given through the environment (`FLOW_API_KEY`, `FLOW_SECRET_KEY`,
+/// `FLOW_BASE_URL`, as in the MTB seed).
+#[derive(Debug, Clone)]
+pub struct FlowSettings {
+    pub api_url: String,
+    pub api_key: String,
+    pub secret_key: SecretString,
+    pub environment: Environment,
+    pub return_url: Option<String>,
+    pub default_currency: Currency,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The sled directory.
+    pub data_dir: PathBuf,
+    /// The side listener (Flow confirmations, return page, health, metrics).
+    pub listener_addr: SocketAddr,
+    /// The public base URL Flow reaches the listener at; `http://<listener_addr>` if unset.
+    pub public_base_url: Option<String>,
+    pub organization: String,
+    /// None: the built-in offline sandbox.
+    pub flow: Option<FlowSettings>,
+    /// Live (production) Flow needs this explicit opt-in.
+    pub allow_live: bool,
+    pub order_timeout: Option<Duration>,
+    pub idempotency_window: Duration,
+    pub reconcile_interval: Duration,
+    pub pending_check_after: Duration,
+    pub flow_timeout: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            data_dir: PathBuf::from("paylink-data"),
+            listener_addr: SocketAddr::from(([127, 0, 0, 1], 8787)),
+            public_base_url: None,
+            organization: "default".into(),
+            flow: None,
+            allow_live: false,
+            order_timeout: Some(Duration::from_secs(24 * 3600)),
+            idempotency_window: Duration::from_secs(600),
+            reconcile_interval: Duration::from_secs(300),
+            pending_check_after: Duration::from_secs(3600),
+            flow_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A configuration value that cannot be used. The message names the field and the fix.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{field}: {problem}")]
+pub struct ConfigError {
+    pub field: String,
+    pub problem: String,
+}
+
+fn bad(field: &str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        field: field.to_string(),
+        problem: problem.into(),
+    }
+}
+
+/// Checks that `url` is an absolute http(s) URL with a host.
+pub fn check_url(field: &str, url: &str) -> Result<String, ConfigError> {
+    let u = url.trim().trim_end_matches('/');
+    let rest = u
+        .strip_prefix("https://")
+        .or_else(|| u.strip_prefix("http://"))
+        .ok_or_else(|| {
+            bad(
+                field,
+                format!("{url:?} is not a URL; it must start with http:// or https://"),
+            )
+        })?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(bad(field, format!("{url:?} has no host")));
+    }
+    Ok(u.to_string())
+}
+
+fn parse_secs(field: &str, v: &str) -> Result<Duration, ConfigError> {
+    v.trim()
+        .parse::<u64>()
+        .map(Duration::from_secs)
+        .map_err(|_| bad(field, format!("{v:?} is not a whole number of seconds")))
+}
+
+impl Settings {
+    /// Applies `PAYLINK_*` and `FLOW_*` variables from `env` (a lookup, so tests need not
+    /// touch the process environment).
+    pub fn apply_env(
+        mut self,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Settings, ConfigError> {
+        if let Some(v) = env("PAYLINK_DATA_DIR") {
+            self.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("PAYLINK_LISTEN") {
+            self.listener_addr = v.parse().map_err(|_| {
+                bad(
+                    "PAYLINK_LISTEN",
+                    format!("{v:?} is not an address like 127.0.0.1:8787"),
+                )
+            })?;
+        }
+        if let Some(v) = env("PAYLINK_PUBLIC_URL") {
+            self.public_base_url = Some(check_url("PAYLINK_PUBLIC_URL", &v)?);
+        }
+        if let Some(v) = env("PAYLINK_ORGANIZATION") {
+            self.organization = v;
+        }
+        if let Some(v) = env("PAYLINK_ALLOW_LIVE") {
+            self.allow_live = matches!(v.as_str(), "1" | "true" | "yes");
+        }
+        if let Some(v) = env("PAYLINK_ORDER_TIMEOUT_SECS") {
+            let d = parse_secs("PAYLINK_ORDER_TIMEOUT_SECS", &v)?;
+            self.order_timeout = (!d.is_zero()).then_some(d);
+        }
+        if let Some(v) = env("PAYLINK_RECONCILE_INTERVAL_SECS") {
+            self.reconcile_interval = parse_secs("PAYLINK_RECONCILE_INTERVAL_SECS", &v)?;
+        }
+        if let Some(v) = env("PAYLINK_PENDING_CHECK_AFTER_SECS") {
+            self.pending_check_after = parse_secs("PAYLINK_PENDING_CHECK_AFTER_SECS", &v)?;
+        }
+        let key = env("FLOW_API_KEY");
+        let secret = env("FLOW_SECRET_KEY");
+        match (key, secret) {
+            (None, None) => {}
+            (Some(_), None) => {
+                return Err(bad(
+                    "FLOW_SECRET_KEY",
+                    "FLOW_API_KEY is set but FLOW_SECRET_KEY is missing",
+                ));
+            }
+            (None, Some(_)) => {
+                return Err(bad(
+                    "FLOW_API_KEY",
+                    "FLOW_SECRET_KEY is set but FLOW_API_KEY is missing",
+                ));
+            }
+            (Some(api_key), Some(secret)) => {
+                if secret.trim().is_empty() {
+                    return Err(bad("FLOW_SECRET_KEY", "is empty"));
+                }
+                let api_url = check_url(
+                    "FLOW_BASE_URL",
+                    &env("FLOW_BASE_URL").unwrap_or_else(|| SANDBOX_BASE_URL.to_string()),
+                )?;
+                let environment = match env("FLOW_ENVIRONMENT") {
+                    Some(e) => Environment::parse(&e).ok_or_else(|| {
+                        bad(
+                            "FLOW_ENVIRONMENT",
+                            format!("{e:?} is not an environment; use development or production"),
+                        )
+                    })?,
+                    None if api_url == PRODUCTION_BASE_URL => Environment::Production,
+                    None => Environment::Development,
+                };
+                let default_currency = match env("FLOW_CURRENCY") {
+                    Some(c) => Currency::from_code(&c).ok_or_else(|| {
+                        bad(
+                            "FLOW_CURRENCY",
+                            format!(
+                                "{c:?} is not a known currency ({})",
+                                Currency::known_codes()
+                            ),
+                        )
+                    })?,
+                    None => Currency::CLP,
+                };
+                let return_url = env("FLOW_RETURN_URL")
+                    .map(|u| check_url("FLOW_RETURN_URL", &u))
+                    .transpose()?;
+                self.flow = Some(FlowSettings {
+                    api_url,
+                    api_key: api_key.trim().to_string(),
+                    secret_key: SecretString::from(secret.trim().to_string()),
+                    environment,
+                    return_url,
+                    default_currency,
+                });
+            }
+        }
+        self.validate()
+    }
+
+    pub fn validate(self) -> Result<Settings, ConfigError> {
+        if let Some(f) = &self.flow
+            && f.environment == Environment::Production
+            && !self.allow_live
+        {
+            return Err(bad(
+                "FLOW_ENVIRONMENT",
+                "production (live money) needs an explicit opt-in: set PAYLINK_ALLOW_LIVE=1 or pass --allow-live",
+            ));
+        }
+        if self.organization.trim().is_empty() {
+            return Err(bad("PAYLINK_ORGANIZATION", "must not be empty"));
+        }
+        Ok(self)
+    }
+
+    /// The base URL Flow and browsers reach the side listener at.
+    pub fn public_base(&self, bound: SocketAddr) -> String {
+        self.public_base_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{bound}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let cases: &[(&[(&str, &str)], &str)] = &[
+            (&[("FLOW_API_KEY", "k")], "FLOW_SECRET_KEY"),
+            (
+                &[
+                    ("FLOW_API_KEY", "k"),
+                    ("FLOW_SECRET_KEY", "s"),
+                    ("FLOW_BASE_URL", "flow.cl"),
+                ],
+                "FLOW_BASE_URL",
+            ),
+            (
+                &[
+                    ("FLOW_API_KEY", "k"),
+                    ("FLOW_SECRET_KEY", "s"),
+                    ("FLOW_ENVIRONMENT", "staging"),
+                ],
+                "FLOW_ENVIRONMENT",
+            ),
+            (
+                &[
+                    ("FLOW_API_KEY", "k"),
+                    ("FLOW_SECRET_KEY", "s"),
+                    ("FLOW_BASE_URL", PRODUCTION_BASE_URL),
+                ],
+                "FLOW_ENVIRONMENT",
+            ),
+            (&[("PAYLINK_LISTEN", "nowhere")], "PAYLINK_LISTEN"),
+            (
+                &[("PAYLINK_RECONCILE_INTERVAL_SECS", "5m")],
+                "PAYLINK_RECONCILE_INTERVAL_SECS",
+            ),
+        ];
+        for (pairs, field) in cases {
+            let e = Settings::default().apply_env(env(pairs)).unwrap_err();
+            assert_eq!(e.field, *field, "{pairs:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn flow_credentials_from_the_environment_default_to_flows_sandbox() {
+        let s = Settings::default()
+            .apply_env(env(&[("FLOW_API_KEY", "k"), ("FLOW_SECRET_KEY", "s")]))
+            .unwrap();
+        let f = s.flow.unwrap();
+        assert_eq!(f.api_url, SANDBOX_BASE_URL);
+        assert_eq!(f.environment, Environment::Development);
+        assert!(!format!("{f:?}").contains("\"s\""));
+    }
+}

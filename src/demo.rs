@@ -1,0 +1,242 @@
+//! `paylink demo`: the whole payment cycle, offline, as a readable transcript.
+//!
+//! It starts paylink with the built-in Flow sandbox and a throw-away ledger, connects a
+//! real MCP client over streamable HTTP, creates a link with `payment.create`, pays it on
+//! the sandbox's pay page as a payer's browser would, waits for Flow's confirmation to
+//! reach the side listener (the subscribed client is told), and reads `payment.getStatus`.
+
+use std::io::Write;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use paylink_tools::NameStyle;
+use rmcp::model::{CallToolRequestParams, ResourceUpdatedNotificationParam};
+use rmcp::service::{NotificationContext, RoleClient};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::{ClientHandler, ServiceExt};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::Application;
+use crate::config::Settings;
+use crate::mcp::http::HttpOptions;
+
+#[derive(Clone)]
+struct Updates(mpsc::UnboundedSender<String>);
+
+impl ClientHandler for Updates {
+    async fn on_resource_updated(
+        &self,
+        p: ResourceUpdatedNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.0.send(p.uri);
+    }
+}
+
+fn temp_dir() -> std::path::PathBuf {
+    let nonce: u64 = rand::random();
+    std::env::temp_dir().join(format!("paylink-demo-{}-{nonce:x}", std::process::id()))
+}
+
+/// Runs the demo, writing the transcript to `out`.
+pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
+    let dir = temp_dir();
+    let result = run_in(&dir, out).await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
+}
+
+async fn run_in(dir: &std::path::Path, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
+    let settings = Settings {
+        data_dir: dir.to_path_buf(),
+        listener_addr: "127.0.0.1:0".parse()?,
+        // The sandbox's confirmations and the payer's return land here.
+        ..Settings::default()
+    };
+    let shutdown = CancellationToken::new();
+    let app = Application::build(settings, NameStyle::Dotted, Vec::new(), shutdown.clone()).await?;
+    let sandbox = app
+        .sandbox
+        .as_ref()
+        .context("the demo needs the built-in sandbox")?;
+    let sandbox_base = sandbox.base_url.clone();
+    let listener_base = app.public_base_url.clone();
+    writeln!(
+        out,
+        "paylink demo — the whole payment cycle, offline (no credentials, no real money)\n"
+    )?;
+    writeln!(out, "  Flow sandbox    {sandbox_base}")?;
+    writeln!(
+        out,
+        "  side listener   {listener_base}  (Flow confirmations: /webhook/flow)"
+    )?;
+    writeln!(out, "  ledger          {} (temporary)", dir.display())?;
+
+    let mcp_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let mcp_url = format!("http://{}/mcp", mcp_listener.local_addr()?);
+    let server = tokio::spawn(app.run_http(mcp_listener, HttpOptions::default()));
+    writeln!(out, "  MCP server      {mcp_url}\n")?;
+
+    let outcome = drive(&mcp_url, &sandbox_base, &listener_base, out).await;
+    shutdown.cancel();
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
+    outcome
+}
+
+async fn drive(
+    mcp_url: &str,
+    sandbox_base: &str,
+    listener_base: &str,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    let (tx, mut updates) = mpsc::unbounded_channel();
+    let client = Updates(tx)
+        .serve(StreamableHttpClientTransport::from_uri(mcp_url.to_string()))
+        .await
+        .context("the MCP client could not connect")?;
+    let tools: Vec<String> = client
+        .list_all_tools()
+        .await?
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    writeln!(out, "1. agent → tools/list: {}", tools.join(", "))?;
+
+    let args = serde_json::json!({
+        "amount": 5000,
+        "description": "Clase de matemáticas, martes 10:00",
+        "customerEmail": "apoderado@gmail.com",
+        "entityId": "session-42",
+        "idempotencyKey": "demo-session-42",
+    });
+    writeln!(out, "2. agent → payment.create {args}")?;
+    let r = client
+        .call_tool(
+            CallToolRequestParams::new("payment.create")
+                .with_arguments(args.as_object().cloned().unwrap_or_default()),
+        )
+        .await?;
+    let created = r
+        .structured_content
+        .clone()
+        .context("payment.create returned no structured result")?;
+    if r.is_error == Some(true) {
+        bail!("payment.create failed: {created}");
+    }
+    let id = created["paymentId"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let link = created["paymentLinkUrl"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let uri = created["resourceUri"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    writeln!(
+        out,
+        "   ← paymentId {id}, status {}, {} {}",
+        created["status"], created["currency"], created["amount"]
+    )?;
+    writeln!(out, "   ← paymentLinkUrl {link}")?;
+    #[allow(deprecated)]
+    client
+        .subscribe(rmcp::model::SubscribeRequestParams::new(uri.clone()))
+        .await?;
+    writeln!(out, "3. agent subscribes to {uri}")?;
+
+    let token = link
+        .split("token=")
+        .nth(1)
+        .context("the link has no token")?
+        .to_string();
+    let http = reqwest::Client::new();
+    let page = http.get(&link).send().await?.text().await?;
+    if !page.contains("id=\"pay\"") {
+        bail!("the sandbox pay page has no Pay button");
+    }
+    writeln!(out, "4. payer opens the link and clicks Pay on Flow's page")?;
+    let back = http
+        .post(format!("{sandbox_base}/app/web/pay.php"))
+        .form(&[("token", token.as_str()), ("action", "pay")])
+        .send()
+        .await?
+        .text()
+        .await?;
+    if !back.contains(listener_base) {
+        bail!("the pay page did not send the payer back to paylink's return page");
+    }
+    writeln!(
+        out,
+        "5. Flow → POST {listener_base}/webhook/flow (token=…{})",
+        &token[token.len().saturating_sub(6)..]
+    )?;
+
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match tokio::time::timeout_at(deadline, updates.recv()).await {
+            Ok(Some(u)) if u == uri => break,
+            Ok(Some(_)) => continue,
+            Ok(None) | Err(_) => bail!(
+                "no resources/updated notification within 20 s: the confirmation was not processed"
+            ),
+        }
+    }
+    writeln!(
+        out,
+        "6. paylink verified the token with a signed payment/getStatus and recorded it"
+    )?;
+    writeln!(
+        out,
+        "   → agent notified: notifications/resources/updated {uri}"
+    )?;
+
+    let ret = http
+        .post(format!("{listener_base}/payment/return"))
+        .form(&[("token", token.as_str())])
+        .send()
+        .await?
+        .text()
+        .await?;
+    let shown = ["paid", "pending", "rejected", "failed"]
+        .into_iter()
+        .find(|w| ret.contains(&format!(">{w}<")))
+        .unwrap_or("?");
+    writeln!(
+        out,
+        "7. payer's browser lands on the return page, which says: {shown}"
+    )?;
+
+    let r = client
+        .call_tool(
+            CallToolRequestParams::new("payment.getStatus").with_arguments(
+                serde_json::json!({"entityId": id})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        )
+        .await?;
+    let s = r
+        .structured_content
+        .clone()
+        .context("payment.getStatus returned no structured result")?;
+    writeln!(
+        out,
+        "8. agent → payment.getStatus {{\"entityId\":\"{id}\"}}"
+    )?;
+    writeln!(
+        out,
+        "   ← status {}, flowStatus {}, paidAt {}",
+        s["status"], s["flowStatus"], s["paidAt"]
+    )?;
+    client.cancel().await?;
+    if s["status"] != "paid" {
+        bail!("the payment did not end paid: {s}");
+    }
+    writeln!(out, "\nResult: payment {id} is PAID.")?;
+    Ok(())
+}

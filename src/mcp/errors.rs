@@ -1,0 +1,139 @@
+//! The one place where use-case errors become tool errors a model can act on.
+//! Internal detail (store errors, transport causes) is logged, never shown.
+
+use paylink_tools::{ErrorCode, ToolError};
+
+use crate::domain::AmountError;
+use crate::gateway::flow::FlowError;
+use crate::gateway::flow::error::{
+    CODE_BELOW_MINIMUM, CODE_CURRENCY_NOT_ENABLED, CODE_INVALID_EMAIL,
+};
+use crate::payments::PaymentError;
+
+pub fn tool_error(e: &PaymentError) -> ToolError {
+    use ErrorCode as C;
+    match e {
+        PaymentError::InvalidAmount(a) => {
+            let next = match a {
+                AmountError::TooManyDecimals { currency, .. } if *currency == "CLP" => {
+                    "CLP has no decimals: round to whole pesos (e.g. 5000, not 5000.5) and call again."
+                }
+                AmountError::TooManyDecimals { .. } => "Round the amount to the currency's decimals and call again.",
+                AmountError::NotPositive => "Ask the customer for the amount to charge; it must be greater than zero.",
+                AmountError::NotANumber(_) | AmountError::TooLarge => {
+                    "Send the amount as a plain JSON number in ordinary units, e.g. 5000 for CLP 5.000."
+                }
+            };
+            ToolError::new(C::InvalidAmount, a.to_string(), next).field("amount")
+        }
+        PaymentError::BelowMinimum { minimum } => ToolError::new(
+            C::AmountBelowMinimum,
+            format!("the amount is below Flow's minimum of {minimum}"),
+            format!("Charge at least {minimum}; amounts are in ordinary units (350 means CLP 350)."),
+        )
+        .field("amount"),
+        PaymentError::UnsupportedCurrency { code, known } => ToolError::new(
+            C::UnsupportedCurrency,
+            format!("currency {code:?} is not supported; paylink knows {known}"),
+            "Use CLP (or leave currency out) unless the merchant's Flow account enables another currency.",
+        )
+        .field("currency"),
+        PaymentError::EntityAlreadyPaid { entity_id, payment_id } => ToolError::new(
+            C::EntityAlreadyPaid,
+            format!("entity {entity_id:?} is already paid by payment {payment_id}; no new payment was made"),
+            "Tell the customer it is already paid. Only if they really mean to pay again, call again with allowPaidEntity: true.",
+        )
+        .field("entityId")
+        .payment(payment_id.clone()),
+        PaymentError::IdempotencyConflict { payment_id } => ToolError::new(
+            C::IdempotencyConflict,
+            format!("this idempotencyKey was already used for payment {payment_id} with different arguments"),
+            "Retry with exactly the original arguments, or use a new idempotencyKey for a different payment.",
+        )
+        .field("idempotencyKey")
+        .payment(payment_id.clone()),
+        PaymentError::NotFound(id) => ToolError::new(
+            C::NotFound,
+            format!("no payment {id:?} exists for this account"),
+            "Check the id: it is the paymentId that payment.create returned (it starts with ent_).",
+        )
+        .field("entityId"),
+        PaymentError::NotConfigured(org) => ToolError::new(
+            C::GatewayMisconfigured,
+            format!("organization {org:?} has no Flow integration configured"),
+            "Tell the operator to run `paylink integration flow ...`; payments cannot be taken until then.",
+        ),
+        PaymentError::Refused { payment_id, error } => refused(payment_id, error),
+        PaymentError::Gateway { payment_id, error } => gateway(payment_id, error),
+        PaymentError::LinkLost { payment_id } => ToolError::new(
+            C::PaymentLinkLost,
+            "Flow created the order, but its payment link was lost in transit and cannot be recovered; nobody can pay that order",
+            "Create the payment again with a NEW idempotencyKey; the lost order expires by itself.",
+        )
+        .payment(payment_id.clone()),
+        PaymentError::Store(inner) => {
+            tracing::error!(error = %inner, "ledger error during a tool call");
+            ToolError::new(
+                C::Internal,
+                "paylink could not read or write its ledger",
+                "Retry in a moment with the same idempotencyKey; if it persists, tell the operator.",
+            )
+        }
+    }
+}
+
+fn refused(payment_id: &str, error: &FlowError) -> ToolError {
+    use ErrorCode as C;
+    let (code, field, next) = match error.code() {
+        Some(CODE_BELOW_MINIMUM) => (
+            C::AmountBelowMinimum,
+            Some("amount"),
+            "Charge at least CLP 350.",
+        ),
+        Some(CODE_INVALID_EMAIL) => (
+            C::InvalidEmail,
+            Some("customerEmail"),
+            "Flow refused this e-mail address: ask the customer for another one and call again with a new idempotencyKey.",
+        ),
+        Some(CODE_CURRENCY_NOT_ENABLED) => (
+            C::UnsupportedCurrency,
+            Some("currency"),
+            "This currency is not enabled on the merchant's Flow account: use CLP.",
+        ),
+        _ => (
+            C::GatewayRejected,
+            None,
+            "Check the arguments, then call again with a new idempotencyKey.",
+        ),
+    };
+    let message = match error {
+        FlowError::Api { message, .. } => format!("Flow refused the payment: {message}"),
+        other => format!("Flow refused the payment: {other}"),
+    };
+    let e = ToolError::new(code, message, next).payment(payment_id);
+    match field {
+        Some(f) => e.field(f),
+        None => e,
+    }
+}
+
+fn gateway(payment_id: &str, error: &FlowError) -> ToolError {
+    use ErrorCode as C;
+    if error.is_auth() || matches!(error, FlowError::Config(_)) {
+        tracing::error!(payment = payment_id, error = %error, "Flow refused paylink's credentials");
+        return ToolError::new(
+            C::GatewayMisconfigured,
+            "Flow refused paylink's credentials; no payment link could be made",
+            "Tell the operator to check the Flow integration (`paylink doctor`). Retrying will not help until then.",
+        )
+        .payment(payment_id);
+    }
+    let mut e = ToolError::new(
+        C::GatewayUnavailable,
+        format!("Flow could not be reached ({error}); the payment {payment_id} is saved and no charge was made twice"),
+        "Call payment.create again in a little while with the SAME idempotencyKey and arguments; paylink will finish this payment instead of making a new one.",
+    )
+    .payment(payment_id);
+    e.retryable = true;
+    e
+}

@@ -1,0 +1,199 @@
+//! The MCP server: the catalog's two tools wired to the payment use cases, the
+//! `payment://{id}` resources, and push of `notifications/resources/updated` (2025-11-25
+//! `resources/subscribe` and 2026-07-28 `subscriptions/listen`).
+//!
+//! Tools are listed from `paylink_tools::catalog()` in the configured name style and called
+//! under either spelling. A tool that ran and failed returns `isError` with the catalog's
+//! error JSON; JSON-RPC errors are kept for requests that cannot be routed at all.
+
+#![allow(deprecated)] // resources/subscribe and logging are the 2025-11-25 wire; rmcp marks them deprecated.
+
+mod errors;
+pub mod http;
+mod resources;
+mod tools;
+
+use std::sync::Arc;
+
+use paylink_tools::NameStyle;
+use rmcp::model::*;
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+
+pub use errors::tool_error;
+pub use resources::Subscriptions;
+
+use crate::payments::Payments;
+
+/// The organization a request acts for. The HTTP transport's auth layer inserts it into
+/// the request's extensions; stdio serves the default organization.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Organization(pub String);
+
+/// What every server instance shares.
+#[derive(Clone)]
+pub struct McpContext {
+    pub payments: Payments,
+    pub subscriptions: Subscriptions,
+    pub name_style: NameStyle,
+    /// The organization when no transport says otherwise (stdio).
+    pub default_organization: String,
+    /// The mode line for the instructions, e.g. "offline sandbox (...)".
+    pub mode: String,
+}
+
+/// One MCP server instance (per stdio connection, or per HTTP session/request).
+#[derive(Clone)]
+pub struct PaylinkServer {
+    ctx: Arc<McpContext>,
+}
+
+impl PaylinkServer {
+    pub fn new(ctx: Arc<McpContext>) -> PaylinkServer {
+        PaylinkServer { ctx }
+    }
+
+    fn organization(&self, rc: &RequestContext<RoleServer>) -> String {
+        rc.extensions
+            .get::<axum::http::request::Parts>()
+            .and_then(|parts| parts.extensions.get::<Organization>())
+            .map(|o| o.0.clone())
+            .unwrap_or_else(|| self.ctx.default_organization.clone())
+    }
+
+    pub fn instructions(&self) -> String {
+        let (create, status) = match self.ctx.name_style {
+            NameStyle::Dotted => ("payment.create", "payment.getStatus"),
+            NameStyle::Snake => ("payment_create", "payment_get_status"),
+        };
+        format!(
+            "paylink takes payments through Flow (flow.cl). Mode: {mode}.\n\
+             Rules: amounts are in the currency's ordinary units (5000 with CLP is CLP 5.000; CLP has no decimals; never multiply by 100). \
+             Call {create} with amount, description and customerEmail; give the returned paymentLinkUrl to the customer. \
+             If a call fails or times out, call again with the same idempotencyKey and arguments: you get the same payment, never a second charge. \
+             Later call {status} with the paymentId (as entityId), or subscribe to the payment's resourceUri to be told when it changes. \
+             On an error, follow error.nextStep; error.retryable says whether trying again can help.",
+            mode = self.ctx.mode
+        )
+    }
+}
+
+impl ServerHandler for PaylinkServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_resources()
+                .enable_resources_subscribe()
+                .enable_logging()
+                .build(),
+        )
+        .with_server_info(Implementation::new("paylink", env!("CARGO_PKG_VERSION")))
+        .with_instructions(self.instructions())
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(tools::list(
+            self.ctx.name_style,
+        )))
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        tools::get(self.ctx.name_style, name)
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let org = self.organization(&context);
+        tools::call(&self.ctx, &org, request).await.map(Into::into)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        let org = self.organization(&context);
+        resources::list(&self.ctx, &org).await
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, McpError> {
+        Ok(ListResourceTemplatesResult::with_all_items(vec![
+            resources::template(),
+        ]))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let org = self.organization(&context);
+        resources::read(&self.ctx, &org, &request.uri)
+            .await
+            .map(Into::into)
+    }
+
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        let org = self.organization(&context);
+        resources::check_readable(&self.ctx, &org, &request.uri)?;
+        self.ctx
+            .subscriptions
+            .add_peer(&request.uri, context.peer.clone())
+            .await;
+        Ok(())
+    }
+
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.ctx
+            .subscriptions
+            .remove_peer(&request.uri, &context.peer)
+            .await;
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(requested.supported_by(&self.get_info().capabilities))
+    }
+
+    async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
+        let key = self
+            .ctx
+            .subscriptions
+            .add_sink(context.sink().clone())
+            .await;
+        context.cancelled().await;
+        self.ctx.subscriptions.remove_sink(key).await;
+        Ok(())
+    }
+
+    async fn set_level(
+        &self,
+        _request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        Ok(())
+    }
+}

@@ -1,0 +1,196 @@
+//! `payment://{id}` resources and their subscribers.
+//!
+//! [`Subscriptions`] keeps the peers that called `resources/subscribe` (2025-11-25) and the
+//! sinks of `subscriptions/listen` (2026-07-28). [`Subscriptions::forward`] turns every
+//! committed payment change into `notifications/resources/updated` for the subscribers of
+//! that payment's URI. Reads check the organization; a listen filter names URIs, which
+//! are unguessable ids, and a notification carries only the URI.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rmcp::model::{
+    ListResourcesResult, ReadResourceResult, Resource, ResourceContents, ResourceTemplate,
+    ResourceUpdatedNotificationParam,
+};
+use rmcp::service::SubscriptionSink;
+use rmcp::{ErrorData as McpError, Peer, RoleServer};
+use tokio::sync::Mutex;
+use tokio_util::sync::CancellationToken;
+
+use super::McpContext;
+use crate::domain::PaymentStatus;
+use crate::payments::Payments;
+
+pub const SCHEME: &str = "payment://";
+
+pub fn payment_uri(id: &str) -> String {
+    format!("{SCHEME}{id}")
+}
+
+pub fn template() -> ResourceTemplate {
+    ResourceTemplate::new("payment://{id}", "payment")
+        .with_title("A payment")
+        .with_description("A payment's current record (status, amount, link, events) as JSON; subscribe to hear when it changes.")
+        .with_mime_type("application/json")
+}
+
+fn id_of(uri: &str) -> Result<&str, McpError> {
+    uri.strip_prefix(SCHEME)
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+        .ok_or_else(|| {
+            McpError::invalid_params(
+                format!("unknown resource {uri:?}; payments are payment://<paymentId>"),
+                None,
+            )
+        })
+}
+
+pub fn check_readable(ctx: &McpContext, org: &str, uri: &str) -> Result<(), McpError> {
+    let id = id_of(uri)?;
+    ctx.payments
+        .find(org, id)
+        .map(|_| ())
+        .map_err(|_| McpError::resource_not_found(format!("no payment {id:?}"), None))
+}
+
+pub async fn read(ctx: &McpContext, org: &str, uri: &str) -> Result<ReadResourceResult, McpError> {
+    let id = id_of(uri)?;
+    let p = ctx
+        .payments
+        .find(org, id)
+        .map_err(|_| McpError::resource_not_found(format!("no payment {id:?}"), None))?;
+    let events = ctx
+        .payments
+        .store()
+        .events(id)
+        .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+    let body = serde_json::json!({ "payment": p, "events": events });
+    Ok(ReadResourceResult::new(vec![
+        ResourceContents::text(body.to_string(), uri).with_mime_type("application/json"),
+    ]))
+}
+
+/// The organization's 50 most recent open payments (those worth subscribing to).
+pub async fn list(ctx: &McpContext, org: &str) -> Result<ListResourcesResult, McpError> {
+    let store = ctx.payments.store().clone();
+    let org_owned = org.to_string();
+    let payments = tokio::task::spawn_blocking(move || {
+        store.list(Some(&org_owned), Some(PaymentStatus::Pending), 50)
+    })
+    .await
+    .map_err(|e| McpError::internal_error(e.to_string(), None))?
+    .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+    Ok(ListResourcesResult::with_all_items(
+        payments
+            .into_iter()
+            .map(|p| {
+                Resource::new(payment_uri(&p.id), format!("payment {}", p.id))
+                    .with_description(format!("{} for {} ({})", p.amount, p.description, p.status))
+                    .with_mime_type("application/json")
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Default)]
+struct Registry {
+    peers: HashMap<String, Vec<Peer<RoleServer>>>,
+    sinks: HashMap<u64, SubscriptionSink>,
+}
+
+/// Subscribers of payment resources; cheap to clone.
+#[derive(Clone, Default)]
+pub struct Subscriptions {
+    registry: Arc<Mutex<Registry>>,
+    next_key: Arc<AtomicU64>,
+}
+
+impl Subscriptions {
+    pub async fn add_peer(&self, uri: &str, peer: Peer<RoleServer>) {
+        self.registry
+            .lock()
+            .await
+            .peers
+            .entry(uri.to_string())
+            .or_default()
+            .push(peer);
+    }
+
+    pub async fn remove_peer(&self, uri: &str, peer: &Peer<RoleServer>) {
+        if let Some(list) = self.registry.lock().await.peers.get_mut(uri) {
+            list.retain(|p| !same_peer(p, peer));
+        }
+    }
+
+    pub async fn add_sink(&self, sink: SubscriptionSink) -> u64 {
+        let key = self.next_key.fetch_add(1, Ordering::Relaxed);
+        self.registry.lock().await.sinks.insert(key, sink);
+        key
+    }
+
+    pub async fn remove_sink(&self, key: u64) {
+        self.registry.lock().await.sinks.remove(&key);
+    }
+
+    /// Sends `notifications/resources/updated` for `uri` to everyone subscribed to it.
+    pub async fn notify_updated(&self, uri: &str) {
+        // Collect under the lock, send without it.
+        let (peers, sinks) = {
+            let mut r = self.registry.lock().await;
+            let peers = match r.peers.get_mut(uri) {
+                Some(list) => {
+                    list.retain(|p| !p.is_transport_closed());
+                    list.clone()
+                }
+                None => Vec::new(),
+            };
+            let sinks: Vec<SubscriptionSink> = r
+                .sinks
+                .values()
+                .filter(|s| {
+                    s.accepted()
+                        .resource_subscriptions
+                        .as_ref()
+                        .is_some_and(|u| u.iter().any(|x| x == uri))
+                })
+                .cloned()
+                .collect();
+            (peers, sinks)
+        };
+        for p in peers {
+            let _ = p
+                .notify_resource_updated(ResourceUpdatedNotificationParam::new(uri))
+                .await;
+        }
+        for s in sinks {
+            let _ = s.notify_resource_updated(uri).await;
+        }
+    }
+
+    /// Forwards every committed payment change to its subscribers until cancelled.
+    pub async fn forward(self, payments: Payments, shutdown: CancellationToken) {
+        let mut changes = payments.subscribe();
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                change = changes.recv() => match change {
+                    Ok(c) => self.notify_updated(&payment_uri(&c.payment.id)).await,
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::warn!(missed = n, "subscription forwarder lagged; some updates were not pushed");
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
+                },
+            }
+        }
+    }
+}
+
+fn same_peer(a: &Peer<RoleServer>, b: &Peer<RoleServer>) -> bool {
+    // Peers have no identity of their own; two handles of one connection share its info.
+    match (a.peer_info(), b.peer_info()) {
+        (Some(x), Some(y)) => std::sync::Arc::ptr_eq(&x, &y),
+        _ => false,
+    }
+}

@@ -1,0 +1,215 @@
+//! Tool listing and calls: parse the arguments with the catalog's validation, call one
+//! use case, shape the result (structuredContent plus the same JSON as text).
+
+use std::sync::Arc;
+
+use paylink_tools::{
+    CreatePaymentResult, ErrorCode, GetStatusResult, NameStyle, ToolError, ToolId, catalog,
+    parse_create, parse_get_status,
+};
+use rmcp::ErrorData as McpError;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ContentBlock, JsonObject, Resource, Tool,
+    ToolAnnotations,
+};
+
+use super::McpContext;
+use super::errors::tool_error;
+use super::resources::payment_uri;
+use crate::domain::{Money, Payment, PaymentStatus, Source};
+use crate::payments::{CreateInput, GatewayMode};
+
+/// The tools as listed in `style`.
+pub fn list(style: NameStyle) -> Vec<Tool> {
+    catalog()
+        .into_iter()
+        .map(|spec| {
+            let a = spec.annotations;
+            Tool::new(
+                spec.name(style),
+                spec.description,
+                Arc::new(spec.input_schema.clone()),
+            )
+            .with_title(spec.title)
+            .with_raw_output_schema(Arc::new(spec.output_schema.clone()))
+            .with_annotations(
+                ToolAnnotations::with_title(a.title)
+                    .read_only(a.read_only_hint)
+                    .destructive(a.destructive_hint)
+                    .idempotent(a.idempotent_hint)
+                    .open_world(a.open_world_hint),
+            )
+        })
+        .collect()
+}
+
+/// A tool by any accepted spelling of its name.
+pub fn get(style: NameStyle, name: &str) -> Option<Tool> {
+    let id = ToolId::from_name(name)?;
+    let index = catalog().iter().position(|s| s.id == id)?;
+    list(style).into_iter().nth(index)
+}
+
+fn error_result(e: &ToolError) -> CallToolResult {
+    CallToolResult::structured_error(e.to_json())
+}
+
+fn amount_json(m: Money) -> serde_json::Number {
+    // The exact decimal text becomes a JSON number only at this boundary.
+    m.major_text()
+        .parse()
+        .unwrap_or_else(|_| serde_json::Number::from(m.minor))
+}
+
+fn environment_label(ctx: &McpContext, p: &Payment) -> &'static str {
+    ctx.payments
+        .gateways()
+        .get(&p.organization, p.environment)
+        .map(|e| e.mode.environment_label())
+        .unwrap_or(GatewayMode::FlowSandbox.environment_label())
+}
+
+pub async fn call(
+    ctx: &McpContext,
+    org: &str,
+    request: CallToolRequestParams,
+) -> Result<CallToolResult, McpError> {
+    let Some(id) = ToolId::from_name(&request.name) else {
+        return Err(McpError::invalid_params(
+            format!(
+                "tool not found: {}; paylink has payment.create and payment.getStatus",
+                request.name
+            ),
+            None,
+        ));
+    };
+    let args: JsonObject = request.arguments.unwrap_or_default();
+    let result = match id {
+        ToolId::Create => create(ctx, org, &args).await,
+        ToolId::GetStatus => get_status(ctx, org, &args).await,
+    };
+    Ok(match result {
+        Ok(r) => r,
+        Err(e) => error_result(&e),
+    })
+}
+
+async fn create(
+    ctx: &McpContext,
+    org: &str,
+    args: &JsonObject,
+) -> Result<CallToolResult, ToolError> {
+    let req = parse_create(args)?;
+    let input = CreateInput {
+        organization: org.to_string(),
+        amount_text: req.amount_text,
+        currency: req.currency,
+        description: req.description,
+        customer_email: req.customer_email,
+        entity_id: req.entity_id,
+        idempotency_key: req.idempotency_key,
+        allow_paid_entity: req.allow_paid_entity,
+    };
+    let outcome = ctx
+        .payments
+        .create(input, Source::Tool)
+        .await
+        .map_err(|e| tool_error(&e))?;
+    let p = outcome.payment;
+    let next_step = match p.status {
+        PaymentStatus::Paid => "This payment is already paid; nothing more to do.".to_string(),
+        PaymentStatus::Failed => "This payment failed earlier; create a new one with a new idempotencyKey if the customer still wants to pay.".to_string(),
+        PaymentStatus::Pending | PaymentStatus::Draft => format!(
+            "Give paymentLinkUrl to the customer. Then check with payment.getStatus (entityId: {}) after they say they paid, or subscribe to resourceUri.",
+            p.id
+        ),
+    };
+    let (Some(link), Some(flow_order)) = (p.payment_link_url.clone(), p.provider_reference.clone())
+    else {
+        return Err(ToolError::new(
+            ErrorCode::GatewayUnavailable,
+            format!("payment {} has no link yet", p.id),
+            "Call payment.create again with the same idempotencyKey and arguments in a moment.",
+        )
+        .payment(p.id.clone()));
+    };
+    let result = CreatePaymentResult {
+        payment_link_url: link.clone(),
+        flow_order_id: flow_order,
+        status: p.status.as_str().to_string(),
+        amount: amount_json(p.amount),
+        amount_minor: p.amount.minor,
+        currency: p.amount.currency.code().to_string(),
+        environment: environment_label(ctx, &p).to_string(),
+        expires_at: p.expires_at.map(|t| t.rfc3339()),
+        reused: outcome.reused,
+        resource_uri: payment_uri(&p.id),
+        next_step,
+        payment_id: p.id.clone(),
+    };
+    let value = serde_json::to_value(&result).map_err(|e| internal(&e))?;
+    let mut r = CallToolResult::structured(value);
+    r.content.push(ContentBlock::resource_link(
+        Resource::new(payment_uri(&p.id), format!("payment {}", p.id))
+            .with_description(format!("{} for {}", p.amount, p.description))
+            .with_mime_type("application/json"),
+    ));
+    Ok(r)
+}
+
+async fn get_status(
+    ctx: &McpContext,
+    org: &str,
+    args: &JsonObject,
+) -> Result<CallToolResult, ToolError> {
+    let req = parse_get_status(args)?;
+    let outcome = ctx
+        .payments
+        .status(org, &req.payment_id, Source::Tool)
+        .await
+        .map_err(|e| tool_error(&e))?;
+    let p = &outcome.payment;
+    let (flow_status, flow_message) = match &outcome.gateway {
+        Some(g) => (Some(g.gateway_code), Some(g.gateway_message.to_string())),
+        None => match p.status {
+            PaymentStatus::Paid => (Some(2), Some("Paid".to_string())),
+            PaymentStatus::Pending => (Some(1), Some("Pending payment".to_string())),
+            PaymentStatus::Draft | PaymentStatus::Failed => (None, None),
+        },
+    };
+    let next_step = match (p.status, &outcome.gateway_error) {
+        (PaymentStatus::Paid, _) => "The customer has paid. Continue with what the payment was for.".to_string(),
+        (PaymentStatus::Failed, _) => "The payment did not go through. Offer a new link with payment.create (new idempotencyKey).".to_string(),
+        (_, Some(_)) => "Flow could not be reached just now; this is the last known status. Check again in a minute.".to_string(),
+        (PaymentStatus::Pending, None) => "Not paid yet. Remind the customer of the link, and check again after they say they paid.".to_string(),
+        (PaymentStatus::Draft, None) => "The link is still being made. Call payment.create again with the same idempotencyKey to finish it.".to_string(),
+    };
+    let result = GetStatusResult {
+        entity_id: p.id.clone(),
+        status: p.status.as_str().to_string(),
+        flow_status,
+        flow_status_message: flow_message,
+        payment_link_url: p.payment_link_url.clone(),
+        amount: amount_json(p.amount),
+        amount_minor: p.amount.minor,
+        currency: p.amount.currency.code().to_string(),
+        description: p.description.clone(),
+        paid_at: p.paid_at.map(|t| t.rfc3339()),
+        failure_reason: p.failure_reason.map(|r| r.as_str().to_string()),
+        payment_for: p.entity_id.clone(),
+        checked_live: outcome.gateway.is_some(),
+        updated_at: p.updated_at.rfc3339(),
+        next_step,
+    };
+    let value = serde_json::to_value(&result).map_err(|e| internal(&e))?;
+    Ok(CallToolResult::structured(value))
+}
+
+fn internal(e: &dyn std::fmt::Display) -> ToolError {
+    tracing::error!(error = %e, "could not shape a tool result");
+    ToolError::new(
+        ErrorCode::Internal,
+        "paylink could not shape its answer",
+        "Retry the call.",
+    )
+}

@@ -1,0 +1,324 @@
+//! Operator commands on the ledger: `payments list|show|reconcile`, `confirmations list`,
+//! and `doctor`. Each writes a readable table, or JSON with `--json`, to the writer it is
+//! given. The ledger is opened by one process at a time (sled's lock): run these while
+//! `paylink serve` is stopped, or against a copy of the data directory.
+
+use std::io::Write;
+
+use anyhow::Context;
+use paylink_tools::NameStyle;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::Application;
+use crate::config::Settings;
+use crate::domain::{Payment, PaymentStatus, Timestamp};
+use crate::gateway::PaymentGateway;
+use crate::payments::GatewayMode;
+use crate::reconcile::{Reconciler, reconcile_once, reconcile_one};
+use crate::store::Store;
+use crate::webhook::Metrics;
+
+fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    Store::open(&settings.data_dir).with_context(|| {
+        format!(
+            "cannot open the ledger at {} (is `paylink serve` running? only one process may open it)",
+            settings.data_dir.display()
+        )
+    })
+}
+
+fn row(p: &Payment) -> String {
+    format!(
+        "{:<24}  {:<8}  {:>14}  {:<20}  {:<10}  {}",
+        p.id,
+        p.status.as_str(),
+        p.amount.to_string(),
+        p.updated_at.rfc3339().chars().take(19).collect::<String>(),
+        p.failure_reason.map(|r| r.as_str()).unwrap_or(""),
+        p.description.chars().take(40).collect::<String>()
+    )
+}
+
+pub fn payments_list(
+    settings: &Settings,
+    status: Option<PaymentStatus>,
+    limit: usize,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let store = open_store(settings)?;
+    let list = store.list(None, status, limit)?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<24}  {:<8}  {:>14}  {:<20}  {:<10}  DESCRIPTION",
+        "ID", "STATUS", "AMOUNT", "UPDATED (UTC)", "REASON"
+    )?;
+    for p in &list {
+        writeln!(out, "{}", row(p))?;
+    }
+    let counts = store.status_counts();
+    let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    writeln!(
+        out,
+        "\n{} shown; ledger holds {}",
+        list.len(),
+        summary.join(", ")
+    )?;
+    Ok(())
+}
+
+pub fn payments_show(
+    settings: &Settings,
+    id: &str,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let store = open_store(settings)?;
+    let p = store
+        .get(id)?
+        .with_context(|| format!("no payment {id:?} in the ledger"))?;
+    let events = store.events(id)?;
+    if json {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({"payment": p, "events": events}))?
+        )?;
+        return Ok(());
+    }
+    writeln!(out, "payment        {}", p.id)?;
+    writeln!(
+        out,
+        "status         {}{}",
+        p.status,
+        p.failure_reason
+            .map(|r| format!(" ({})", r.as_str()))
+            .unwrap_or_default()
+    )?;
+    writeln!(out, "amount         {}", p.amount)?;
+    writeln!(out, "description    {}", p.description)?;
+    writeln!(
+        out,
+        "organization   {} / {}",
+        p.organization,
+        p.environment.as_str()
+    )?;
+    writeln!(out, "customer       {}", p.customer_email)?;
+    writeln!(
+        out,
+        "entity         {}",
+        p.entity_id.as_deref().unwrap_or("-")
+    )?;
+    writeln!(
+        out,
+        "flow order     {}",
+        p.provider_reference.as_deref().unwrap_or("-")
+    )?;
+    writeln!(out, "commerce order {}", p.commerce_order)?;
+    writeln!(
+        out,
+        "link           {}",
+        p.payment_link_url.as_deref().unwrap_or("-")
+    )?;
+    writeln!(out, "created        {}", p.created_at.rfc3339())?;
+    if let Some(t) = p.paid_at {
+        writeln!(out, "paid           {}", t.rfc3339())?;
+    }
+    writeln!(out, "events:")?;
+    for e in events {
+        writeln!(
+            out,
+            "  #{} {:<24} {:<9} by {:<10} {}",
+            e.seq,
+            e.at.rfc3339(),
+            format!("{:?}", e.kind).to_lowercase(),
+            format!("{:?}", e.source).to_lowercase(),
+            e.detail.unwrap_or_default()
+        )?;
+    }
+    Ok(())
+}
+
+/// One reconciliation pass by hand (seed 003's manual reconciliation).
+pub async fn payments_reconcile(
+    settings: Settings,
+    id: Option<String>,
+    json: bool,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    let settings = Settings {
+        listener_addr: "127.0.0.1:0".parse()?,
+        ..settings
+    };
+    let app = Application::build(
+        settings,
+        NameStyle::Dotted,
+        Vec::new(),
+        CancellationToken::new(),
+    )
+    .await?;
+    if app.mode == GatewayMode::OfflineSandbox {
+        writeln!(
+            out,
+            "note: no Flow credentials: checking against a fresh offline sandbox, which knows no earlier orders"
+        )?;
+    }
+    let reconciler = Reconciler::new(app.payments.clone(), std::sync::Arc::new(Metrics::new()));
+    match id {
+        Some(id) => {
+            let r = reconcile_one(&reconciler, &id, Timestamp::now()).await?;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "{}: now {} ({:?})",
+                    r.payment.id, r.payment.status, r.checked
+                )?;
+            }
+        }
+        None => {
+            // Everything that is not final counts as due for a pass by hand.
+            let far = Timestamp::now().plus_secs(100 * 365 * 24 * 3600);
+            let report = reconcile_once(&reconciler, far).await;
+            if json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "checked {}, changed {}, still pending {}, errors {}",
+                    report.checked, report.changed, report.still_pending, report.errors
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn confirmations_list(
+    settings: &Settings,
+    limit: usize,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let store = open_store(settings)?;
+    let list = crate::webhook::list_confirmations(&store, limit)?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "{:<24}  {:<40}  {:<24}  OUTCOME",
+        "RECEIVED (UTC)", "TOKEN", "PAYMENT"
+    )?;
+    for c in &list {
+        writeln!(
+            out,
+            "{:<24}  {:<40}  {:<24}  {}",
+            c.received_at.rfc3339().chars().take(24).collect::<String>(),
+            c.token,
+            c.payment_id.as_deref().unwrap_or("-"),
+            c.outcome
+        )?;
+    }
+    writeln!(out, "\n{} shown", list.len())?;
+    Ok(())
+}
+
+/// Checks the configuration, the ledger, the public URL and (with credentials) a signed
+/// call to Flow. Returns whether everything passed.
+pub async fn doctor(
+    settings: Result<Settings, anyhow::Error>,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<bool> {
+    let mut ok = true;
+    let mut check = |out: &mut (dyn Write + Send),
+                     name: &str,
+                     result: Result<String, String>|
+     -> std::io::Result<()> {
+        match result {
+            Ok(detail) => writeln!(out, "  ok    {name}: {detail}"),
+            Err(problem) => {
+                ok = false;
+                writeln!(out, "  FAIL  {name}: {problem}")
+            }
+        }
+    };
+    writeln!(out, "paylink doctor")?;
+    let settings = match settings {
+        Ok(s) => {
+            check(out, "configuration", Ok("valid".into()))?;
+            s
+        }
+        Err(e) => {
+            check(out, "configuration", Err(format!("{e:#}")))?;
+            writeln!(out, "\nVerdict: NOT READY — fix the configuration first.")?;
+            return Ok(false);
+        }
+    };
+    let store = open_store(&settings).map_err(|e| format!("{e:#}"));
+    check(
+        out,
+        "ledger",
+        store
+            .as_ref()
+            .map(|s| format!("{} ({} payments)", settings.data_dir.display(), s.len()))
+            .map_err(Clone::clone),
+    )?;
+    drop(store);
+    let public = settings.public_base(settings.listener_addr);
+    let public_note = if public.contains("127.0.0.1") || public.contains("localhost") {
+        format!(
+            "{public} — loopback only: real Flow cannot reach it; set PAYLINK_PUBLIC_URL before going live"
+        )
+    } else {
+        public.clone()
+    };
+    check(out, "public URL", Ok(public_note))?;
+    match &settings.flow {
+        None => check(
+            out,
+            "Flow",
+            Ok("no credentials: the built-in offline sandbox will be used".into()),
+        )?,
+        Some(f) => {
+            let cfg = crate::gateway::flow::FlowClientConfig::new(
+                f.api_url.clone(),
+                f.api_key.clone(),
+                f.secret_key.clone(),
+            );
+            let result = match crate::gateway::flow::FlowClient::new(cfg) {
+                Err(e) => Err(e.to_string()),
+                Ok(client) => match client
+                    .status_by_commerce_order("paylink-doctor-probe")
+                    .await
+                {
+                    Ok(_) => Ok(format!(
+                        "{} answered a signed call; credentials accepted",
+                        f.api_url
+                    )),
+                    Err(e) if e.is_auth() => {
+                        Err(format!("{} refused the credentials: {e}", f.api_url))
+                    }
+                    Err(e) => Err(format!("{} could not be used: {e}", f.api_url)),
+                },
+            };
+            check(out, "Flow", result)?;
+        }
+    }
+    writeln!(
+        out,
+        "\nVerdict: {}",
+        if ok {
+            "READY"
+        } else {
+            "NOT READY — see FAIL lines above."
+        }
+    )?;
+    Ok(ok)
+}

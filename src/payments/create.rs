@@ -1,0 +1,336 @@
+//! Creating a payment: claim, then act, then record.
+//!
+//! 1. Entity rules (MTB seed): an entity already paid gets no new payment unless allowed;
+//!    an unpaid link for the same entity and amount is returned instead of a second one.
+//! 2. The idempotency key (the caller's, scoped to the organization, or one derived from
+//!    the arguments and valid for the window) is claimed in the same transaction that
+//!    writes the draft with its commerceOrder: the draft is durable before Flow is called.
+//! 3. Flow is called; its answer moves the draft to pending. A definitive refusal moves it
+//!    to failed (`gateway_refused`); an ambiguous failure leaves the draft for the retry
+//!    or for reconciliation, which first ask Flow by commerceOrder.
+//!
+//! Within this process one create per key runs at a time (striped locks), so two
+//! concurrent retries never both reach Flow.
+
+use std::hash::{Hash, Hasher};
+
+use sha2::{Digest, Sha256};
+
+use super::{PaymentError, Payments};
+use crate::domain::{
+    Currency, Environment, FailureReason, Money, Payment, PaymentStatus, Source, Timestamp,
+    Transition, new_payment_id,
+};
+use crate::gateway::flow::FlowError;
+use crate::gateway::{OrderRequest, PaymentGateway};
+use crate::store::{ApplyOutcome, DraftOutcome};
+
+/// A create request in domain terms (validated syntax; money not yet parsed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateInput {
+    pub organization: String,
+    /// The amount's exact decimal text in major units.
+    pub amount_text: String,
+    /// None: the organization's default currency.
+    pub currency: Option<String>,
+    pub description: String,
+    pub customer_email: String,
+    pub entity_id: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub allow_paid_entity: bool,
+}
+
+/// A created (or returned again) payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateOutcome {
+    pub payment: Payment,
+    /// True when an existing payment was returned instead of a new one.
+    pub reused: bool,
+}
+
+/// Parses an amount against the currency table and Flow's minimum.
+pub fn parse_money(amount_text: &str, currency: Currency) -> Result<Money, PaymentError> {
+    let money = Money::parse_major(amount_text, currency).map_err(PaymentError::InvalidAmount)?;
+    if let Some(minimum) = Money::flow_minimum(currency)
+        && money.minor < minimum.minor
+    {
+        return Err(PaymentError::BelowMinimum { minimum });
+    }
+    Ok(money)
+}
+
+fn fingerprint(org: &str, money: Money, input: &CreateInput) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        org,
+        &money.minor.to_string(),
+        money.currency.code(),
+        &input.description,
+        &input.customer_email.to_ascii_lowercase(),
+        input.entity_id.as_deref().unwrap_or(""),
+        if input.allow_paid_entity { "1" } else { "0" },
+    ] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    hex::encode(h.finalize())
+}
+
+impl Payments {
+    fn lock_index(&self, key: &str) -> usize {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        (h.finish() as usize) % self.inner.create_locks.len()
+    }
+
+    /// Creates a payment, or returns the one an earlier identical request made.
+    pub async fn create(
+        &self,
+        input: CreateInput,
+        source: Source,
+    ) -> Result<CreateOutcome, PaymentError> {
+        let org = input.organization.clone();
+        let entry = self
+            .gateways()
+            .active(&org)
+            .ok_or_else(|| PaymentError::NotConfigured(org.clone()))?;
+        let currency = match &input.currency {
+            None => entry.default_currency,
+            Some(code) => {
+                Currency::from_code(code).ok_or_else(|| PaymentError::UnsupportedCurrency {
+                    code: code.clone(),
+                    known: Currency::known_codes(),
+                })?
+            }
+        };
+        let money = parse_money(&input.amount_text, currency)?;
+        let now = Timestamp::now();
+
+        if let Some(entity) = &input.entity_id {
+            let existing = self.store().by_entity(&org, entity)?;
+            if !input.allow_paid_entity
+                && let Some(paid) = existing.iter().find(|p| p.status == PaymentStatus::Paid)
+            {
+                return Err(PaymentError::EntityAlreadyPaid {
+                    entity_id: entity.clone(),
+                    payment_id: paid.id.clone(),
+                });
+            }
+            if self.settings().reuse_pending_for_entity
+                && let Some(open) = existing.iter().find(|p| {
+                    p.status == PaymentStatus::Pending
+                        && p.amount == money
+                        && p.environment == entry.environment
+                        && p.expires_at.is_none_or(|e| e > now)
+                })
+            {
+                return Ok(CreateOutcome {
+                    payment: open.clone(),
+                    reused: true,
+                });
+            }
+        }
+
+        let fp = fingerprint(&org, money, &input);
+        let (claim_key, claim_expires_at) = match &input.idempotency_key {
+            Some(k) => (format!("key:{org}:{k}"), None),
+            None => (
+                format!("auto:{fp}"),
+                Some(now.plus_millis(self.settings().idempotency_window.as_millis() as i64)),
+            ),
+        };
+        let _guard = self.inner.create_locks[self.lock_index(&claim_key)]
+            .lock()
+            .await;
+
+        let id = new_payment_id();
+        let draft = Payment {
+            commerce_order: id.clone(),
+            id,
+            organization: org.clone(),
+            environment: entry.environment,
+            amount: money,
+            description: input.description.clone(),
+            status: PaymentStatus::Draft,
+            provider_reference: None,
+            payment_link_url: None,
+            flow_token: None,
+            customer_email: input.customer_email.clone(),
+            entity_id: input.entity_id.clone(),
+            paid_at: None,
+            failure_reason: None,
+            created_at: now,
+            updated_at: now,
+            idempotency_key: claim_key,
+            expires_at: None,
+            // Reconciliation resolves the draft if we die before Flow answers.
+            next_check_at: Some(
+                now.plus_millis(self.settings().draft_check_after.as_millis() as i64),
+            ),
+            check_attempts: 0,
+            version: 1,
+        };
+        let (payment, resumed) = match self
+            .store()
+            .create_draft(&draft, &fp, claim_expires_at, source)
+            .await?
+        {
+            DraftOutcome::Created(p) => (p, false),
+            DraftOutcome::Conflict { existing } => {
+                return Err(PaymentError::IdempotencyConflict {
+                    payment_id: existing.id,
+                });
+            }
+            DraftOutcome::Existing(p) => match p.status {
+                PaymentStatus::Draft => (p, true),
+                PaymentStatus::Failed
+                    if p.failure_reason == Some(FailureReason::GatewayRefused) =>
+                {
+                    return Err(PaymentError::Refused {
+                        payment_id: p.id.clone(),
+                        error: FlowError::Api {
+                            http_status: 400,
+                            code: None,
+                            message: "Flow refused this exact request earlier".into(),
+                        },
+                    });
+                }
+                PaymentStatus::Pending | PaymentStatus::Paid | PaymentStatus::Failed => {
+                    return Ok(CreateOutcome {
+                        payment: p,
+                        reused: true,
+                    });
+                }
+            },
+        };
+        self.call_gateway(payment, resumed, source)
+            .await
+            .map(|p| CreateOutcome {
+                payment: p,
+                reused: resumed,
+            })
+    }
+
+    /// Asks Flow for the draft's order (first by commerceOrder when resuming) and records
+    /// the outcome.
+    async fn call_gateway(
+        &self,
+        draft: Payment,
+        resumed: bool,
+        source: Source,
+    ) -> Result<Payment, PaymentError> {
+        let entry = self
+            .gateways()
+            .get(&draft.organization, draft.environment)
+            .ok_or_else(|| PaymentError::NotConfigured(draft.organization.clone()))?;
+        let id = draft.id.clone();
+        if resumed {
+            match entry
+                .client
+                .status_by_commerce_order(&draft.commerce_order)
+                .await
+            {
+                Ok(None) => {}
+                Ok(Some(_)) => return self.fail_link_lost(&draft, source).await,
+                Err(error) => {
+                    return Err(PaymentError::Gateway {
+                        payment_id: id,
+                        error,
+                    });
+                }
+            }
+        }
+        let return_url = entry
+            .return_url
+            .clone()
+            .unwrap_or_else(|| self.settings().default_return_url.clone());
+        let req = OrderRequest {
+            commerce_order: draft.commerce_order.clone(),
+            subject: draft.description.clone(),
+            amount: draft.amount,
+            payer_email: draft.customer_email.clone(),
+            url_confirmation: self.settings().confirmation_url.clone(),
+            url_return: return_url,
+            timeout_secs: self.settings().order_timeout.map(|d| d.as_secs()),
+        };
+        let now = Timestamp::now();
+        match entry.client.create_order(&req).await {
+            Ok(created) => {
+                let t = Transition::Pending {
+                    provider_reference: created.provider_ref,
+                    flow_token: created.token,
+                    payment_link_url: created.payment_url,
+                    expires_at: req.timeout_secs.map(|s| now.plus_secs(s as i64)),
+                    next_check_at: Some(
+                        now.plus_millis(self.settings().pending_check_after.as_millis() as i64),
+                    ),
+                };
+                self.record(&id, &t, source).await
+            }
+            Err(FlowError::OrderExistsWithoutLink { .. }) => {
+                self.fail_link_lost(&draft, source).await
+            }
+            Err(error) if matches!(error, FlowError::Api { .. }) && !error.is_auth() => {
+                self.record(
+                    &id,
+                    &Transition::Failed {
+                        reason: FailureReason::GatewayRefused,
+                    },
+                    source,
+                )
+                .await?;
+                Err(PaymentError::Refused {
+                    payment_id: id,
+                    error,
+                })
+            }
+            Err(error) => Err(PaymentError::Gateway {
+                payment_id: id,
+                error,
+            }),
+        }
+    }
+
+    async fn fail_link_lost(
+        &self,
+        draft: &Payment,
+        source: Source,
+    ) -> Result<Payment, PaymentError> {
+        self.record(
+            &draft.id,
+            &Transition::Failed {
+                reason: FailureReason::LinkLost,
+            },
+            source,
+        )
+        .await?;
+        Err(PaymentError::LinkLost {
+            payment_id: draft.id.clone(),
+        })
+    }
+
+    /// Applies a transition and publishes it when it changed something.
+    pub(crate) async fn record(
+        &self,
+        id: &str,
+        t: &Transition,
+        source: Source,
+    ) -> Result<Payment, PaymentError> {
+        match self.store().apply(id, t, source, Timestamp::now()).await? {
+            ApplyOutcome::Changed { payment, event } => {
+                self.publish(payment.clone(), event);
+                Ok(payment)
+            }
+            ApplyOutcome::Unchanged(p) => Ok(p),
+            ApplyOutcome::Refused { payment, error } => {
+                tracing::info!(payment = %payment.id, %error, "transition refused; acknowledged and ignored");
+                Ok(payment)
+            }
+        }
+    }
+
+    /// The environment a new payment of this organization would use.
+    pub fn active_environment(&self, organization: &str) -> Option<Environment> {
+        self.gateways().active(organization).map(|e| e.environment)
+    }
+}

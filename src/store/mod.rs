@@ -1,0 +1,330 @@
+//! The payment ledger on sled: payments, their indexes, idempotency claims, events,
+//! integration configs and the webhook confirmation log.
+//!
+//! # Promises
+//!
+//! - **No acknowledged write lost.** When `create_draft`, `apply` or `reschedule` return
+//!   `Ok`, the change survives SIGKILL and power loss to the extent fsync does: each waits
+//!   for a sled flush (log written and fsynced) that started after its transaction
+//!   committed. Outcomes that write nothing (`Existing`, `Unchanged`, ...) also wait until
+//!   everything committed before them is durable, so they never report state a crash could
+//!   take back. `tests/store_crash.rs` kills a writer with SIGKILL and checks this.
+//! - **Nothing charged twice.** `create_draft` claims the idempotency key and records the
+//!   draft in one transaction: one key yields one payment, however many callers race.
+//! - **Status never goes backwards.** Every status change is `Payment::apply` run inside a
+//!   transaction over the stored payment; sled transactions are serializable, so racing
+//!   `paid` and `failed` produce exactly one change and one event.
+//! - **Every index consistent.** A payment, its index entries and its event are written in
+//!   the same transaction; [`Store::check_consistency`] verifies the whole ledger.
+//!
+//! # Layout and encoding
+//!
+//! One sled tree per role ([`layout`] lists them with their key formats) and multi-tree
+//! transactions over tuples of trees. Chosen over one tree with key prefixes because sled
+//! commits a multi-tree transaction as one atomically recovered log batch, so nothing is
+//! lost in atomicity, while separate trees keep each key free of a role prefix, let a scan
+//! (the due index, the created index for `list`) be a plain range over its own tree, and
+//! make each role's size visible. Values are JSON ([`codec`] says why).
+//!
+//! Idempotency claims are scoped by organization (`organization 00 key`), so two tenants
+//! that both send key `1` never collide. A claim's expiry is judged against the new
+//! draft's `created_at`, the caller's clock for that request.
+//!
+//! # Group commit
+//!
+//! A flush costs an fsync; writers share them (see [`commit`]). `benches/ledger.rs`
+//! compares this with a flush per write ([`CommitMode::FlushEachWrite`]).
+//!
+//! # Threads
+//!
+//! sled 0.34 runs every transaction under a process-wide lock that a flush also holds
+//! (shared) while it waits for its fsync, so a transaction can wait for a whole fsync. The
+//! async writers therefore run their transaction on tokio's blocking pool, never on an
+//! async worker. Point reads (`get`, `by_*`, `events`, `due`) are short and fine on async
+//! threads. Long scans — `list`, `check_consistency`, and `open` (which counts payments by
+//! status in one scan) — should be called via `tokio::task::spawn_blocking`.
+
+mod check;
+mod codec;
+mod commit;
+mod configs;
+mod confirmations;
+mod counts;
+mod error;
+mod index;
+pub mod layout;
+mod read;
+mod write;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
+
+pub use commit::CommitMode;
+pub use error::StoreError;
+
+use crate::domain::{Payment, PaymentEvent, PaymentStatus, TransitionError};
+use commit::GroupCommit;
+use counts::StatusCounts;
+use index::Index;
+
+/// The version of the on-disk layout. A directory written by another version is refused.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// What `create_draft` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DraftOutcome {
+    /// The key was free (or its claim had expired): the draft is stored.
+    Created(Payment),
+    /// The key is claimed with the same fingerprint: a retry; here is the payment.
+    Existing(Payment),
+    /// The key is claimed by a request with a different fingerprint.
+    Conflict { existing: Payment },
+}
+
+/// What `apply` did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    Changed {
+        payment: Payment,
+        event: PaymentEvent,
+    },
+    /// Already in the requested status: nothing written.
+    Unchanged(Payment),
+    /// The status machine refused the change: nothing written.
+    Refused {
+        payment: Payment,
+        error: TransitionError,
+    },
+}
+
+/// The ledger. Cheap to clone; all clones share one database and one flusher.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    // Dropped first: joins the flusher, which holds a handle on the database.
+    group: GroupCommit,
+    flush_each_write: AtomicBool,
+    counts: StatusCounts,
+    trees: Trees,
+    db: sled::Db,
+}
+
+pub(crate) struct Trees {
+    meta: sled::Tree,
+    payments: sled::Tree,
+    events: sled::Tree,
+    claims: sled::Tree,
+    indexes: [sled::Tree; 6],
+    configs: sled::Tree,
+    confirmations: sled::Tree,
+}
+
+impl Trees {
+    fn open(db: &sled::Db) -> Result<Trees, StoreError> {
+        Ok(Trees {
+            meta: db.open_tree(layout::META)?,
+            payments: db.open_tree(layout::PAYMENTS)?,
+            events: db.open_tree(layout::EVENTS)?,
+            claims: db.open_tree(layout::CLAIMS)?,
+            indexes: [
+                db.open_tree(Index::Token.tree_name())?,
+                db.open_tree(Index::ProviderReference.tree_name())?,
+                db.open_tree(Index::CommerceOrder.tree_name())?,
+                db.open_tree(Index::Entity.tree_name())?,
+                db.open_tree(Index::Created.tree_name())?,
+                db.open_tree(Index::Due.tree_name())?,
+            ],
+            configs: db.open_tree(layout::CONFIGS)?,
+            confirmations: db.open_tree(layout::CONFIRMATIONS)?,
+        })
+    }
+
+    fn index(&self, i: Index) -> &sled::Tree {
+        &self.indexes[i.slot()]
+    }
+}
+
+/// The trees of one ledger transaction.
+pub(crate) struct Tx<'a> {
+    payments: &'a TransactionalTree,
+    events: &'a TransactionalTree,
+    claims: &'a TransactionalTree,
+    indexes: [&'a TransactionalTree; 6],
+}
+
+impl Tx<'_> {
+    fn index(&self, i: Index) -> &TransactionalTree {
+        self.indexes[i.slot()]
+    }
+}
+
+impl Inner {
+    /// Runs `f` as one serializable transaction over the payments, events, claims and
+    /// index trees. `f` may run more than once (sled retries on conflict): no side effects.
+    fn transact<A>(
+        &self,
+        f: impl Fn(&Tx<'_>) -> ConflictableTransactionResult<A, StoreError>,
+    ) -> Result<A, StoreError> {
+        let t = &self.trees;
+        let [i0, i1, i2, i3, i4, i5] = &t.indexes;
+        let result = (&t.payments, &t.events, &t.claims, i0, i1, i2, i3, i4, i5).transaction(
+            |(payments, events, claims, x0, x1, x2, x3, x4, x5)| {
+                f(&Tx {
+                    payments,
+                    events,
+                    claims,
+                    indexes: [x0, x1, x2, x3, x4, x5],
+                })
+            },
+        );
+        Ok(result?)
+    }
+
+    fn mode(&self) -> CommitMode {
+        if self.flush_each_write.load(Ordering::Relaxed) {
+            CommitMode::FlushEachWrite
+        } else {
+            CommitMode::GroupCommit
+        }
+    }
+
+    /// Waits until the ticket's commit is on disk.
+    async fn durable(&self, ticket: u64) -> Result<(), StoreError> {
+        match self.mode() {
+            CommitMode::GroupCommit => self.group.wait(ticket).await,
+            CommitMode::FlushEachWrite => {
+                self.db.flush_async().await?;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Runs a ledger write on tokio's blocking pool (see "Threads" above).
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(result) => result,
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        Err(_) => Err(StoreError::Io(
+            "the ledger write was cancelled: the runtime is shutting down".into(),
+        )),
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the ledger in `dir`, writing the schema version into a
+    /// new ledger and refusing a ledger of another version. Counts payments by status in
+    /// one scan: call via `spawn_blocking` from async code when the ledger may be large.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Io(format!(
+                "cannot create the ledger directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let db = sled::Config::new().path(dir).open()?;
+        Store::from_db(db)
+    }
+
+    /// A ledger in a temporary sled database, deleted on drop (tests, benches).
+    pub fn open_temporary() -> Result<Store, StoreError> {
+        Store::from_db(sled::Config::new().temporary(true).open()?)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Store, StoreError> {
+        let trees = Trees::open(&db)?;
+        check_schema(&db, &trees)?;
+        let counts = StatusCounts::load(&trees.payments)?;
+        let group = GroupCommit::start(db.clone())?;
+        let inner = Inner {
+            group,
+            flush_each_write: AtomicBool::new(false),
+            counts,
+            trees,
+            db,
+        };
+        Ok(Store {
+            inner: Arc::new(inner),
+        })
+    }
+
+    /// Payment counts by status, from memory.
+    pub fn status_counts(&self) -> [(PaymentStatus, u64); 4] {
+        self.inner.counts.snapshot()
+    }
+
+    /// The number of payments, from memory.
+    pub fn len(&self) -> usize {
+        self.inner.counts.total() as usize
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Writes everything to disk now.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.inner.db.flush_async().await?;
+        Ok(())
+    }
+
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        Ok(self.inner.db.size_on_disk()?)
+    }
+
+    /// Chooses how writes are made durable (benches compare the two).
+    pub fn set_commit_mode(&self, mode: CommitMode) {
+        let each = matches!(mode, CommitMode::FlushEachWrite);
+        self.inner.flush_each_write.store(each, Ordering::Relaxed);
+    }
+
+    /// The raw database, for tests that corrupt or inspect it on purpose.
+    #[doc(hidden)]
+    pub fn db(&self) -> &sled::Db {
+        &self.inner.db
+    }
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("payments", &self.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn check_schema(db: &sled::Db, trees: &Trees) -> Result<(), StoreError> {
+    match trees.meta.get(layout::SCHEMA_VERSION_KEY)? {
+        Some(raw) => {
+            let found: u32 = codec::decode(layout::META, layout::SCHEMA_VERSION_KEY, &raw)?;
+            if found != SCHEMA_VERSION {
+                return Err(StoreError::SchemaMismatch {
+                    found,
+                    expected: SCHEMA_VERSION,
+                });
+            }
+            Ok(())
+        }
+        None if !trees.payments.is_empty() => Err(StoreError::Corrupt(
+            "the ledger holds payments but no schema version; refusing to guess its layout".into(),
+        )),
+        None => {
+            let version = codec::encode("the schema version", &SCHEMA_VERSION)?;
+            trees.meta.insert(layout::SCHEMA_VERSION_KEY, version)?;
+            db.flush()?;
+            Ok(())
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The ledger's reads: by id, by each index, the due scan, events and listing.
+//!
+//! Point lookups and the due scan touch only the keys they return. `list` walks the
+//! created index newest first and stops at `limit` matches; with a filter it may walk far,
+//! so call it via `spawn_blocking`. An index entry whose payment is missing is skipped
+//! with a warning (the consistency check reports it); a value that does not decode is an
+//! error.
+
+use super::codec;
+use super::index::Index;
+use super::layout;
+use super::{Store, StoreError};
+use crate::domain::{Payment, PaymentEvent, PaymentStatus, Timestamp};
+
+impl Store {
+    pub fn get(&self, id: &str) -> Result<Option<Payment>, StoreError> {
+        let t = &self.inner.trees;
+        match t.payments.get(id.as_bytes())? {
+            Some(raw) => Ok(Some(codec::decode(layout::PAYMENTS, id.as_bytes(), &raw)?)),
+            None => Ok(None),
+        }
+    }
+
+    pub fn by_token(&self, flow_token: &str) -> Result<Option<Payment>, StoreError> {
+        layout::check_part("the flow token", flow_token)?;
+        self.unique(Index::Token, &[flow_token])
+    }
+
+    pub fn by_provider_reference(
+        &self,
+        provider_reference: &str,
+    ) -> Result<Option<Payment>, StoreError> {
+        layout::check_part("the provider reference", provider_reference)?;
+        self.unique(Index::ProviderReference, &[provider_reference])
+    }
+
+    pub fn by_commerce_order(&self, commerce_order: &str) -> Result<Option<Payment>, StoreError> {
+        layout::check_part("the commerce order", commerce_order)?;
+        self.unique(Index::CommerceOrder, &[commerce_order])
+    }
+
+    /// The payments for an entity, oldest first.
+    pub fn by_entity(
+        &self,
+        organization: &str,
+        entity_id: &str,
+    ) -> Result<Vec<Payment>, StoreError> {
+        layout::check_part("the organization", organization)?;
+        layout::check_part("the entity id", entity_id)?;
+        let mut found = self.matching(Index::Entity, &[organization, entity_id])?;
+        found.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        Ok(found)
+    }
+
+    /// Payments whose `next_check_at` is at or before `now`, earliest first, at most
+    /// `limit`: a range scan of the due index, whatever the size of the ledger.
+    pub fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Payment>, StoreError> {
+        let due = self.inner.trees.index(Index::Due);
+        let mut found = Vec::with_capacity(limit.min(1024));
+        for key in due.range(..layout::timed_upper_bound(now)).keys() {
+            if found.len() >= limit {
+                break;
+            }
+            let key = key?;
+            let id = Index::Due.id_of(&key).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "{}[{}] is not a due key",
+                    layout::DUE_INDEX,
+                    layout::show(&key)
+                ))
+            })?;
+            if let Some(p) = self.pointed(Index::Due, id)? {
+                found.push(p);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The payment's events in seq order.
+    pub fn events(&self, id: &str) -> Result<Vec<PaymentEvent>, StoreError> {
+        layout::check_part("the payment id", id)?;
+        let events = &self.inner.trees.events;
+        events
+            .scan_prefix(layout::prefix(&[id]))
+            .map(|item| {
+                let (key, value) = item?;
+                codec::decode(layout::EVENTS, &key, &value)
+            })
+            .collect()
+    }
+
+    /// Newest first (by `created_at`), optionally filtered, at most `limit`.
+    pub fn list(
+        &self,
+        organization: Option<&str>,
+        status: Option<PaymentStatus>,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        let created = self.inner.trees.index(Index::Created);
+        let mut found = Vec::new();
+        for key in created.iter().keys().rev() {
+            if found.len() >= limit {
+                break;
+            }
+            let key = key?;
+            let Some(id) = Index::Created.id_of(&key) else {
+                return Err(StoreError::Corrupt(format!(
+                    "{}[{}] is not a created key",
+                    layout::CREATED_INDEX,
+                    layout::show(&key)
+                )));
+            };
+            let Some(p) = self.pointed(Index::Created, id)? else {
+                continue;
+            };
+            let org_ok = organization.is_none_or(|o| o == p.organization);
+            let status_ok = status.is_none_or(|s| s == p.status);
+            if org_ok && status_ok {
+                found.push(p);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The payment an index entry points at, or None (with a warning) when it is missing.
+    fn pointed(&self, index: Index, id: &str) -> Result<Option<Payment>, StoreError> {
+        let p = self.get(id)?;
+        if p.is_none() {
+            tracing::warn!(
+                index = index.tree_name(),
+                payment = id,
+                "index entry points at a missing payment"
+            );
+        }
+        Ok(p)
+    }
+
+    /// Every payment under `parts 00` in an index.
+    fn matching(&self, index: Index, parts: &[&str]) -> Result<Vec<Payment>, StoreError> {
+        let tree = self.inner.trees.index(index);
+        let mut found = Vec::new();
+        for key in tree.scan_prefix(layout::prefix(parts)).keys() {
+            let key = key?;
+            let id = index.id_of(&key).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "{}[{}] does not end with an id",
+                    index.tree_name(),
+                    layout::show(&key)
+                ))
+            })?;
+            if let Some(p) = self.pointed(index, id)? {
+                found.push(p);
+            }
+        }
+        Ok(found)
+    }
+
+    /// The payment with this value in a lookup index. Two payments may share a value
+    /// (see [`layout`]); then the newest wins and the ambiguity is logged.
+    fn unique(&self, index: Index, parts: &[&str]) -> Result<Option<Payment>, StoreError> {
+        let mut found = self.matching(index, parts)?;
+        if found.len() > 1 {
+            tracing::warn!(
+                index = index.tree_name(),
+                matches = found.len(),
+                "several payments share one lookup value; using the newest"
+            );
+            found.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
+        }
+        Ok(found.pop())
+    }
+}

@@ -1,0 +1,333 @@
+//! The ledger's writes: claim-and-record a draft, apply a transition, reschedule a check.
+//!
+//! Each is one transaction over the payment, its events, its claim and its index entries,
+//! run on the blocking pool, then a wait for durability (group commit). Status counts move
+//! only after a transaction has committed, so a retried transaction is never counted twice.
+
+use sled::transaction::{ConflictableTransactionError, TransactionalTree};
+
+use super::codec::{self, Claim};
+use super::index::Index;
+use super::layout;
+use super::{ApplyOutcome, DraftOutcome, Inner, Store, StoreError, Tx, blocking};
+use crate::domain::{Applied, Payment, PaymentStatus, Source, Timestamp, Transition};
+
+type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
+
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+/// Every string of a payment that goes into a key must be free of NUL.
+fn check_payment_keys(p: &Payment) -> Result<(), StoreError> {
+    if p.id.is_empty() {
+        return Err(StoreError::InvalidInput(
+            "a payment id must not be empty".into(),
+        ));
+    }
+    layout::check_part("the payment id", &p.id)?;
+    layout::check_part("the organization", &p.organization)?;
+    layout::check_part("the commerce order", &p.commerce_order)?;
+    layout::check_part("the idempotency key", &p.idempotency_key)?;
+    for (what, value) in [
+        ("the entity id", &p.entity_id),
+        ("the flow token", &p.flow_token),
+        ("the provider reference", &p.provider_reference),
+    ] {
+        if let Some(v) = value {
+            layout::check_part(what, v)?;
+        }
+    }
+    Ok(())
+}
+
+/// Reads and decodes the payment `id` inside a transaction.
+fn read_payment(tx: &Tx<'_>, id: &str) -> TxResult<Option<Payment>> {
+    match tx.payments.get(id.as_bytes())? {
+        Some(raw) => codec::decode(layout::PAYMENTS, id.as_bytes(), &raw)
+            .map(Some)
+            .map_err(abort),
+        None => Ok(None),
+    }
+}
+
+/// Writes `new` and moves its index entries from where `old` had them.
+fn write_payment(tx: &Tx<'_>, old: Option<&Payment>, new: &Payment) -> TxResult<()> {
+    let bytes = codec::encode("the payment", new).map_err(abort)?;
+    tx.payments.insert(new.id.as_bytes(), bytes)?;
+    for i in Index::ALL {
+        let before = old.and_then(|p| i.key_for(p));
+        let after = i.key_for(new);
+        if before == after {
+            continue;
+        }
+        let tree: &TransactionalTree = tx.index(i);
+        if let Some(key) = before {
+            tree.remove(key)?;
+        }
+        if let Some(key) = after {
+            tree.insert(key, &[][..])?;
+        }
+    }
+    Ok(())
+}
+
+/// Appends an event, refusing to overwrite one already stored under its seq.
+fn append_event(tx: &Tx<'_>, event: &crate::domain::PaymentEvent) -> TxResult<()> {
+    let key = layout::event_key(&event.payment_id, event.seq);
+    let bytes = codec::encode("the event", event).map_err(abort)?;
+    if tx.events.insert(key, bytes)?.is_some() {
+        return Err(abort(StoreError::Corrupt(format!(
+            "payment {} already has an event {}; its version is behind its events",
+            event.payment_id, event.seq
+        ))));
+    }
+    Ok(())
+}
+
+impl Inner {
+    fn create_tx(
+        &self,
+        draft: &Payment,
+        fingerprint: &str,
+        claim_expires_at: Option<Timestamp>,
+        source: Source,
+    ) -> Result<DraftOutcome, StoreError> {
+        let claim_key = layout::joined(&[&draft.organization, &draft.idempotency_key]);
+        let claim = Claim {
+            payment_id: draft.id.clone(),
+            fingerprint: fingerprint.to_owned(),
+            expires_at: claim_expires_at,
+        };
+        let claim_bytes = codec::encode("the claim", &claim)?;
+        let created = draft.created_event(source);
+        self.transact(|tx| {
+            if let Some(raw) = tx.claims.get(&claim_key)? {
+                let held: Claim = codec::decode(layout::CLAIMS, &claim_key, &raw).map_err(abort)?;
+                if held.is_live(draft.created_at) {
+                    let Some(existing) = read_payment(tx, &held.payment_id)? else {
+                        return Err(abort(StoreError::Corrupt(format!(
+                            "the claim {} points at payment {}, which does not exist",
+                            layout::show(&claim_key),
+                            held.payment_id
+                        ))));
+                    };
+                    return Ok(if held.fingerprint == fingerprint {
+                        DraftOutcome::Existing(existing)
+                    } else {
+                        DraftOutcome::Conflict { existing }
+                    });
+                }
+            }
+            if tx.payments.get(draft.id.as_bytes())?.is_some() {
+                return Err(abort(StoreError::InvalidInput(format!(
+                    "a payment with id {} already exists under another idempotency key",
+                    draft.id
+                ))));
+            }
+            tx.claims
+                .insert(claim_key.as_slice(), claim_bytes.as_slice())?;
+            write_payment(tx, None, draft)?;
+            append_event(tx, &created)?;
+            Ok(DraftOutcome::Created(draft.clone()))
+        })
+    }
+
+    fn apply_tx(
+        &self,
+        id: &str,
+        t: &Transition,
+        source: Source,
+        now: Timestamp,
+    ) -> Result<ApplyOutcome, StoreError> {
+        self.transact(|tx| {
+            let Some(current) = read_payment(tx, id)? else {
+                return Err(abort(StoreError::NotFound(format!("payment {id}"))));
+            };
+            match current.apply(t, source, now) {
+                Err(error) => Ok(ApplyOutcome::Refused {
+                    payment: current,
+                    error,
+                }),
+                Ok(Applied::Unchanged) => Ok(ApplyOutcome::Unchanged(current)),
+                Ok(Applied::Changed { payment, event }) => {
+                    write_payment(tx, Some(&current), &payment)?;
+                    append_event(tx, &event)?;
+                    Ok(ApplyOutcome::Changed {
+                        payment: *payment,
+                        event,
+                    })
+                }
+            }
+        })
+    }
+
+    /// Returns whether anything was written.
+    fn reschedule_tx(
+        &self,
+        id: &str,
+        next_check_at: Option<Timestamp>,
+        check_attempts: u32,
+    ) -> Result<bool, StoreError> {
+        self.transact(|tx| {
+            let Some(current) = read_payment(tx, id)? else {
+                return Err(abort(StoreError::NotFound(format!("payment {id}"))));
+            };
+            if current.next_check_at == next_check_at && current.check_attempts == check_attempts {
+                return Ok(false);
+            }
+            let mut p = current.clone();
+            p.next_check_at = next_check_at;
+            p.check_attempts = check_attempts;
+            write_payment(tx, Some(&current), &p)?;
+            Ok(true)
+        })
+    }
+}
+
+impl Store {
+    /// Claim, then record: one transaction stores the idempotency claim
+    /// (`organization 00 key` → payment id, fingerprint, expiry), the draft, its index
+    /// entries and its `created` event. A live claim with the same fingerprint gives
+    /// `Existing`, with another fingerprint `Conflict`; a claim whose expiry is at or
+    /// before the draft's `created_at` is replaced. Durable before it returns.
+    pub async fn create_draft(
+        &self,
+        draft: &Payment,
+        idempotency_fingerprint: &str,
+        claim_expires_at: Option<Timestamp>,
+        source: Source,
+    ) -> Result<DraftOutcome, StoreError> {
+        check_payment_keys(draft)?;
+        if draft.status != PaymentStatus::Draft || draft.version != 1 {
+            return Err(StoreError::InvalidInput(format!(
+                "create_draft takes a new draft (status draft, version 1), not a {} payment at version {}",
+                draft.status, draft.version
+            )));
+        }
+        let inner = self.inner.clone();
+        let (draft, fingerprint) = (draft.clone(), idempotency_fingerprint.to_owned());
+        let (outcome, ticket) = blocking(move || {
+            let outcome = inner.create_tx(&draft, &fingerprint, claim_expires_at, source)?;
+            let ticket = match &outcome {
+                DraftOutcome::Created(p) => {
+                    inner.counts.add(p.status);
+                    inner.group.committed()
+                }
+                DraftOutcome::Existing(_) | DraftOutcome::Conflict { .. } => inner.group.horizon(),
+            };
+            Ok((outcome, ticket))
+        })
+        .await?;
+        self.inner.durable(ticket).await?;
+        Ok(outcome)
+    }
+
+    /// One transaction: read the payment, `Payment::apply`, and on a change write the
+    /// payment, its moved index entries and the event. Durable before it returns.
+    pub async fn apply(
+        &self,
+        id: &str,
+        t: &Transition,
+        source: Source,
+        now: Timestamp,
+    ) -> Result<ApplyOutcome, StoreError> {
+        layout::check_part("the payment id", id)?;
+        if let Transition::Pending {
+            provider_reference,
+            flow_token,
+            ..
+        } = t
+        {
+            layout::check_part("the provider reference", provider_reference)?;
+            layout::check_part("the flow token", flow_token)?;
+        }
+        let inner = self.inner.clone();
+        let (id, t) = (id.to_owned(), t.clone());
+        let (outcome, ticket) = blocking(move || {
+            let outcome = inner.apply_tx(&id, &t, source, now)?;
+            let ticket = match &outcome {
+                ApplyOutcome::Changed { event, .. } => {
+                    if let Some(from) = event.from {
+                        inner.counts.moved(from, event.to);
+                    }
+                    inner.group.committed()
+                }
+                ApplyOutcome::Unchanged(_) | ApplyOutcome::Refused { .. } => inner.group.horizon(),
+            };
+            Ok((outcome, ticket))
+        })
+        .await?;
+        self.inner.durable(ticket).await?;
+        Ok(outcome)
+    }
+
+    /// Sets `next_check_at` (None takes the payment out of the due index) and
+    /// `check_attempts`, atomically with the due index. Adds no event and does not change
+    /// the version. Durable before it returns.
+    pub async fn reschedule(
+        &self,
+        id: &str,
+        next_check_at: Option<Timestamp>,
+        check_attempts: u32,
+    ) -> Result<(), StoreError> {
+        layout::check_part("the payment id", id)?;
+        let inner = self.inner.clone();
+        let id = id.to_owned();
+        let ticket = blocking(move || {
+            let wrote = inner.reschedule_tx(&id, next_check_at, check_attempts)?;
+            Ok(if wrote {
+                inner.group.committed()
+            } else {
+                inner.group.horizon()
+            })
+        })
+        .await?;
+        self.inner.durable(ticket).await
+    }
+
+    /// Stores new payments (with claim, indexes and `created` event) in per-tree batches,
+    /// without a transaction and without flushing: only for populating benches and tests.
+    /// Assumes fresh ids and keys.
+    #[doc(hidden)]
+    pub fn bulk_insert_unflushed(&self, payments: &[Payment]) -> Result<(), StoreError> {
+        let t = &self.inner.trees;
+        let mut main = sled::Batch::default();
+        let mut events = sled::Batch::default();
+        let mut claims = sled::Batch::default();
+        let mut indexes: [sled::Batch; 6] = Default::default();
+        for p in payments {
+            check_payment_keys(p)?;
+            main.insert(p.id.as_bytes(), codec::encode("the payment", p)?);
+            let event = p.created_event(Source::Cli);
+            events.insert(
+                layout::event_key(&p.id, 1),
+                codec::encode("the event", &event)?,
+            );
+            let claim = Claim {
+                payment_id: p.id.clone(),
+                fingerprint: String::new(),
+                expires_at: None,
+            };
+            claims.insert(
+                layout::joined(&[&p.organization, &p.idempotency_key]),
+                codec::encode("the claim", &claim)?,
+            );
+            for i in Index::ALL {
+                if let Some(key) = i.key_for(p) {
+                    indexes[i.slot()].insert(key, &[][..]);
+                }
+            }
+        }
+        t.payments.apply_batch(main)?;
+        t.events.apply_batch(events)?;
+        t.claims.apply_batch(claims)?;
+        for (i, batch) in Index::ALL.into_iter().zip(indexes) {
+            t.index(i).apply_batch(batch)?;
+        }
+        for p in payments {
+            self.inner.counts.add(p.status);
+        }
+        Ok(())
+    }
+}

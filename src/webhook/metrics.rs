@@ -1,0 +1,200 @@
+//! The Prometheus metrics of the side listener, the reconciler and the notifier, served at
+//! `/metrics` in the text format.
+//!
+//! One [`Metrics`] is shared (behind an `Arc`) by everything that counts; every metric is
+//! registered once, at construction. Payments by status are a gauge refreshed at scrape time
+//! from [`Store::status_counts`](crate::store::Store::status_counts), which is in memory, so
+//! a scrape never touches the ledger.
+
+use std::time::Instant;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::store::Store;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabel {
+    status: &'static str,
+}
+
+/// Which gateway call a latency was observed for.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CallLabel {
+    /// `status_by_token`, `status_by_provider_ref` or `status_by_commerce_order`.
+    pub call: &'static str,
+    /// `webhook`, `reconciler` or `return_page`.
+    pub caller: &'static str,
+}
+
+type HistogramFamily = Family<CallLabel, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 1 ms .. ~16 s.
+    Histogram::new(exponential_buckets(0.001, 2.0, 15))
+}
+
+/// Every counter paylink exports. Clone the counters freely: clones share their value.
+#[derive(Debug)]
+pub struct Metrics {
+    registry: Registry,
+    payments: Family<StatusLabel, Gauge>,
+    /// Confirmations POSTed to `/webhook/flow` with a well-formed token.
+    pub confirmations_received: Counter,
+    /// Confirmations refused with 400 (missing or malformed token).
+    pub confirmations_rejected: Counter,
+    /// Confirmations whose token the gateway confirmed for one of our payments.
+    pub confirmations_verified: Counter,
+    /// Confirmations that changed nothing: unknown or foreign tokens, rate-limited lookups.
+    pub confirmations_ignored: Counter,
+    /// Confirmations folded into one already queued or in flight for the same token.
+    pub confirmations_coalesced: Counter,
+    /// Confirmations answered 200 but not queued because the queue was full.
+    pub confirmations_queue_full: Counter,
+    /// Confirmations whose verification failed (the gateway or the ledger).
+    pub confirmations_errors: Counter,
+    pub reconciler_runs: Counter,
+    pub reconciler_checked: Counter,
+    pub reconciler_changed: Counter,
+    pub reconciler_errors: Counter,
+    pub notifications_sent: Counter,
+    pub notifications_failed: Counter,
+    gateway_latency: HistogramFamily,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("paylink");
+        let payments = Family::<StatusLabel, Gauge>::default();
+        registry.register(
+            "payments",
+            "Payments in the ledger by status",
+            payments.clone(),
+        );
+        let counter = |registry: &mut Registry, name: &str, help: &str| {
+            let c = Counter::default();
+            registry.register(name, help, c.clone());
+            c
+        };
+        let r = &mut registry;
+        let confirmations_received = counter(
+            r,
+            "confirmations_received",
+            "Flow confirmations received with a well-formed token",
+        );
+        let confirmations_rejected = counter(
+            r,
+            "confirmations_rejected",
+            "Flow confirmations refused with 400 (missing or malformed token)",
+        );
+        let confirmations_verified = counter(
+            r,
+            "confirmations_verified",
+            "Confirmations verified with a signed getStatus for one of our payments",
+        );
+        let confirmations_ignored = counter(
+            r,
+            "confirmations_ignored",
+            "Confirmations that changed nothing (unknown or foreign tokens)",
+        );
+        let confirmations_coalesced = counter(
+            r,
+            "confirmations_coalesced",
+            "Confirmations folded into one already queued or in flight for the same token",
+        );
+        let confirmations_queue_full = counter(
+            r,
+            "confirmations_queue_full",
+            "Confirmations acknowledged but not queued because the queue was full",
+        );
+        let confirmations_errors = counter(
+            r,
+            "confirmations_errors",
+            "Confirmations whose verification failed (gateway or ledger)",
+        );
+        let reconciler_runs = counter(r, "reconciler_runs", "Reconciliation passes");
+        let reconciler_checked = counter(
+            r,
+            "reconciler_checked",
+            "Payments checked by the reconciler",
+        );
+        let reconciler_changed = counter(
+            r,
+            "reconciler_changed",
+            "Payments whose status the reconciler changed",
+        );
+        let reconciler_errors = counter(
+            r,
+            "reconciler_errors",
+            "Reconciler checks that failed (gateway or ledger)",
+        );
+        let notifications_sent = counter(
+            r,
+            "notifications_sent",
+            "Outbound lifecycle notifications delivered",
+        );
+        let notifications_failed = counter(
+            r,
+            "notifications_failed",
+            "Outbound lifecycle notifications abandoned after every retry",
+        );
+        let gateway_latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        registry.register(
+            "gateway_request_duration_seconds",
+            "Latency of gateway status calls, retries included",
+            gateway_latency.clone(),
+        );
+        Metrics {
+            registry,
+            payments,
+            confirmations_received,
+            confirmations_rejected,
+            confirmations_verified,
+            confirmations_ignored,
+            confirmations_coalesced,
+            confirmations_queue_full,
+            confirmations_errors,
+            reconciler_runs,
+            reconciler_checked,
+            reconciler_changed,
+            reconciler_errors,
+            notifications_sent,
+            notifications_failed,
+            gateway_latency,
+        }
+    }
+
+    /// Records how long a gateway call took.
+    pub fn observe_gateway(&self, call: &'static str, caller: &'static str, started: Instant) {
+        self.gateway_latency
+            .get_or_create(&CallLabel { call, caller })
+            .observe(started.elapsed().as_secs_f64());
+    }
+
+    /// The text exposition, with the payment gauges refreshed from the store's counts.
+    pub fn render(&self, store: &Store) -> String {
+        for (status, n) in store.status_counts() {
+            let n = i64::try_from(n).unwrap_or(i64::MAX);
+            self.payments
+                .get_or_create(&StatusLabel {
+                    status: status.as_str(),
+                })
+                .set(n);
+        }
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "cannot encode the metrics");
+        }
+        out
+    }
+}

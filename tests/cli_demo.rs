@@ -1,0 +1,33 @@
+//! `paylink demo` runs the whole cycle offline and says so.
+
+use std::process::Command;
+
+#[test]
+fn the_demo_transcript_ends_with_the_payment_paid() {
+    let out = Command::new(env!("CARGO_BIN_EXE_paylink"))
+        .arg("demo")
+        .env_remove("FLOW_API_KEY")
+        .env_remove("FLOW_SECRET_KEY")
+        .output()
+        .expect("paylink demo runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "demo failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let last = stdout
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default();
+    assert!(
+        last.starts_with("Result: payment ent_") && last.ends_with("is PAID."),
+        "{last}"
+    );
+    assert!(
+        stdout.contains("notifications/resources/updated"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("return page, which says: paid"), "{stdout}");
+}

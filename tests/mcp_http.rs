@@ -1,0 +1,165 @@
+//! The real binary over streamable HTTP, driven by rmcp's client.
+
+mod common;
+
+use common::*;
+use paylink::sandbox::Outcome;
+use rmcp::ServiceExt;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use serde_json::json;
+
+const ACME: &str = "acme-token-0123456789abcdef";
+const GLOBEX: &str = "globex-token-0123456789abcdef";
+
+async fn connect(url: &str, token: Option<&str>) -> Result<Client, String> {
+    let mut cfg = StreamableHttpClientTransportConfig::with_uri(url.to_string());
+    if let Some(t) = token {
+        cfg = cfg.auth_header(t.to_string());
+    }
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    Recorder(tx)
+        .serve(StreamableHttpClientTransport::from_config(cfg))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn a_payment_created_over_http_turns_paid() {
+    let w = World::new().await;
+    let (_child, url) = w.http(&[], &[]).await;
+    let client = connect(&url, None).await.unwrap();
+    let names: Vec<String> = client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert_eq!(names, ["payment.create", "payment.getStatus"]);
+    let created = structured(
+        &call(&client, "payment.create", json!({"amount": 15000, "description": "Inscripción MTB", "customerEmail": "juan@gmail.com"}))
+            .await,
+    );
+    let token = created["paymentLinkUrl"]
+        .as_str()
+        .unwrap()
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    w.sandbox
+        .sandbox
+        .settle(&token, Outcome::Paid)
+        .await
+        .unwrap();
+    let s = structured(
+        &call(
+            &client,
+            "payment.getStatus",
+            json!({"entityId": created["paymentId"]}),
+        )
+        .await,
+    );
+    assert_eq!(s["status"], "paid");
+    assert_eq!(s["amount"], 15000);
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn organizations_are_isolated_by_bearer_token() {
+    let w = World::new().await;
+    let tokens = format!("{ACME}=acme,{GLOBEX}=globex");
+    let (_child, url) = w
+        .http(
+            &[("PAYLINK_HTTP_TOKENS", &tokens)],
+            &["--tool-names", "snake"],
+        )
+        .await;
+
+    assert!(connect(&url, None).await.is_err(), "no token, no session");
+    assert!(
+        connect(&url, Some("wrong-token-0123456789")).await.is_err(),
+        "a wrong token is refused"
+    );
+
+    let acme = connect(&url, Some(ACME)).await.unwrap();
+    let globex = connect(&url, Some(GLOBEX)).await.unwrap();
+    let names: Vec<String> = acme
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    assert_eq!(names, ["payment_create", "payment_get_status"]);
+
+    let mine = structured(
+        &call(&acme, "payment_create", json!({"amount": 5000, "description": "acme", "customerEmail": "a@gmail.com", "idempotencyKey": "same-key"})).await,
+    );
+    let id = mine["paymentId"].as_str().unwrap();
+    assert_eq!(
+        structured(&call(&acme, "payment_get_status", json!({"entityId": id})).await)["status"],
+        "pending"
+    );
+    // Another organization cannot see it, nor reach it through the resource.
+    assert_eq!(
+        error_code(&call(&globex, "payment_get_status", json!({"entityId": id})).await),
+        "not_found"
+    );
+    let read = globex
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(format!(
+            "payment://{id}"
+        )))
+        .await;
+    assert!(read.is_err(), "globex must not read acme's payment");
+    // Idempotency keys are per organization: the same key makes globex its own payment.
+    let theirs = structured(
+        &call(&globex, "payment_create", json!({"amount": 5000, "description": "acme", "customerEmail": "a@gmail.com", "idempotencyKey": "same-key"})).await,
+    );
+    assert_ne!(theirs["paymentId"], mine["paymentId"]);
+    acme.cancel().await.unwrap();
+    globex.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn serving_beyond_loopback_without_a_token_is_refused() {
+    let w = World::new().await;
+    let out = tokio::process::Command::new(BIN)
+        .args(["serve", "--http", "0.0.0.0:0"])
+        .envs(w.env())
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("without a bearer token"), "{err}");
+}
+
+#[tokio::test]
+async fn a_foreign_host_header_is_refused() {
+    let w = World::new().await;
+    let (_child, url) = w.http(&[], &[]).await;
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("Host", "evil.example")
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"ping"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let big = "x".repeat(300 * 1024);
+    let r = reqwest::Client::new()
+        .post(&url)
+        .header("Content-Type", "application/json")
+        .header("Accept", "application/json, text/event-stream")
+        .body(format!(
+            r#"{{"jsonrpc":"2.0","id":1,"method":"ping","params":{{"pad":"{big}"}}}}"#
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413, "request bodies are size-limited");
+}

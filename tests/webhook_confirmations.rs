@@ -1,0 +1,369 @@
+//! Flow's confirmations through the real side listener: settling in the offline sandbox
+//! POSTs the token to `/webhook/flow`, and the payment follows Flow's signed answer.
+//! Forged, foreign, replayed and duplicated tokens change nothing they should not.
+
+mod webhook_harness;
+
+use std::time::Duration;
+
+use paylink::domain::{EventKind, FailureReason, PaymentStatus, Timestamp};
+use paylink::gateway::flow::client::CreateParams;
+use paylink::reconcile::reconcile_once;
+use paylink::sandbox::{Fault, FaultKind, FaultTarget, Outcome};
+use webhook_harness::*;
+
+async fn settle_and_wait(
+    h: &Harness,
+    outcome: Outcome,
+    want: PaymentStatus,
+) -> paylink::domain::Payment {
+    let p = h.create(5000).await;
+    let report = h
+        .sandbox
+        .sandbox
+        .settle(&Harness::token(&p), outcome)
+        .await
+        .unwrap();
+    let sent = report.confirmation.expect("a confirmation was sent");
+    assert_eq!(sent.http_status, Some(200), "{sent:?}");
+    assert!(!sent.alert, "{sent:?}");
+    h.wait_for(&p.id, "the confirmation is applied", |q| q.status == want)
+        .await
+}
+
+#[tokio::test]
+async fn settling_paid_confirms_the_payment_paid_with_exactly_one_paid_event() {
+    let h = Harness::start().await;
+    let mut changes = h.payments.subscribe();
+    let paid = settle_and_wait(&h, Outcome::Paid, PaymentStatus::Paid).await;
+    assert!(paid.paid_at.is_some());
+    h.idle().await;
+    let events = h.payments.store().events(&paid.id).unwrap();
+    assert_eq!(
+        events.iter().filter(|e| e.kind == EventKind::Paid).count(),
+        1,
+        "{events:?}"
+    );
+    let mut broadcast_paid = 0;
+    while let Ok(c) = changes.try_recv() {
+        if c.payment.id == paid.id && c.event.to == PaymentStatus::Paid {
+            broadcast_paid += 1;
+        }
+    }
+    assert_eq!(broadcast_paid, 1);
+    let log = h.confirmations_for(&Harness::token(&paid));
+    assert_eq!(log.len(), 1, "{log:?}");
+    assert_eq!(log[0].outcome, "paid");
+    assert_eq!(log[0].payment_id.as_deref(), Some(paid.id.as_str()));
+}
+
+#[tokio::test]
+async fn settling_rejected_or_cancelled_fails_the_payment_with_that_reason() {
+    let h = Harness::start().await;
+    let rejected = settle_and_wait(&h, Outcome::Rejected, PaymentStatus::Failed).await;
+    assert_eq!(rejected.failure_reason, Some(FailureReason::Rejected));
+    let cancelled = settle_and_wait(&h, Outcome::Cancelled, PaymentStatus::Failed).await;
+    assert_eq!(cancelled.failure_reason, Some(FailureReason::Cancelled));
+    h.idle().await;
+    assert_eq!(
+        h.confirmations_for(&Harness::token(&rejected))[0].outcome,
+        "failed:rejected"
+    );
+    assert_eq!(
+        h.confirmations_for(&Harness::token(&cancelled))[0].outcome,
+        "failed:cancelled"
+    );
+}
+
+#[tokio::test]
+async fn malformed_confirmations_get_400_and_are_not_recorded() {
+    let h = Harness::start().await;
+    let long = format!("token={}", "A".repeat(129));
+    for body in [
+        "",
+        "token=",
+        "other=1",
+        "token=abc%20def",
+        "token=%00",
+        "token=<script>",
+        long.as_str(),
+    ] {
+        let (status, _) = h.post_confirmation(body).await;
+        assert_eq!(status, 400, "body {body:?}");
+    }
+    assert!(h.confirmations().is_empty());
+}
+
+#[tokio::test]
+async fn a_random_token_changes_nothing_and_is_recorded_as_unknown() {
+    let h = Harness::start().await;
+    let p = h.create(5000).await;
+    let forged = "0123456789ABCDEF0123456789ABCDEF0123456Z";
+    let (status, _) = h.confirm(forged).await;
+    assert_eq!(status, 200);
+    h.idle().await;
+    let log = h.confirmations_for(forged);
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0].outcome, "unknown_token");
+    assert_eq!(log[0].payment_id, None);
+    assert_eq!(h.get(&p.id), p, "the only payment is untouched");
+}
+
+#[tokio::test]
+async fn another_merchants_paid_token_changes_nothing_here() {
+    let h = Harness::start().await;
+    let ours = h.create(5000).await;
+    // Another merchant's order, confirmed (by Flow) at our URL, with our commerceOrder even.
+    let other = flow_client(&h.sandbox, OTHER_API_KEY, OTHER_SECRET_KEY);
+    let created = other
+        .create(&CreateParams {
+            commerce_order: ours.commerce_order.clone(),
+            subject: "not yours".into(),
+            currency: "CLP".into(),
+            amount: "5000".into(),
+            email: "x@gmail.com".into(),
+            url_confirmation: format!("{}/webhook/flow", h.base),
+            url_return: format!("{}/payment/return", h.base),
+            timeout_secs: None,
+            optional: None,
+            payment_method: None,
+        })
+        .await
+        .unwrap();
+    let report = h
+        .sandbox
+        .sandbox
+        .settle(&created.token, Outcome::Paid)
+        .await
+        .unwrap();
+    assert_eq!(report.confirmation.unwrap().http_status, Some(200));
+    h.idle().await;
+    let log = h.confirmations_for(&created.token);
+    assert_eq!(log.len(), 1);
+    assert_eq!(
+        log[0].outcome, "unknown_token",
+        "our account does not know their token"
+    );
+    assert_eq!(h.get(&ours.id), ours);
+}
+
+#[tokio::test]
+async fn a_real_token_replayed_changes_only_its_own_payment() {
+    let h = Harness::start().await;
+    let a = h.create(5000).await;
+    let b = h.create(7000).await;
+    let a_token = Harness::token(&a);
+    h.sandbox
+        .sandbox
+        .settle(&a_token, Outcome::Paid)
+        .await
+        .unwrap();
+    h.wait_for(&a.id, "A is paid", |p| p.status == PaymentStatus::Paid)
+        .await;
+    h.idle().await;
+    for _ in 0..3 {
+        assert_eq!(h.confirm(&a_token).await.0, 200);
+        h.idle().await;
+    }
+    assert_eq!(h.get(&b.id), b, "B is untouched");
+    assert_eq!(
+        h.event_count(&a.id),
+        3,
+        "created, pending, paid: replays add nothing"
+    );
+    let log = h.confirmations_for(&a_token);
+    assert_eq!(log.len(), 4);
+    assert!(
+        log.iter()
+            .all(|c| c.payment_id.as_deref() == Some(a.id.as_str())),
+        "{log:?}"
+    );
+    assert_eq!(
+        log.iter().filter(|c| c.outcome == "unchanged").count(),
+        3,
+        "{log:?}"
+    );
+}
+
+#[tokio::test]
+async fn ten_duplicate_confirmations_give_one_transition_and_one_event() {
+    let h = Harness::start().await;
+    let p = h.create(5000).await;
+    let token = Harness::token(&p);
+    let mut changes = h.payments.subscribe();
+    h.sandbox.sandbox.drop_next_confirmations(1);
+    h.sandbox
+        .sandbox
+        .settle(&token, Outcome::Paid)
+        .await
+        .unwrap();
+    let posts = (0..10).map(|_| h.confirm(&token));
+    let answers = futures::future::join_all(posts).await;
+    assert!(answers.iter().all(|(s, _)| *s == 200));
+    h.wait_for(&p.id, "paid", |q| q.status == PaymentStatus::Paid)
+        .await;
+    h.idle().await;
+    assert_eq!(h.event_count(&p.id), 3);
+    let mut events = 0;
+    while let Ok(c) = changes.try_recv() {
+        events += usize::from(c.payment.id == p.id);
+    }
+    assert_eq!(events, 1);
+    let log = h.confirmations_for(&token);
+    assert_eq!(
+        log.iter().filter(|c| c.outcome == "paid").count(),
+        1,
+        "{log:?}"
+    );
+    assert!(log.len() >= 10, "every confirmation is recorded: {log:?}");
+}
+
+#[tokio::test]
+async fn with_flow_down_the_listener_still_answers_at_once_and_reconciliation_resolves_it_later() {
+    let h = Harness::start().await;
+    let p = h.create(5000).await;
+    let token = Harness::token(&p);
+    for kind in [FaultKind::Http500, FaultKind::CloseConnection] {
+        h.sandbox.sandbox.add_fault(Fault {
+            target: FaultTarget::GetStatus,
+            kind,
+            times: None,
+        });
+    }
+    let report = h
+        .sandbox
+        .sandbox
+        .settle(&token, Outcome::Paid)
+        .await
+        .unwrap();
+    let sent = report.confirmation.unwrap();
+    assert_eq!(sent.http_status, Some(200));
+    assert!(sent.latency_ms < 1000, "Flow waited {} ms", sent.latency_ms);
+    let (status, took) = h.confirm(&token).await;
+    assert_eq!(status, 200);
+    assert!(took < Duration::from_secs(1), "answered in {took:?}");
+    h.idle().await;
+    assert_eq!(h.get(&p.id).status, PaymentStatus::Pending);
+    let log = h.confirmations_for(&token);
+    assert!(
+        log.iter().any(|c| c.outcome.starts_with("gateway_error")),
+        "{log:?}"
+    );
+    assert!(
+        !log.iter()
+            .any(|c| c.outcome.contains(paylink::sandbox::DEFAULT_SECRET_KEY))
+    );
+
+    h.sandbox.sandbox.clear_faults();
+    let report = reconcile_once(&h.reconciler(), hours_from_now(2)).await;
+    assert_eq!(
+        (report.checked, report.changed, report.errors),
+        (1, 1, 0),
+        "{report:?}"
+    );
+    assert_eq!(h.get(&p.id).status, PaymentStatus::Paid);
+}
+
+#[tokio::test]
+async fn health_and_metrics_answer_with_the_counters() {
+    let h = Harness::start().await;
+    let p = h.create(5000).await;
+    h.sandbox
+        .sandbox
+        .settle(&Harness::token(&p), Outcome::Paid)
+        .await
+        .unwrap();
+    h.wait_for(&p.id, "paid", |q| q.status == PaymentStatus::Paid)
+        .await;
+    h.idle().await;
+    reconcile_once(&h.reconciler(), Timestamp::now()).await;
+    let health = h
+        .http
+        .get(format!("{}/healthz", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.text().await.unwrap(), "ok");
+    let text = h
+        .http
+        .get(format!("{}/metrics", h.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        "paylink_payments{status=\"paid\"} 1",
+        "paylink_payments{status=\"pending\"} 0",
+        "paylink_confirmations_received_total 1",
+        "paylink_confirmations_verified_total 1",
+        "paylink_confirmations_ignored_total 0",
+        "paylink_confirmations_queue_full_total 0",
+        "paylink_reconciler_runs_total 1",
+        "paylink_reconciler_checked_total 0",
+        "paylink_reconciler_changed_total 0",
+        "paylink_gateway_request_duration_seconds_count{call=\"status_by_token\",caller=\"webhook\"} 1",
+    ] {
+        assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn the_return_page_shows_a_paid_payment_as_received() {
+    let h = Harness::start().await;
+    let p = h.create(5000).await;
+    let token = Harness::token(&p);
+    // The confirmation is lost: the page's own live check must find the payment paid.
+    h.sandbox.sandbox.drop_next_confirmations(1);
+    h.sandbox
+        .sandbox
+        .settle(&token, Outcome::Paid)
+        .await
+        .unwrap();
+    let r = h
+        .http
+        .post(format!("{}/payment/return", h.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .header("accept", "text/html")
+        .body(format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .contains("utf-8")
+    );
+    let html = r.text().await.unwrap();
+    assert!(html.contains("<p id=\"status\">paid</p>"), "{html}");
+    assert!(html.contains("Payment received"), "{html}");
+    assert!(html.contains("CLP 5000"), "{html}");
+    assert!(
+        html.contains("Clase de matemáticas &lt;b&gt;"),
+        "the description is escaped: {html}"
+    );
+    assert_eq!(h.get(&p.id).status, PaymentStatus::Paid);
+
+    let pending = h.create(6000).await;
+    let url = format!(
+        "{}/payment/return?token={}",
+        h.base,
+        Harness::token(&pending)
+    );
+    let html = h.http.get(url).send().await.unwrap().text().await.unwrap();
+    assert!(
+        html.contains("<p id=\"status\">pending</p>") && html.contains("Payment pending"),
+        "{html}"
+    );
+    let missing = h
+        .http
+        .get(format!("{}/payment/return?token=NOPE", h.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), 404);
+}

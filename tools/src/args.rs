@@ -1,0 +1,61 @@
+//! Argument types. Their doc comments become the `inputSchema` descriptions a model reads,
+//! so they say units, limits and what to do on retry in plain words.
+//!
+//! These types describe the schema. Raw arguments are validated by [`crate::validate`],
+//! which accepts exactly what these schemas promise and explains anything else.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// Arguments of `payment.create`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreatePaymentArgs {
+    /// The amount to charge, in the currency's ordinary units as a customer reads them,
+    /// as a JSON number. 5000 with CLP means CLP 5.000 (Chilean pesos have no decimals, so
+    /// never send 5000.5 or multiply by 100). 12.50 with USD means twelve dollars fifty.
+    /// Flow's minimum is CLP 350.
+    // The schema says "number"; the value is kept as JSON's own decimal text and parsed
+    // exactly by the server (never through a float).
+    #[schemars(with = "f64")]
+    pub amount: serde_json::Number,
+    /// What the customer pays for, shown on the payment page (1 to 255 characters),
+    /// e.g. "Clase de matemáticas, martes 10:00".
+    pub description: String,
+    /// ISO 4217 code: CLP (the default when omitted), or another currency enabled on the
+    /// merchant's Flow account (USD, PEN, UF, ...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    /// The payer's e-mail address; Flow requires it and sends the receipt there.
+    pub customer_email: String,
+    /// Optional id of the thing being paid for (a booking, an order, a session). The
+    /// payment is linked to it (`payment_for`). An entity that is already paid gets no new
+    /// payment unless `allowPaidEntity` is true; an unpaid link for the same entity and
+    /// amount is returned instead of a second one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+    /// Optional key that makes retries safe (1 to 128 characters of letters, digits,
+    /// `-`, `_`, `.`, `:`). Calling again with the same key and the same arguments returns
+    /// the same payment instead of charging twice; reuse it whenever you retry after an
+    /// error or a timeout. Without a key, identical calls within 10 minutes are treated
+    /// as the same payment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+    /// Set true only when the customer really means to pay again for an entity that is
+    /// already paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_paid_entity: Option<bool>,
+}
+
+/// Arguments of `payment.getStatus`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GetStatusArgs {
+    /// The payment's id, as returned by payment.create in `paymentId` (starts with
+    /// `ent_`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+    /// The same id under its other name; give either `entityId` or `paymentId`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+}

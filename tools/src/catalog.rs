@@ -1,0 +1,158 @@
+//! The two tools: names, descriptions, annotations, schemas.
+
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::args::{CreatePaymentArgs, GetStatusArgs};
+use crate::results::{CreatePaymentResult, GetStatusResult};
+
+/// How tool names are listed. Calls under either spelling work in both styles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum NameStyle {
+    /// `payment.create`, `payment.getStatus` (the seed's names).
+    #[default]
+    Dotted,
+    /// `payment_create`, `payment_get_status`, for clients that reject dots (Claude
+    /// Desktop, Codex, Copilot CLI).
+    Snake,
+}
+
+impl NameStyle {
+    pub fn parse(s: &str) -> Option<NameStyle> {
+        match s {
+            "dotted" => Some(NameStyle::Dotted),
+            "snake" => Some(NameStyle::Snake),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ToolId {
+    Create,
+    GetStatus,
+}
+
+impl ToolId {
+    /// Resolves a called name under any accepted spelling.
+    pub fn from_name(name: &str) -> Option<ToolId> {
+        match name {
+            "payment.create" | "payment_create" => Some(ToolId::Create),
+            "payment.getStatus" | "payment_get_status" | "payment_getStatus"
+            | "payment.get_status" => Some(ToolId::GetStatus),
+            _ => None,
+        }
+    }
+}
+
+/// MCP tool annotations, every one explicit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolAnnotationsSpec {
+    pub title: &'static str,
+    pub read_only_hint: bool,
+    pub destructive_hint: bool,
+    pub idempotent_hint: bool,
+    pub open_world_hint: bool,
+}
+
+/// One tool as the catalog defines it.
+#[derive(Debug, Clone)]
+pub struct ToolSpec {
+    pub id: ToolId,
+    pub dotted: &'static str,
+    pub snake: &'static str,
+    pub title: &'static str,
+    pub description: &'static str,
+    pub annotations: ToolAnnotationsSpec,
+    pub input_schema: serde_json::Map<String, serde_json::Value>,
+    pub output_schema: serde_json::Map<String, serde_json::Value>,
+}
+
+impl ToolSpec {
+    pub fn name(&self, style: NameStyle) -> &'static str {
+        match style {
+            NameStyle::Dotted => self.dotted,
+            NameStyle::Snake => self.snake,
+        }
+    }
+}
+
+const CREATE_DESCRIPTION: &str = "Create a payment link with Flow (flow.cl) for a customer to pay, and record the payment. \
+Amounts are in the currency's ordinary units: 5000 with CLP means CLP 5.000 (Chilean pesos have no decimals; never multiply by 100). \
+Give the returned paymentLinkUrl to the customer, then call payment.getStatus with the returned paymentId later (or subscribe to resourceUri) to learn whether they paid. \
+Safe to retry: if a call fails or times out, call again with the same idempotencyKey and the same arguments and you get the same payment, never a second charge. \
+On error, read error.code, error.retryable and error.nextStep.";
+
+const GET_STATUS_DESCRIPTION: &str = "Check whether a payment created with payment.create has been paid. \
+Pass the paymentId as entityId. Returns status draft, pending (waiting for the customer), paid, or failed (with failureReason: rejected, cancelled, expired). \
+While pending, paylink asks Flow live and records what it learns; a paid payment never changes again. \
+Do not poll in a tight loop: check again after the customer says they paid, or every minute or so.";
+
+fn schema_of<T: JsonSchema>() -> serde_json::Map<String, serde_json::Value> {
+    let settings = schemars::generate::SchemaSettings::draft2020_12();
+    let schema = settings.into_generator().into_root_schema_for::<T>();
+    let mut value = serde_json::to_value(schema).unwrap_or_default();
+    if let Some(obj) = value.as_object_mut() {
+        // The tool's own title and description say this; keep the schema lean.
+        obj.remove("title");
+        obj.remove("description");
+    }
+    match value {
+        serde_json::Value::Object(map) => map,
+        _ => serde_json::Map::new(),
+    }
+}
+
+/// The whole catalog, in listing order.
+pub fn catalog() -> Vec<ToolSpec> {
+    vec![
+        ToolSpec {
+            id: ToolId::Create,
+            dotted: "payment.create",
+            snake: "payment_create",
+            title: "Create payment link",
+            description: CREATE_DESCRIPTION,
+            annotations: ToolAnnotationsSpec {
+                title: "Create payment link",
+                read_only_hint: false,
+                destructive_hint: false,
+                // Idempotent because the server enforces it (idempotencyKey, or identical
+                // arguments within the window), not because creating is naturally so.
+                idempotent_hint: true,
+                open_world_hint: true,
+            },
+            input_schema: schema_of::<CreatePaymentArgs>(),
+            output_schema: schema_of::<CreatePaymentResult>(),
+        },
+        ToolSpec {
+            id: ToolId::GetStatus,
+            dotted: "payment.getStatus",
+            snake: "payment_get_status",
+            title: "Get payment status",
+            description: GET_STATUS_DESCRIPTION,
+            annotations: ToolAnnotationsSpec {
+                title: "Get payment status",
+                read_only_hint: true,
+                destructive_hint: false,
+                idempotent_hint: true,
+                open_world_hint: true,
+            },
+            input_schema: schema_of::<GetStatusArgs>(),
+            output_schema: schema_of::<GetStatusResult>(),
+        },
+    ]
+}
+
+/// The JSON manifest of one tool, as `tools/list` shows it in the given style.
+pub fn manifest(spec: &ToolSpec, style: NameStyle) -> serde_json::Value {
+    serde_json::json!({
+        "name": spec.name(style),
+        "aliases": [spec.dotted, spec.snake],
+        "title": spec.title,
+        "description": spec.description,
+        "annotations": spec.annotations,
+        "inputSchema": spec.input_schema,
+        "outputSchema": spec.output_schema,
+    })
+}

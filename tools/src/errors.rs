@@ -1,0 +1,118 @@
+//! Stable error codes and the error body every failed tool call returns.
+//!
+//! A failed call is an `isError` result whose JSON says what went wrong (`code`, stable
+//! across releases), what to change (`message`), whether the same call may succeed later
+//! (`retryable`), and what to do next (`nextStep`). Nothing internal reaches it: no
+//! secret, header, URL with credentials, or stack trace.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// An argument is missing, of the wrong type, or unknown.
+    InvalidArguments,
+    InvalidAmount,
+    AmountBelowMinimum,
+    InvalidEmail,
+    InvalidDescription,
+    InvalidIdempotencyKey,
+    UnsupportedCurrency,
+    EntityAlreadyPaid,
+    IdempotencyConflict,
+    NotFound,
+    /// Flow did not answer, answered 5xx, or answered garbage. Retrying later helps.
+    GatewayUnavailable,
+    /// Flow refused the order for a reason not covered by a more specific code.
+    GatewayRejected,
+    /// Flow refused paylink's credentials: an operator must fix the integration.
+    GatewayMisconfigured,
+    /// Flow created the order but its link was lost in transit; start a new payment.
+    PaymentLinkLost,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidArguments => "invalid_arguments",
+            ErrorCode::InvalidAmount => "invalid_amount",
+            ErrorCode::AmountBelowMinimum => "amount_below_minimum",
+            ErrorCode::InvalidEmail => "invalid_email",
+            ErrorCode::InvalidDescription => "invalid_description",
+            ErrorCode::InvalidIdempotencyKey => "invalid_idempotency_key",
+            ErrorCode::UnsupportedCurrency => "unsupported_currency",
+            ErrorCode::EntityAlreadyPaid => "entity_already_paid",
+            ErrorCode::IdempotencyConflict => "idempotency_conflict",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::GatewayUnavailable => "gateway_unavailable",
+            ErrorCode::GatewayRejected => "gateway_rejected",
+            ErrorCode::GatewayMisconfigured => "gateway_misconfigured",
+            ErrorCode::PaymentLinkLost => "payment_link_lost",
+            ErrorCode::Internal => "internal_error",
+        }
+    }
+
+    /// Whether the same call may succeed later without changing anything.
+    pub fn retryable(self) -> bool {
+        matches!(self, ErrorCode::GatewayUnavailable | ErrorCode::Internal)
+    }
+}
+
+/// The JSON body of a failed tool call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolError {
+    pub code: ErrorCode,
+    /// What was wrong and how to fix it.
+    pub message: String,
+    /// Whether calling again unchanged may succeed.
+    pub retryable: bool,
+    /// What the agent should do next.
+    pub next_step: String,
+    /// The argument at fault, when one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+    /// The payment concerned, when one exists (e.g. the already-paid one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payment_id: Option<String>,
+}
+
+impl ToolError {
+    pub fn new(
+        code: ErrorCode,
+        message: impl Into<String>,
+        next_step: impl Into<String>,
+    ) -> ToolError {
+        ToolError {
+            code,
+            message: message.into(),
+            retryable: code.retryable(),
+            next_step: next_step.into(),
+            field: None,
+            payment_id: None,
+        }
+    }
+
+    pub fn field(mut self, field: &str) -> ToolError {
+        self.field = Some(field.to_string());
+        self
+    }
+
+    pub fn payment(mut self, id: impl Into<String>) -> ToolError {
+        self.payment_id = Some(id.into());
+        self
+    }
+
+    /// The error as `{"error": {...}}`, the shape every failed call returns.
+    pub fn to_json(&self) -> serde_json::Value {
+        serde_json::json!({ "error": self })
+    }
+}
+
+impl std::fmt::Display for ToolError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}

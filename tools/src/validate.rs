@@ -1,0 +1,434 @@
+//! Validation of raw tool arguments.
+//!
+//! Arguments arrive as a JSON object from a model. Each check names the argument at fault
+//! and says how to fix it. This layer checks shape and syntax (types, required fields,
+//! lengths, e-mail syntax, key alphabet); the server then checks money against its currency
+//! table and minimums, because those rules belong to the ledger's domain.
+
+use serde_json::{Map, Value};
+
+use crate::errors::{ErrorCode, ToolError};
+
+/// Flow's subject is a free-text field; paylink keeps it to 255 characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 255;
+pub const MAX_EMAIL_CHARS: usize = 254;
+pub const MAX_KEY_CHARS: usize = 128;
+pub const MAX_ENTITY_CHARS: usize = 128;
+
+/// A create request that passed the syntax checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateRequest {
+    /// The amount as the exact decimal text of the JSON number.
+    pub amount_text: String,
+    pub currency: Option<String>,
+    pub description: String,
+    pub customer_email: String,
+    pub entity_id: Option<String>,
+    pub idempotency_key: Option<String>,
+    pub allow_paid_entity: bool,
+}
+
+/// A status request that passed the syntax checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StatusRequest {
+    pub payment_id: String,
+}
+
+const CREATE_FIELDS: &[&str] = &[
+    "amount",
+    "description",
+    "currency",
+    "customerEmail",
+    "entityId",
+    "idempotencyKey",
+    "allowPaidEntity",
+];
+
+fn invalid(field: &str, message: impl Into<String>) -> ToolError {
+    ToolError::new(
+        ErrorCode::InvalidArguments,
+        message,
+        "Fix the argument named in `field` and call again.",
+    )
+    .field(field)
+}
+
+fn unknown_field(name: &str, known: &[&str]) -> ToolError {
+    let hint = match name {
+        "email" | "customer_email" | "payerEmail" | "customer" => " Did you mean customerEmail?",
+        "subject" | "memo" | "title" => " Did you mean description?",
+        "id" | "payment_id" | "entity_id" => " Did you mean paymentId or entityId?",
+        "idempotency_key" | "key" => " Did you mean idempotencyKey?",
+        _ => "",
+    };
+    invalid(
+        name,
+        format!(
+            "unknown argument {name:?}; accepted arguments are {}.{hint}",
+            known.join(", ")
+        ),
+    )
+}
+
+fn optional_string<'a>(
+    args: &'a Map<String, Value>,
+    field: &str,
+) -> Result<Option<&'a str>, ToolError> {
+    match args.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.as_str())),
+        Some(other) => Err(invalid(
+            field,
+            format!("{field} must be a string, not {}", kind(other)),
+        )),
+    }
+}
+
+fn required_string<'a>(args: &'a Map<String, Value>, field: &str) -> Result<&'a str, ToolError> {
+    optional_string(args, field)?.ok_or_else(|| invalid(field, format!("{field} is required")))
+}
+
+fn kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A plausible e-mail address: one `@`, a non-empty local part without spaces or control
+/// characters (quoted local parts allowed), and a domain of dot-separated labels.
+pub fn email_is_plausible(email: &str) -> bool {
+    if email.len() > MAX_EMAIL_CHARS || email.chars().any(|c| c.is_control()) {
+        return false;
+    }
+    let Some((local, domain)) = email.rsplit_once('@') else {
+        return false;
+    };
+    let local_ok = if local.len() >= 2 && local.starts_with('"') && local.ends_with('"') {
+        true
+    } else {
+        !local.is_empty()
+            && local.len() <= 64
+            && !local.contains([
+                '@', ' ', '"', '(', ')', ',', ':', ';', '<', '>', '[', ']', '\\',
+            ])
+            && !local.starts_with('.')
+            && !local.ends_with('.')
+            && !local.contains("..")
+    };
+    let labels: Vec<&str> = domain.split('.').collect();
+    let domain_ok = labels.len() >= 2
+        && labels.iter().all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+                && l.chars().all(|c| c.is_alphanumeric() || c == '-')
+        })
+        && labels
+            .last()
+            .is_some_and(|tld| tld.chars().all(|c| c.is_alphabetic()) && tld.len() >= 2);
+    local_ok && domain_ok
+}
+
+fn check_id(field: &str, value: &str, max: usize) -> Result<String, ToolError> {
+    let v = value.trim();
+    if v.is_empty() {
+        return Err(invalid(
+            field,
+            format!("{field} must not be empty; leave it out instead"),
+        ));
+    }
+    if v.chars().count() > max {
+        return Err(invalid(
+            field,
+            format!("{field} is longer than {max} characters"),
+        ));
+    }
+    if v.chars().any(|c| c.is_control()) {
+        return Err(invalid(
+            field,
+            format!("{field} must not contain control characters"),
+        ));
+    }
+    Ok(v.to_string())
+}
+
+/// Validates `payment.create`'s arguments.
+pub fn parse_create(args: &Map<String, Value>) -> Result<CreateRequest, ToolError> {
+    if let Some(name) = args.keys().find(|k| !CREATE_FIELDS.contains(&k.as_str())) {
+        return Err(unknown_field(name, CREATE_FIELDS));
+    }
+    let amount_text = match args.get("amount") {
+        None | Some(Value::Null) => {
+            return Err(ToolError::new(
+                ErrorCode::InvalidAmount,
+                "amount is required: a JSON number in the currency's ordinary units, e.g. 5000 for CLP 5.000",
+                "Call again with amount as a number.",
+            )
+            .field("amount"));
+        }
+        Some(Value::Number(n)) => n.to_string(),
+        Some(other) => {
+            return Err(ToolError::new(
+                ErrorCode::InvalidAmount,
+                format!(
+                    "amount must be a JSON number such as 5000, not {}",
+                    kind(other)
+                ),
+                "Send the amount as a number without quotes or currency symbols, e.g. 5000.",
+            )
+            .field("amount"));
+        }
+    };
+    let description = required_string(args, "description")
+        .map_err(|_| {
+            ToolError::new(
+                ErrorCode::InvalidDescription,
+                "description is required: say what the customer pays for (1 to 255 characters)",
+                "Call again with a short description.",
+            )
+            .field("description")
+        })?
+        .trim()
+        .to_string();
+    if description.is_empty() || description.chars().count() > MAX_DESCRIPTION_CHARS {
+        return Err(ToolError::new(
+            ErrorCode::InvalidDescription,
+            format!(
+                "description must be 1 to {MAX_DESCRIPTION_CHARS} characters; this one has {}",
+                description.chars().count()
+            ),
+            "Shorten the description (Flow shows it on the payment page) and call again.",
+        )
+        .field("description"));
+    }
+    let currency = optional_string(args, "currency")?.map(|c| c.trim().to_ascii_uppercase());
+    let customer_email = required_string(args, "customerEmail")
+        .map_err(|_| {
+            ToolError::new(
+                ErrorCode::InvalidEmail,
+                "customerEmail is required: Flow needs the payer's e-mail address",
+                "Ask the customer for their e-mail address and call again.",
+            )
+            .field("customerEmail")
+        })?
+        .trim()
+        .to_string();
+    if !email_is_plausible(&customer_email) {
+        return Err(ToolError::new(
+            ErrorCode::InvalidEmail,
+            format!("{customer_email:?} is not a valid e-mail address"),
+            "Ask the customer to confirm their e-mail address and call again.",
+        )
+        .field("customerEmail"));
+    }
+    let entity_id = optional_string(args, "entityId")?
+        .map(|e| check_id("entityId", e, MAX_ENTITY_CHARS))
+        .transpose()?;
+    let idempotency_key = match optional_string(args, "idempotencyKey")? {
+        None => None,
+        Some(k) => {
+            let ok = !k.is_empty()
+                && k.len() <= MAX_KEY_CHARS
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+            if !ok {
+                return Err(ToolError::new(
+                    ErrorCode::InvalidIdempotencyKey,
+                    format!("idempotencyKey must be 1 to {MAX_KEY_CHARS} characters of letters, digits, '-', '_', '.', ':'"),
+                    "Use a simple key such as a UUID or 'booking-42-attempt-1' and reuse it on retries.",
+                )
+                .field("idempotencyKey"));
+            }
+            Some(k.to_string())
+        }
+    };
+    let allow_paid_entity = match args.get("allowPaidEntity") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(other) => {
+            return Err(invalid(
+                "allowPaidEntity",
+                format!("allowPaidEntity must be true or false, not {}", kind(other)),
+            ));
+        }
+    };
+    Ok(CreateRequest {
+        amount_text,
+        currency,
+        description,
+        customer_email,
+        entity_id,
+        idempotency_key,
+        allow_paid_entity,
+    })
+}
+
+/// Validates `payment.getStatus`'s arguments.
+pub fn parse_get_status(args: &Map<String, Value>) -> Result<StatusRequest, ToolError> {
+    const FIELDS: &[&str] = &["entityId", "paymentId"];
+    if let Some(name) = args.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(unknown_field(name, FIELDS));
+    }
+    let entity = optional_string(args, "entityId")?;
+    let payment = optional_string(args, "paymentId")?;
+    let id = match (entity, payment) {
+        (Some(a), Some(b)) if a.trim() != b.trim() => {
+            return Err(invalid(
+                "entityId",
+                "entityId and paymentId name different payments; give one of them",
+            ));
+        }
+        (Some(a), _) => a,
+        (None, Some(b)) => b,
+        (None, None) => {
+            return Err(invalid(
+                "entityId",
+                "entityId is required: the paymentId returned by payment.create",
+            ));
+        }
+    };
+    Ok(StatusRequest {
+        payment_id: check_id("entityId", id, MAX_ENTITY_CHARS)?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn obj(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn base() -> Value {
+        json!({"amount": 5000, "description": "Clase", "customerEmail": "ana@gmail.com"})
+    }
+
+    #[test]
+    fn a_good_request_passes_and_keeps_the_amount_text() {
+        let r = parse_create(&obj(base())).unwrap();
+        assert_eq!(r.amount_text, "5000");
+        assert_eq!(r.currency, None);
+        let mut v = base();
+        v["amount"] = json!(12.5);
+        v["currency"] = json!("usd");
+        let r = parse_create(&obj(v)).unwrap();
+        assert_eq!(
+            (r.amount_text.as_str(), r.currency.as_deref()),
+            ("12.5", Some("USD"))
+        );
+    }
+
+    #[test]
+    fn each_bad_argument_gets_its_code_and_field() {
+        let cases: Vec<(Value, ErrorCode, &str)> = vec![
+            (
+                json!({"amount": "5000", "description": "x", "customerEmail": "a@gmail.com"}),
+                ErrorCode::InvalidAmount,
+                "amount",
+            ),
+            (
+                json!({"description": "x", "customerEmail": "a@gmail.com"}),
+                ErrorCode::InvalidAmount,
+                "amount",
+            ),
+            (
+                json!({"amount": 5000, "customerEmail": "a@gmail.com"}),
+                ErrorCode::InvalidDescription,
+                "description",
+            ),
+            (
+                json!({"amount": 5000, "description": "  ", "customerEmail": "a@gmail.com"}),
+                ErrorCode::InvalidDescription,
+                "description",
+            ),
+            (
+                json!({"amount": 5000, "description": "x".repeat(256), "customerEmail": "a@gmail.com"}),
+                ErrorCode::InvalidDescription,
+                "description",
+            ),
+            (
+                json!({"amount": 5000, "description": "x", "customerEmail": "not-an-email"}),
+                ErrorCode::InvalidEmail,
+                "customerEmail",
+            ),
+            (
+                json!({"amount": 5000, "description": "x"}),
+                ErrorCode::InvalidEmail,
+                "customerEmail",
+            ),
+            (
+                json!({"amount": 5000, "description": "x", "customerEmail": "a@gmail.com", "email": "b"}),
+                ErrorCode::InvalidArguments,
+                "email",
+            ),
+            (
+                json!({"amount": 5000, "description": "x", "customerEmail": "a@gmail.com", "idempotencyKey": "has space"}),
+                ErrorCode::InvalidIdempotencyKey,
+                "idempotencyKey",
+            ),
+            (
+                json!({"amount": 5000, "description": "x", "customerEmail": "a@gmail.com", "currency": 5}),
+                ErrorCode::InvalidArguments,
+                "currency",
+            ),
+        ];
+        for (args, code, field) in cases {
+            let e = parse_create(&obj(args.clone())).unwrap_err();
+            assert_eq!((e.code, e.field.as_deref()), (code, Some(field)), "{args}");
+            assert!(!e.next_step.is_empty());
+        }
+    }
+
+    #[test]
+    fn email_plausibility() {
+        for ok in [
+            "a@gmail.com",
+            "a+b@gmail.com",
+            "o'brien+pay&co@gmail.com",
+            "\"ana maría\"@gmail.com",
+            "x@sub.dominio.cl",
+        ] {
+            assert!(email_is_plausible(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "a",
+            "a@",
+            "@b.com",
+            "a@b",
+            "a b@gmail.com",
+            "a@@b.com",
+            "a@b..com",
+            "a@-b.com",
+            "a@b.c0m",
+        ] {
+            assert!(!email_is_plausible(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn get_status_takes_either_name() {
+        assert_eq!(
+            parse_get_status(&obj(json!({"entityId": "ent_1"})))
+                .unwrap()
+                .payment_id,
+            "ent_1"
+        );
+        assert_eq!(
+            parse_get_status(&obj(json!({"paymentId": "ent_1"})))
+                .unwrap()
+                .payment_id,
+            "ent_1"
+        );
+        assert!(parse_get_status(&obj(json!({}))).is_err());
+        assert!(parse_get_status(&obj(json!({"entityId": "a", "paymentId": "b"}))).is_err());
+    }
+}
