@@ -132,12 +132,39 @@ impl Application {
                 (Some(sb), entry)
             }
         };
-        let mode = entry.mode;
         let gateways = Gateways::new();
-        gateways.insert(&settings.organization, entry.clone());
-        for org in &extra_orgs {
-            gateways.insert(org, entry.clone());
+        // Integrations stored in the ledger come first; credentials from the environment
+        // (or the offline sandbox) serve the default organization and any token
+        // organization without one.
+        let stored = crate::integrations::list(&store)?;
+        if stored.iter().any(|s| s.active) {
+            let key = settings.master_key()?;
+            for s in stored.iter().filter(|s| s.active) {
+                if s.environment == Environment::Production && !settings.allow_live {
+                    anyhow::bail!(
+                        "organization {:?} has a production (live money) integration: start with --allow-live or PAYLINK_ALLOW_LIVE=1, or disable it with `paylink integration disable --environment production`",
+                        s.organization
+                    );
+                }
+                let http = reqwest::Client::builder()
+                    .timeout(settings.flow_timeout)
+                    .build()?;
+                gateways.insert(
+                    &s.organization,
+                    crate::integrations::gateway_entry(s, &key, http, settings.flow_timeout)?,
+                );
+            }
         }
+        let env_wins = settings.flow.is_some();
+        for org in std::iter::once(&settings.organization).chain(extra_orgs.iter()) {
+            if env_wins || gateways.active(org).is_none() {
+                gateways.insert(org, entry.clone());
+            }
+        }
+        let mode = gateways
+            .active(&settings.organization)
+            .map(|e| e.mode)
+            .unwrap_or(entry.mode);
         let mut ps = PaymentSettings::with_public_base(&public_base_url);
         ps.idempotency_window = settings.idempotency_window;
         ps.order_timeout = settings.order_timeout;

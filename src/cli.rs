@@ -44,6 +44,9 @@ impl From<ToolNames> for NameStyle {
 /// Options shared by the commands that open the ledger.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
+    /// A paylink.toml file. [env: PAYLINK_CONFIG] [default: ./paylink.toml when present]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
     /// The ledger directory (sled). [env: PAYLINK_DATA_DIR] [default: paylink-data]
     #[arg(long)]
     pub data_dir: Option<std::path::PathBuf>,
@@ -63,7 +66,16 @@ pub struct Common {
 impl Common {
     /// Defaults, then the environment, then these flags; validated.
     pub fn settings(&self) -> anyhow::Result<Settings> {
-        let mut s = Settings::default().apply_env(|k| std::env::var(k).ok())?;
+        let file = self
+            .config
+            .clone()
+            .or_else(|| std::env::var_os("PAYLINK_CONFIG").map(Into::into))
+            .or_else(|| Some(std::path::PathBuf::from("paylink.toml")).filter(|p| p.exists()));
+        let mut s = Settings::default();
+        if let Some(f) = file {
+            s = s.apply_file(&f)?;
+        }
+        let mut s = s.apply_env(|k| std::env::var(k).ok())?;
         if let Some(d) = &self.data_dir {
             s.data_dir = d.clone();
         }
@@ -143,6 +155,13 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Configure the Flow account of an organization (stored in the ledger, secret sealed).
+    Integration {
+        #[command(subcommand)]
+        action: IntegrationAction,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Print the JSON manifests of the tools.
     Tools {
         #[arg(long, value_enum, default_value = "dotted")]
@@ -181,6 +200,50 @@ pub enum PaymentsAction {
         id: Option<String>,
         #[arg(long)]
         json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IntegrationAction {
+    /// Store a Flow account: `--test` for Flow's sandbox, otherwise live (needs --allow-live).
+    Flow {
+        /// Flow's API base: https://www.flow.cl/api (live) or https://sandbox.flow.cl/api.
+        /// Defaults to the sandbox URL with --test, else the live one.
+        #[arg(long)]
+        api_url: Option<String>,
+        /// Your Flow apiKey (Flow: Mis datos → Integración).
+        #[arg(long, env = "FLOW_API_KEY", hide_env_values = true)]
+        api_key: String,
+        /// Your Flow secretKey. Prefer --secret-key-file or FLOW_SECRET_KEY so it stays out
+        /// of your shell history.
+        #[arg(long, env = "FLOW_SECRET_KEY", hide_env_values = true)]
+        secret_key: Option<String>,
+        /// A file holding the secretKey (one line).
+        #[arg(long, conflicts_with = "secret_key")]
+        secret_key_file: Option<std::path::PathBuf>,
+        /// Where payers return after paying (default: paylink's own return page).
+        #[arg(long)]
+        return_url: Option<String>,
+        #[arg(long, default_value = "CLP")]
+        currency: String,
+        /// Use Flow's sandbox (development environment, test money).
+        #[arg(long)]
+        test: bool,
+        #[arg(long, default_value = "default")]
+        organization: String,
+    },
+    /// List the stored integrations (secrets are never shown).
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop using an integration for new payments (its payments are kept).
+    Disable {
+        #[arg(long, default_value = "default")]
+        organization: String,
+        /// development or production.
+        #[arg(long, default_value = "development")]
+        environment: String,
     },
 }
 
@@ -288,6 +351,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             crate::ops::confirmations_list(&common.settings()?, limit, json, &mut std::io::stdout())
         }
+        Command::Integration { action, common } => {
+            integration(action, &common.settings()?, &mut std::io::stdout())
+        }
         Command::Doctor { common } => {
             let ready = crate::ops::doctor(common.settings(), &mut std::io::stdout()).await?;
             if ready {
@@ -367,4 +433,146 @@ async fn run_sandbox(port: u16) -> anyhow::Result<()> {
         .serve(listener, shutdown)
         .await?;
     Ok(())
+}
+
+fn integration(
+    action: IntegrationAction,
+    settings: &Settings,
+    out: &mut dyn std::io::Write,
+) -> anyhow::Result<()> {
+    use crate::domain::Environment;
+    use crate::gateway::flow::{PRODUCTION_BASE_URL, SANDBOX_BASE_URL};
+    use crate::integrations::{NewIntegration, list, save, set_active};
+    let store = crate::store::Store::open(&settings.data_dir).map_err(|e| {
+        anyhow::anyhow!(
+            "cannot open the ledger at {}: {e} (is `paylink serve` running?)",
+            settings.data_dir.display()
+        )
+    })?;
+    match action {
+        IntegrationAction::Flow {
+            api_url,
+            api_key,
+            secret_key,
+            secret_key_file,
+            return_url,
+            currency,
+            test,
+            organization,
+        } => {
+            let secret = match (secret_key, secret_key_file) {
+                (_, Some(path)) => std::fs::read_to_string(&path)
+                    .map_err(|e| {
+                        anyhow::anyhow!("--secret-key-file {}: cannot be read: {e}", path.display())
+                    })?
+                    .trim()
+                    .to_string(),
+                (Some(s), None) => s,
+                (None, None) => anyhow::bail!(
+                    "--secret-key: missing; give --secret-key-file, FLOW_SECRET_KEY or --secret-key"
+                ),
+            };
+            let api_url = api_url.unwrap_or_else(|| {
+                if test {
+                    SANDBOX_BASE_URL
+                } else {
+                    PRODUCTION_BASE_URL
+                }
+                .to_string()
+            });
+            let environment = if test {
+                Environment::Development
+            } else if api_url.trim_end_matches('/') == PRODUCTION_BASE_URL {
+                Environment::Production
+            } else {
+                Environment::Development
+            };
+            if secret.trim().is_empty() {
+                anyhow::bail!("--secret-key: the secret key is empty");
+            }
+            let key = settings.master_key()?;
+            let stored = save(
+                &store,
+                &key,
+                NewIntegration {
+                    organization,
+                    environment,
+                    api_url,
+                    api_key,
+                    secret_key: secrecy::SecretString::from(secret),
+                    return_url,
+                    default_currency: currency,
+                },
+                settings.allow_live,
+            )?;
+            let public = settings.public_base(settings.listener_addr);
+            writeln!(
+                out,
+                "Stored the Flow integration of {:?} ({}, {}).",
+                stored.organization,
+                stored.environment.as_str(),
+                stored.api_url
+            )?;
+            writeln!(
+                out,
+                "Paste this confirmation URL into Flow's settings (urlConfirmation):"
+            )?;
+            writeln!(out, "  {public}/webhook/flow")?;
+            if public.contains("127.0.0.1") || public.contains("localhost") {
+                writeln!(
+                    out,
+                    "Note: that URL is loopback. Set PAYLINK_PUBLIC_URL (or --public-url) to the address Flow can reach."
+                )?;
+            }
+            Ok(())
+        }
+        IntegrationAction::Show { json } => {
+            let all = list(&store)?;
+            if json {
+                let shown: Vec<_> = all
+                    .iter()
+                    .map(|s| serde_json::json!({"organization": s.organization, "environment": s.environment, "apiUrl": s.api_url, "apiKey": s.api_key, "secretKey": "(sealed)", "returnUrl": s.return_url, "currency": s.default_currency, "active": s.active, "updatedAt": s.updated_at.rfc3339()}))
+                    .collect();
+                writeln!(out, "{}", serde_json::to_string_pretty(&shown)?)?;
+            } else if all.is_empty() {
+                writeln!(
+                    out,
+                    "No integrations stored: paylink runs on its built-in offline sandbox. Add one with `paylink integration flow --test ...`."
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "{:<16} {:<12} {:<8} {:<32} {:<8} SECRET",
+                    "ORGANIZATION", "ENVIRONMENT", "ACTIVE", "API URL", "CURRENCY"
+                )?;
+                for s in all {
+                    writeln!(
+                        out,
+                        "{:<16} {:<12} {:<8} {:<32} {:<8} (sealed)",
+                        s.organization,
+                        s.environment.as_str(),
+                        s.active,
+                        s.api_url,
+                        s.default_currency
+                    )?;
+                }
+            }
+            Ok(())
+        }
+        IntegrationAction::Disable {
+            organization,
+            environment,
+        } => {
+            let env = Environment::parse(&environment).ok_or_else(|| {
+                anyhow::anyhow!("--environment: {environment:?} is not development or production")
+            })?;
+            set_active(&store, &organization, env, false)?;
+            writeln!(
+                out,
+                "Disabled the {} integration of {organization:?}; its payments are kept.",
+                env.as_str()
+            )?;
+            Ok(())
+        }
+    }
 }

@@ -41,6 +41,10 @@ pub struct Settings {
     pub reconcile_interval: Duration,
     pub pending_check_after: Duration,
     pub flow_timeout: Duration,
+    /// The master key's file (created 0600 on first use); `<data_dir>/master.key` if unset.
+    pub key_file: Option<PathBuf>,
+    /// The master key itself, from `PAYLINK_MASTER_KEY` (64 hex characters).
+    pub master_key: Option<SecretString>,
 }
 
 impl Default for Settings {
@@ -57,8 +61,29 @@ impl Default for Settings {
             reconcile_interval: Duration::from_secs(300),
             pending_check_after: Duration::from_secs(3600),
             flow_timeout: Duration::from_secs(30),
+            key_file: None,
+            master_key: None,
         }
     }
+}
+
+/// The keys `paylink.toml` accepts (all optional). Secrets do not belong in it: Flow
+/// credentials go into the ledger with `paylink integration flow`, or come from the
+/// environment.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    data_dir: Option<PathBuf>,
+    listen: Option<String>,
+    public_url: Option<String>,
+    organization: Option<String>,
+    allow_live: Option<bool>,
+    order_timeout_secs: Option<u64>,
+    reconcile_interval_secs: Option<u64>,
+    pending_check_after_secs: Option<u64>,
+    idempotency_window_secs: Option<u64>,
+    flow_timeout_secs: Option<u64>,
+    key_file: Option<PathBuf>,
 }
 
 /// A configuration value that cannot be used. The message names the field and the fix.
@@ -125,6 +150,12 @@ impl Settings {
         }
         if let Some(v) = env("PAYLINK_ORGANIZATION") {
             self.organization = v;
+        }
+        if let Some(v) = env("PAYLINK_KEY_FILE") {
+            self.key_file = Some(PathBuf::from(v));
+        }
+        if let Some(v) = env("PAYLINK_MASTER_KEY") {
+            self.master_key = Some(SecretString::from(v));
         }
         if let Some(v) = env("PAYLINK_ALLOW_LIVE") {
             self.allow_live = matches!(v.as_str(), "1" | "true" | "yes");
@@ -217,6 +248,70 @@ impl Settings {
         Ok(self)
     }
 
+    /// The master key's file.
+    pub fn key_file(&self) -> PathBuf {
+        self.key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+
+    /// Loads (or on first use creates) the master key.
+    pub fn master_key(&self) -> Result<crate::secrets::MasterKey, crate::secrets::SecretError> {
+        use secrecy::ExposeSecret;
+        crate::secrets::MasterKey::load(
+            self.master_key.as_ref().map(|k| k.expose_secret()),
+            &self.key_file(),
+        )
+    }
+
+    /// Applies a `paylink.toml` file. Unknown keys are errors that name the key.
+    pub fn apply_file(mut self, path: &std::path::Path) -> Result<Settings, ConfigError> {
+        let field = path.display().to_string();
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| bad(&field, format!("cannot be read: {e}")))?;
+        let f: FileSettings =
+            toml::from_str(&text).map_err(|e| bad(&field, e.message().to_string()))?;
+        if let Some(v) = f.data_dir {
+            self.data_dir = v;
+        }
+        if let Some(v) = f.listen {
+            self.listener_addr = v.parse().map_err(|_| {
+                bad(
+                    "listen",
+                    format!("{v:?} is not an address like 127.0.0.1:8787"),
+                )
+            })?;
+        }
+        if let Some(v) = f.public_url {
+            self.public_base_url = Some(check_url("public_url", &v)?);
+        }
+        if let Some(v) = f.organization {
+            self.organization = v;
+        }
+        if let Some(v) = f.allow_live {
+            self.allow_live = v;
+        }
+        if let Some(v) = f.order_timeout_secs {
+            self.order_timeout = (v > 0).then(|| Duration::from_secs(v));
+        }
+        if let Some(v) = f.reconcile_interval_secs {
+            self.reconcile_interval = Duration::from_secs(v);
+        }
+        if let Some(v) = f.pending_check_after_secs {
+            self.pending_check_after = Duration::from_secs(v);
+        }
+        if let Some(v) = f.idempotency_window_secs {
+            self.idempotency_window = Duration::from_secs(v);
+        }
+        if let Some(v) = f.flow_timeout_secs {
+            self.flow_timeout = Duration::from_secs(v.max(1));
+        }
+        if let Some(v) = f.key_file {
+            self.key_file = Some(v);
+        }
+        Ok(self)
+    }
+
     /// The base URL Flow and browsers reach the side listener at.
     pub fn public_base(&self, bound: SocketAddr) -> String {
         self.public_base_url
@@ -276,6 +371,28 @@ mod tests {
             let e = Settings::default().apply_env(env(pairs)).unwrap_err();
             assert_eq!(e.field, *field, "{pairs:?}: {e}");
         }
+    }
+
+    #[test]
+    fn the_file_layer_applies_and_unknown_keys_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("paylink.toml");
+        std::fs::write(
+            &f,
+            "listen = \"127.0.0.1:9999\"\nreconcile_interval_secs = 60\n",
+        )
+        .unwrap();
+        let s = Settings::default().apply_file(&f).unwrap();
+        assert_eq!(s.listener_addr.port(), 9999);
+        assert_eq!(s.reconcile_interval, Duration::from_secs(60));
+        std::fs::write(&f, "listen_addr = \"x\"\n").unwrap();
+        let e = Settings::default().apply_file(&f).unwrap_err();
+        assert!(e.problem.contains("listen_addr"), "{e}");
+        std::fs::write(&f, "public_url = \"nope\"\n").unwrap();
+        assert_eq!(
+            Settings::default().apply_file(&f).unwrap_err().field,
+            "public_url"
+        );
     }
 
     #[test]

@@ -235,14 +235,10 @@ async fn check(
             (p.clone(), Checked::Error { message })
         }
     };
-    match &checked {
-        Checked::Changed => {
-            deps.metrics.reconciler_changed.inc();
-        }
-        Checked::Error { .. } => {
-            deps.metrics.reconciler_errors.inc();
-        }
-        Checked::StillPending | Checked::Unchanged => {}
+    if checked == Checked::Changed {
+        deps.metrics.reconciler_changed.inc();
+    } else if matches!(checked, Checked::Error { .. }) {
+        deps.metrics.reconciler_errors.inc();
     }
     let open = matches!(
         payment.status,

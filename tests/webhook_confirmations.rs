@@ -1,13 +1,13 @@
 //! Flow's confirmations through the real side listener: settling in the offline sandbox
-//! POSTs the token to `/webhook/flow`, and the payment follows Flow's signed answer.
-//! Forged, foreign, replayed and duplicated tokens change nothing they should not.
+//! POSTs the token to `/webhook/flow`, and the payment follows Flow's signed answer, once,
+//! however often it is confirmed, even while Flow's API is down. Also health, metrics and
+//! the return page.
 
 mod webhook_harness;
 
 use std::time::Duration;
 
 use paylink::domain::{EventKind, FailureReason, PaymentStatus, Timestamp};
-use paylink::gateway::flow::client::CreateParams;
 use paylink::reconcile::reconcile_once;
 use paylink::sandbox::{Fault, FaultKind, FaultTarget, Outcome};
 use webhook_harness::*;
@@ -72,116 +72,6 @@ async fn settling_rejected_or_cancelled_fails_the_payment_with_that_reason() {
     assert_eq!(
         h.confirmations_for(&Harness::token(&cancelled))[0].outcome,
         "failed:cancelled"
-    );
-}
-
-#[tokio::test]
-async fn malformed_confirmations_get_400_and_are_not_recorded() {
-    let h = Harness::start().await;
-    let long = format!("token={}", "A".repeat(129));
-    for body in [
-        "",
-        "token=",
-        "other=1",
-        "token=abc%20def",
-        "token=%00",
-        "token=<script>",
-        long.as_str(),
-    ] {
-        let (status, _) = h.post_confirmation(body).await;
-        assert_eq!(status, 400, "body {body:?}");
-    }
-    assert!(h.confirmations().is_empty());
-}
-
-#[tokio::test]
-async fn a_random_token_changes_nothing_and_is_recorded_as_unknown() {
-    let h = Harness::start().await;
-    let p = h.create(5000).await;
-    let forged = "0123456789ABCDEF0123456789ABCDEF0123456Z";
-    let (status, _) = h.confirm(forged).await;
-    assert_eq!(status, 200);
-    h.idle().await;
-    let log = h.confirmations_for(forged);
-    assert_eq!(log.len(), 1);
-    assert_eq!(log[0].outcome, "unknown_token");
-    assert_eq!(log[0].payment_id, None);
-    assert_eq!(h.get(&p.id), p, "the only payment is untouched");
-}
-
-#[tokio::test]
-async fn another_merchants_paid_token_changes_nothing_here() {
-    let h = Harness::start().await;
-    let ours = h.create(5000).await;
-    // Another merchant's order, confirmed (by Flow) at our URL, with our commerceOrder even.
-    let other = flow_client(&h.sandbox, OTHER_API_KEY, OTHER_SECRET_KEY);
-    let created = other
-        .create(&CreateParams {
-            commerce_order: ours.commerce_order.clone(),
-            subject: "not yours".into(),
-            currency: "CLP".into(),
-            amount: "5000".into(),
-            email: "x@gmail.com".into(),
-            url_confirmation: format!("{}/webhook/flow", h.base),
-            url_return: format!("{}/payment/return", h.base),
-            timeout_secs: None,
-            optional: None,
-            payment_method: None,
-        })
-        .await
-        .unwrap();
-    let report = h
-        .sandbox
-        .sandbox
-        .settle(&created.token, Outcome::Paid)
-        .await
-        .unwrap();
-    assert_eq!(report.confirmation.unwrap().http_status, Some(200));
-    h.idle().await;
-    let log = h.confirmations_for(&created.token);
-    assert_eq!(log.len(), 1);
-    assert_eq!(
-        log[0].outcome, "unknown_token",
-        "our account does not know their token"
-    );
-    assert_eq!(h.get(&ours.id), ours);
-}
-
-#[tokio::test]
-async fn a_real_token_replayed_changes_only_its_own_payment() {
-    let h = Harness::start().await;
-    let a = h.create(5000).await;
-    let b = h.create(7000).await;
-    let a_token = Harness::token(&a);
-    h.sandbox
-        .sandbox
-        .settle(&a_token, Outcome::Paid)
-        .await
-        .unwrap();
-    h.wait_for(&a.id, "A is paid", |p| p.status == PaymentStatus::Paid)
-        .await;
-    h.idle().await;
-    for _ in 0..3 {
-        assert_eq!(h.confirm(&a_token).await.0, 200);
-        h.idle().await;
-    }
-    assert_eq!(h.get(&b.id), b, "B is untouched");
-    assert_eq!(
-        h.event_count(&a.id),
-        3,
-        "created, pending, paid: replays add nothing"
-    );
-    let log = h.confirmations_for(&a_token);
-    assert_eq!(log.len(), 4);
-    assert!(
-        log.iter()
-            .all(|c| c.payment_id.as_deref() == Some(a.id.as_str())),
-        "{log:?}"
-    );
-    assert_eq!(
-        log.iter().filter(|c| c.outcome == "unchanged").count(),
-        3,
-        "{log:?}"
     );
 }
 

@@ -78,6 +78,10 @@ impl Verifier {
 
     /// The fast path: the payment's own account, its own token.
     async fn verify_known(&self, p: &Payment, token: &str) -> Outcome {
+        if p.status.is_terminal() {
+            // Paid never changes: a replay costs no call to Flow.
+            return Outcome::Unchanged;
+        }
         let Some(entry) = self.payments.gateways().get(&p.organization, p.environment) else {
             return Outcome::GatewayError(format!(
                 "no Flow account is configured for organization {:?} ({})",

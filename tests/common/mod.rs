@@ -1,11 +1,8 @@
-//! Shared helpers of the MCP integration tests: an offline sandbox, the real binary
-//! started over stdio or streamable HTTP against it, and small result accessors.
-//!
-//! NOTE: reconstructed by the webhook/reconcile session after it overwrote this file by
-//! accident (it was created concurrently); the owner should check it against the original.
-
+//! Shared harness for tests that run the real `paylink` binary: an offline Flow sandbox
+//! in-process, a fresh sled directory, free loopback ports, and rmcp clients.
 #![allow(dead_code)]
 
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use paylink::sandbox::{
@@ -15,13 +12,21 @@ use rmcp::model::{CallToolRequestParams, CallToolResult, ResourceUpdatedNotifica
 use rmcp::service::{NotificationContext, RoleClient, RunningService};
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 use rmcp::{ClientHandler, ServiceExt};
-use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+use tokio::sync::mpsc;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_paylink");
 
-/// Records the URIs of `notifications/resources/updated`.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A client handler that records resources/updated notifications.
 #[derive(Clone)]
-pub struct Recorder(pub UnboundedSender<String>);
+pub struct Recorder(pub mpsc::UnboundedSender<String>);
 
 impl ClientHandler for Recorder {
     async fn on_resource_updated(
@@ -35,113 +40,136 @@ impl ClientHandler for Recorder {
 
 pub type Client = RunningService<RoleClient, Recorder>;
 
-/// An offline sandbox and a scratch directory for the binaries started against it.
+/// A sandbox, a ledger directory, and the environment that points the binary at them.
 pub struct World {
     pub sandbox: RunningSandbox,
-    pub dir: tempfile::TempDir,
+    pub data_dir: tempfile::TempDir,
+    pub listen_port: u16,
 }
 
 impl World {
     pub async fn new() -> World {
-        let sandbox = Sandbox::start(SandboxConfig::default())
-            .await
-            .expect("sandbox starts");
         World {
-            sandbox,
-            dir: tempfile::tempdir().expect("temp dir"),
+            sandbox: Sandbox::start(SandboxConfig::default()).await.unwrap(),
+            data_dir: tempfile::tempdir().unwrap(),
+            listen_port: free_port(),
         }
     }
 
-    /// The environment of a binary: a fresh ledger, a side listener on a free port, and
-    /// the sandbox as its Flow account.
     pub fn env(&self) -> Vec<(String, String)> {
-        let data = self
-            .dir
-            .path()
-            .join(format!("data-{}", paylink::domain::new_payment_id()));
         vec![
-            ("PAYLINK_DATA_DIR".into(), data.display().to_string()),
-            ("PAYLINK_LISTEN".into(), "127.0.0.1:0".into()),
+            (
+                "PAYLINK_DATA_DIR".into(),
+                self.data_dir.path().display().to_string(),
+            ),
+            (
+                "PAYLINK_LISTEN".into(),
+                format!("127.0.0.1:{}", self.listen_port),
+            ),
             ("FLOW_API_KEY".into(), DEFAULT_API_KEY.into()),
             ("FLOW_SECRET_KEY".into(), DEFAULT_SECRET_KEY.into()),
             ("FLOW_BASE_URL".into(), self.sandbox.api_url.clone()),
+            ("RUST_LOG".into(), "warn".into()),
         ]
     }
 
-    /// The binary serving MCP over stdio, with a client that records resource updates.
-    pub async fn stdio(&self, args: &[&str]) -> (Client, UnboundedReceiver<String>) {
+    /// `paylink serve` over stdio, with an rmcp client attached.
+    pub async fn stdio(&self, extra_args: &[&str]) -> (Client, mpsc::UnboundedReceiver<String>) {
         let env = self.env();
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
         let cmd = tokio::process::Command::new(BIN).configure(|c| {
-            c.arg("serve").args(&args).envs(env);
+            c.arg("serve")
+                .args(&args)
+                .envs(env)
+                .stderr(Stdio::null())
+                .kill_on_drop(true);
         });
-        let transport = TokioChildProcess::new(cmd).expect("spawn paylink");
-        let (tx, rx) = unbounded_channel();
-        let client = Recorder(tx).serve(transport).await.expect("MCP handshake");
+        let transport = TokioChildProcess::new(cmd).unwrap();
+        let (tx, rx) = mpsc::unbounded_channel();
+        let client = Recorder(tx)
+            .serve(transport)
+            .await
+            .expect("MCP handshake over stdio");
         (client, rx)
     }
 
-    /// The binary serving MCP over streamable HTTP on a free port, with extra `env` and
-    /// `args`; returns the child and the `/mcp` URL once `/health` answers.
+    /// `paylink serve --http` on a free port; returns the child and the /mcp URL once /health answers.
     pub async fn http(
         &self,
-        env: &[(&str, &str)],
-        args: &[&str],
+        extra_env: &[(&str, &str)],
+        extra_args: &[&str],
     ) -> (tokio::process::Child, String) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = tokio::process::Command::new(BIN)
-            .arg("serve")
-            .args(["--http", &format!("127.0.0.1:{port}")])
-            .args(args)
-            .envs(self.env())
-            .envs(env.iter().map(|(k, v)| (k.to_string(), v.to_string())))
-            .kill_on_drop(true)
-            .spawn()
-            .expect("spawn paylink");
-        let health = format!("http://127.0.0.1:{port}/health");
+        let port = free_port();
+        let mut cmd = tokio::process::Command::new(BIN);
+        cmd.arg("serve")
+            .arg("--http")
+            .arg(format!("127.0.0.1:{port}"))
+            .args(extra_args);
+        cmd.envs(self.env()).envs(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .kill_on_drop(true);
+        let child = cmd.spawn().unwrap();
+        let base = format!("http://127.0.0.1:{port}");
+        let http = reqwest::Client::new();
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if reqwest::get(&health)
-                .await
-                .is_ok_and(|r| r.status().is_success())
+            if let Ok(r) = http.get(format!("{base}/health")).send().await
+                && r.status().is_success()
             {
                 break;
             }
-            assert!(Instant::now() < deadline, "paylink --http did not come up");
+            assert!(
+                Instant::now() < deadline,
+                "paylink serve --http did not come up"
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        (child, format!("http://127.0.0.1:{port}/mcp"))
+        (child, format!("{base}/mcp"))
     }
 }
 
-/// Calls a tool with JSON arguments; a tool error is a result, not a panic.
-pub async fn call(client: &Client, name: &str, args: serde_json::Value) -> CallToolResult {
-    let args = args.as_object().cloned().unwrap_or_default();
+pub fn args(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
+    v.as_object().unwrap().clone()
+}
+
+pub async fn call(client: &Client, name: &str, a: serde_json::Value) -> CallToolResult {
     client
-        .call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(args))
+        .call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(args(a)))
         .await
-        .expect("the tool call is routed")
+        .expect("tools/call is routed")
 }
 
-/// The result's structured content.
 pub fn structured(r: &CallToolResult) -> serde_json::Value {
-    r.structured_content.clone().expect("structured content")
+    assert_ne!(r.is_error, Some(true), "tool failed: {:?}", r.content);
+    r.structured_content.clone().expect("structuredContent")
 }
 
-/// The `error.code` of a tool error result.
 pub fn error_code(r: &CallToolResult) -> String {
     assert_eq!(
         r.is_error,
         Some(true),
-        "expected a tool error, got {:?}",
+        "expected an error, got {:?}",
         r.structured_content
     );
-    structured(r)["error"]["code"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string()
+    let v = r.structured_content.clone().expect("error JSON");
+    v["error"]["code"].as_str().unwrap().to_string()
+}
+
+/// Waits for `pred` with a deadline, polling.
+pub async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut pred: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !pred().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }

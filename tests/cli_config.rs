@@ -1,0 +1,277 @@
+//! Configuration errors, integrations stored in the ledger, and secrets that never leak.
+
+mod common;
+
+use std::process::{Command, Output, Stdio};
+
+use common::*;
+use paylink::sandbox::{Merchant, Outcome, Sandbox, SandboxConfig};
+use rmcp::ServiceExt;
+use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+use serde_json::json;
+
+fn paylink(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env_remove("FLOW_API_KEY")
+        .env_remove("FLOW_SECRET_KEY")
+        .env_remove("FLOW_BASE_URL")
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn one_clear_line(out: &Output, must_name: &str) {
+    assert!(!out.status.success(), "expected a failure");
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "one line, got: {err}");
+    assert!(
+        lines[0].contains(must_name),
+        "the error names {must_name}: {err}"
+    );
+}
+
+#[test]
+fn each_config_error_is_one_clear_line_and_a_failure_exit() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let base = [("PAYLINK_DATA_DIR", data.as_str()), ("RUST_LOG", "off")];
+    let with = |extra: &[(&'static str, &'static str)]| -> Vec<(&str, &str)> {
+        base.iter().copied().chain(extra.iter().copied()).collect()
+    };
+
+    one_clear_line(
+        &paylink(&["serve"], &with(&[("FLOW_API_KEY", "K")])),
+        "FLOW_SECRET_KEY",
+    );
+    one_clear_line(
+        &paylink(
+            &["serve"],
+            &with(&[
+                ("FLOW_API_KEY", "K"),
+                ("FLOW_SECRET_KEY", "S"),
+                ("FLOW_BASE_URL", "sandbox.flow.cl/api"),
+            ]),
+        ),
+        "FLOW_BASE_URL",
+    );
+    one_clear_line(
+        &paylink(
+            &["serve"],
+            &with(&[
+                ("FLOW_API_KEY", "K"),
+                ("FLOW_SECRET_KEY", "S"),
+                ("FLOW_ENVIRONMENT", "staging"),
+            ]),
+        ),
+        "FLOW_ENVIRONMENT",
+    );
+    // A key file that cannot be read (a directory stands where the file should be).
+    let keydir = dir.path().join("keydir");
+    std::fs::create_dir_all(&keydir).unwrap();
+    let keyfile = keydir.display().to_string();
+    let out = paylink(
+        &[
+            "integration",
+            "flow",
+            "--test",
+            "--api-key",
+            "K",
+            "--secret-key-file",
+            "/dev/null",
+        ],
+        &base
+            .iter()
+            .copied()
+            .chain([("PAYLINK_KEY_FILE", keyfile.as_str())])
+            .collect::<Vec<_>>(),
+    );
+    one_clear_line(&out, "--secret-key");
+    let secret_file = dir.path().join("secret");
+    std::fs::write(&secret_file, "s3cret\n").unwrap();
+    let sf = secret_file.display().to_string();
+    let out = paylink(
+        &[
+            "integration",
+            "flow",
+            "--test",
+            "--api-key",
+            "K",
+            "--secret-key-file",
+            &sf,
+        ],
+        &base
+            .iter()
+            .copied()
+            .chain([("PAYLINK_KEY_FILE", keyfile.as_str())])
+            .collect::<Vec<_>>(),
+    );
+    one_clear_line(&out, "key file");
+    one_clear_line(
+        &paylink(&["serve"], &with(&[("PAYLINK_LISTEN", "port 80")])),
+        "PAYLINK_LISTEN",
+    );
+    // Live needs an explicit opt-in.
+    let out = paylink(
+        &[
+            "integration",
+            "flow",
+            "--api-key",
+            "K",
+            "--secret-key-file",
+            &sf,
+        ],
+        &base,
+    );
+    one_clear_line(&out, "--allow-live");
+}
+
+#[tokio::test]
+async fn a_recognisable_secret_appears_nowhere_in_a_whole_cycle() {
+    const SECRET: &str = "CANARY-SECRET-7f3a9c1e5b2d4f60";
+    let merchant = Merchant {
+        api_key: "CANARY-APIKEY-1".into(),
+        secret_key: SECRET.into(),
+        currencies: vec!["CLP".into()],
+    };
+    let sb = Sandbox::start(SandboxConfig {
+        merchants: vec![merchant],
+    })
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let secret_file = dir.path().join("flow-secret");
+    std::fs::write(&secret_file, SECRET).unwrap();
+    let data_s = data.display().to_string();
+    let listen = format!("127.0.0.1:{}", free_port());
+    let env = [
+        ("PAYLINK_DATA_DIR", data_s.as_str()),
+        ("PAYLINK_LISTEN", listen.as_str()),
+        ("RUST_LOG", "debug"),
+    ];
+    let mut captured = String::new();
+    let mut record = |o: &Output| {
+        captured.push_str(&String::from_utf8_lossy(&o.stdout));
+        captured.push_str(&String::from_utf8_lossy(&o.stderr));
+    };
+
+    let out = paylink(
+        &[
+            "integration",
+            "flow",
+            "--test",
+            "--api-url",
+            &sb.api_url,
+            "--api-key",
+            "CANARY-APIKEY-1",
+            "--secret-key-file",
+            &secret_file.display().to_string(),
+        ],
+        &env,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    record(&out);
+    record(&paylink(&["integration", "show"], &env));
+    record(&paylink(&["integration", "show", "--json"], &env));
+
+    // The server, over stdio, with debug logs captured.
+    let cmd = tokio::process::Command::new(BIN).configure(|c| {
+        c.arg("serve")
+            .envs(env)
+            .env_remove("FLOW_API_KEY")
+            .env_remove("FLOW_SECRET_KEY")
+            .kill_on_drop(true);
+    });
+    let (transport, stderr) = TokioChildProcess::builder(cmd)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = stderr.unwrap();
+    let logs = tokio::spawn(async move {
+        let mut s = String::new();
+        let _ = tokio::io::AsyncReadExt::read_to_string(&mut stderr, &mut s).await;
+        s
+    });
+    let client = ().serve(transport).await.unwrap();
+    let mut results = String::new();
+    let created = client
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("payment.create").with_arguments(args(
+                json!({"amount": 5000, "description": "canary", "customerEmail": "a@gmail.com"}),
+            )),
+        )
+        .await
+        .unwrap();
+    results.push_str(&format!("{created:?}"));
+    let s = created.structured_content.unwrap();
+    let token = s["paymentLinkUrl"]
+        .as_str()
+        .unwrap()
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    sb.sandbox.settle(&token, Outcome::Paid).await.unwrap();
+    for a in [
+        json!({"entityId": s["paymentId"]}),
+        json!({"entityId": "ent_nope"}),
+        json!({"bogus": 1}),
+    ] {
+        let r = client
+            .call_tool(
+                rmcp::model::CallToolRequestParams::new("payment.getStatus")
+                    .with_arguments(args(a)),
+            )
+            .await
+            .unwrap();
+        results.push_str(&format!("{r:?}"));
+    }
+    let bad = client
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("payment.create").with_arguments(args(
+                json!({"amount": 10.5, "description": "x", "customerEmail": "a@gmail.com"}),
+            )),
+        )
+        .await
+        .unwrap();
+    results.push_str(&format!("{bad:?}"));
+    client.cancel().await.unwrap();
+    let server_logs = logs.await.unwrap();
+    assert!(results.contains("paid"), "the cycle really ran: {results}");
+    assert!(server_logs.contains("DEBUG"), "debug logs were captured");
+
+    record(&paylink(&["payments", "list", "--json"], &env));
+    record(&paylink(&["doctor"], &env));
+    for haystack in [&captured, &server_logs, &results] {
+        assert!(!haystack.contains(SECRET), "the secret leaked:\n{haystack}");
+    }
+    // At rest, too: no file of the ledger holds the secret in clear.
+    for entry in walk(&data) {
+        let bytes = std::fs::read(&entry).unwrap();
+        assert!(
+            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+            "{} holds the secret",
+            entry.display()
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p))
+        } else {
+            out.push(p)
+        }
+    }
+    out
+}

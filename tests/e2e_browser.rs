@@ -1,0 +1,318 @@
+//! The whole cycle with a real browser: the real binary serves MCP over stdio against an
+//! offline sandbox; an MCP client creates a payment and subscribes to it; headless
+//! Chromium, driven over the DevTools protocol, opens the link, clicks Pay and lands on
+//! paylink's return page, which must say "paid"; the client hears `resources/updated`.
+//!
+//! Needs Chromium at `/usr/bin/chromium` (or `$CHROMIUM`); without it the test FAILS with
+//! a message saying how to install it: CI installs it, so a missing browser is a broken
+//! setup, not a reason to skip.
+#![allow(deprecated)] // resources/subscribe is the 2025-11-25 wire rmcp still speaks.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use paylink::sandbox::{DEFAULT_API_KEY, DEFAULT_SECRET_KEY, Sandbox, SandboxConfig};
+use rmcp::model::{
+    CallToolRequestParams, ResourceUpdatedNotificationParam, SubscribeRequestParams,
+};
+use rmcp::service::{NotificationContext, RoleClient};
+use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+use rmcp::{ClientHandler, ServiceExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio_tungstenite::tungstenite::Message;
+
+#[derive(Clone)]
+struct Updates(tokio::sync::mpsc::UnboundedSender<String>);
+
+impl ClientHandler for Updates {
+    async fn on_resource_updated(
+        &self,
+        p: ResourceUpdatedNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        let _ = self.0.send(p.uri);
+    }
+}
+
+fn chromium_path() -> PathBuf {
+    let path = std::env::var_os("CHROMIUM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    assert!(
+        path.exists(),
+        "Chromium is required for this test but {} does not exist. Install it with \
+         `apt-get update && apt-get install -y chromium` (CI does), or set CHROMIUM to its path.",
+        path.display()
+    );
+    path
+}
+
+/// A DevTools-protocol connection to one page (flattened session over the browser socket).
+struct Browser {
+    child: tokio::process::Child,
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    next_id: u64,
+    session: Option<String>,
+    _profile: tempfile::TempDir,
+}
+
+impl Browser {
+    async fn launch() -> Browser {
+        let profile = tempfile::tempdir().unwrap();
+        let mut child = tokio::process::Command::new(chromium_path())
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--disable-dev-shm-usage",
+                "--remote-debugging-port=0",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("Chromium starts");
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let ws_url = tokio::time::timeout(Duration::from_secs(30), async {
+            while let Some(line) = lines.next_line().await.unwrap() {
+                if let Some(url) = line.split("DevTools listening on ").nth(1) {
+                    return url.trim().to_string();
+                }
+            }
+            panic!("Chromium exited without a DevTools endpoint");
+        })
+        .await
+        .expect("Chromium announces its DevTools endpoint within 30 s");
+        // Keep draining stderr so Chromium never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let (ws, _) = tokio_tungstenite::connect_async(ws_url.as_str())
+            .await
+            .expect("DevTools WebSocket");
+        let mut b = Browser {
+            child,
+            ws,
+            next_id: 0,
+            session: None,
+            _profile: profile,
+        };
+        let target = b
+            .send("Target.createTarget", json!({"url": "about:blank"}))
+            .await
+            .unwrap();
+        let attached = b
+            .send(
+                "Target.attachToTarget",
+                json!({"targetId": target["targetId"], "flatten": true}),
+            )
+            .await
+            .unwrap();
+        b.session = Some(attached["sessionId"].as_str().unwrap().to_string());
+        b
+    }
+
+    /// Sends a command (to the page session once attached) and returns its result.
+    async fn send(&mut self, method: &str, params: Value) -> Result<Value, String> {
+        self.next_id += 1;
+        let id = self.next_id;
+        let mut msg = json!({"id": id, "method": method, "params": params});
+        if let Some(s) = &self.session {
+            msg["sessionId"] = json!(s);
+        }
+        self.ws
+            .send(Message::text(msg.to_string()))
+            .await
+            .map_err(|e| e.to_string())?;
+        let wait = async {
+            while let Some(frame) = self.ws.next().await {
+                let Ok(Message::Text(text)) = frame else {
+                    continue;
+                };
+                let v: Value = serde_json::from_str(text.as_str()).map_err(|e| e.to_string())?;
+                if v["id"] == json!(id) {
+                    return match v.get("error") {
+                        Some(e) => Err(e.to_string()),
+                        None => Ok(v["result"].clone()),
+                    };
+                }
+            }
+            Err("the DevTools socket closed".to_string())
+        };
+        tokio::time::timeout(Duration::from_secs(15), wait)
+            .await
+            .map_err(|_| format!("{method} timed out"))?
+    }
+
+    /// Evaluates `expression` in the page; `None` while the page is between documents.
+    async fn eval(&mut self, expression: &str) -> Option<Value> {
+        let r = self
+            .send(
+                "Runtime.evaluate",
+                json!({"expression": expression, "returnByValue": true}),
+            )
+            .await
+            .ok()?;
+        if r.get("exceptionDetails").is_some() {
+            return None;
+        }
+        Some(r["result"]["value"].clone())
+    }
+
+    /// Evaluates until `done` accepts the value, failing after `secs` seconds.
+    async fn wait_until(
+        &mut self,
+        what: &str,
+        expression: &str,
+        secs: u64,
+        done: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        let mut last = Value::Null;
+        loop {
+            if let Some(v) = self.eval(expression).await {
+                if done(&v) {
+                    return v;
+                }
+                last = v;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting for {what}; last saw {last}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn close(mut self) {
+        self.session = None;
+        let _ = self.send("Browser.close", json!({})).await;
+        if tokio::time::timeout(Duration::from_secs(10), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_payment_link_paid_in_a_real_browser_lands_on_the_return_page_as_paid() {
+    chromium_path();
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let env = [
+        ("PAYLINK_DATA_DIR", data.path().display().to_string()),
+        ("PAYLINK_LISTEN", format!("127.0.0.1:{port}")),
+        ("FLOW_API_KEY", DEFAULT_API_KEY.to_string()),
+        ("FLOW_SECRET_KEY", DEFAULT_SECRET_KEY.to_string()),
+        ("FLOW_BASE_URL", sandbox.api_url.clone()),
+    ];
+    let cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_paylink")).configure(|c| {
+        c.arg("serve")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+            .kill_on_drop(true);
+    });
+    let (tx, mut updates) = tokio::sync::mpsc::unbounded_channel();
+    let client = Updates(tx)
+        .serve(TokioChildProcess::new(cmd).unwrap())
+        .await
+        .expect("MCP handshake");
+
+    let args = json!({"amount": 5000, "description": "Clase de matemáticas", "customerEmail": "ana@gmail.com"});
+    let created = client
+        .call_tool(
+            CallToolRequestParams::new("payment.create")
+                .with_arguments(args.as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap()
+        .structured_content
+        .expect("payment.create returns structured content");
+    let link = created["paymentLinkUrl"].as_str().unwrap().to_string();
+    let id = created["paymentId"].as_str().unwrap().to_string();
+    let uri = created["resourceUri"].as_str().unwrap().to_string();
+    client
+        .subscribe(SubscribeRequestParams::new(uri.clone()))
+        .await
+        .unwrap();
+
+    let mut browser = Browser::launch().await;
+    browser
+        .send("Page.navigate", json!({"url": link}))
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the pay page",
+            "document.getElementById('pay') !== null",
+            20,
+            |v| v == &json!(true),
+        )
+        .await;
+    browser
+        .eval("document.getElementById('pay').click(); true")
+        .await
+        .expect("click Pay");
+    let landed = browser
+        .wait_until(
+            "the return page to say paid",
+            "JSON.stringify({href: location.href, status: (document.getElementById('status') || {}).textContent || null, title: document.title})",
+            30,
+            |v| v.as_str().is_some_and(|s| s.contains("\"status\":\"paid\"")),
+        )
+        .await;
+    let landed: Value = serde_json::from_str(landed.as_str().unwrap()).unwrap();
+    assert!(
+        landed["href"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("http://127.0.0.1:{port}/payment/return")),
+        "{landed}"
+    );
+    assert_eq!(landed["title"], "Payment received");
+    browser.close().await;
+
+    let status = client
+        .call_tool(
+            CallToolRequestParams::new("payment.getStatus")
+                .with_arguments(json!({"entityId": id}).as_object().unwrap().clone()),
+        )
+        .await
+        .unwrap()
+        .structured_content
+        .unwrap();
+    assert_eq!(status["status"], "paid", "{status}");
+    let heard = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match updates.recv().await {
+                Some(u) if u == uri => return u,
+                Some(_) => continue,
+                None => panic!("the MCP client closed"),
+            }
+        }
+    })
+    .await
+    .expect("resources/updated for the subscribed payment");
+    assert_eq!(heard, uri);
+    let confirmation = sandbox.sandbox.confirmations();
+    assert_eq!(confirmation.len(), 1);
+    assert_eq!(confirmation[0].http_status, Some(200), "{confirmation:?}");
+    client.cancel().await.unwrap();
+}
