@@ -16,6 +16,11 @@ from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 
+def structured(result):
+    # The SDK names the field structuredContent or structured_content depending on its version.
+    return getattr(result, "structuredContent", None) or getattr(result, "structured_content", None)
+
+
 async def main() -> None:
     data_dir = tempfile.mkdtemp(prefix="paylink-example-")
     server = StdioServerParameters(
@@ -40,7 +45,7 @@ async def main() -> None:
                     "idempotencyKey": "session-42-attempt-1",
                 },
             )
-            payment = created.structuredContent
+            payment = structured(created)
             print("give the customer this link:", payment["paymentLinkUrl"])
 
             # A blind retry of the same call returns the same payment, not a second link.
@@ -54,18 +59,18 @@ async def main() -> None:
                     "idempotencyKey": "session-42-attempt-1",
                 },
             )
-            assert again.structuredContent["paymentId"] == payment["paymentId"]
+            assert structured(again)["paymentId"] == payment["paymentId"]
 
             # Later in the conversation: has the customer paid?
             status = await session.call_tool("payment_get_status", {"entityId": payment["paymentId"]})
-            print("status:", json.dumps(status.structuredContent, ensure_ascii=False))
+            print("status:", json.dumps(structured(status), ensure_ascii=False))
 
             # A mistake the model can act on: 10.5 CLP.
             bad = await session.call_tool(
                 "payment_create",
                 {"amount": 10.5, "description": "x", "customerEmail": "apoderado@gmail.com"},
             )
-            print("error:", bad.structuredContent["error"]["code"], "-", bad.structuredContent["error"]["nextStep"])
+            print("error:", structured(bad)["error"]["code"], "-", structured(bad)["error"]["nextStep"])
 
 
 if __name__ == "__main__":
