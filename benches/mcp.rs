@@ -11,17 +11,21 @@
 use std::time::{Duration, Instant};
 
 use paylink::sandbox::{DEFAULT_API_KEY, DEFAULT_SECRET_KEY, Outcome, Sandbox, SandboxConfig};
+use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;
 use rmcp::service::{RoleClient, RunningService};
 use rmcp::transport::{ConfigureCommandExt, StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::ServiceExt;
 use serde_json::json;
 
 const BIN: &str = env!("CARGO_BIN_EXE_paylink");
 type Client = RunningService<RoleClient, ()>;
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 fn args(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
@@ -37,10 +41,19 @@ struct Stats {
 fn stats(mut lat: Vec<Duration>, wall: Duration) -> Stats {
     lat.sort();
     let at = |q: f64| lat[((lat.len() as f64 * q) as usize).min(lat.len() - 1)];
-    Stats { p50: at(0.50), p99: at(0.99), per_sec: lat.len() as f64 / wall.as_secs_f64() }
+    Stats {
+        p50: at(0.50),
+        p99: at(0.99),
+        per_sec: lat.len() as f64 / wall.as_secs_f64(),
+    }
 }
 
-async fn measure(client: &Client, name: &str, n: usize, mut make: impl FnMut(usize) -> serde_json::Value) -> Stats {
+async fn measure(
+    client: &Client,
+    name: &str,
+    n: usize,
+    mut make: impl FnMut(usize) -> serde_json::Value,
+) -> Stats {
     let mut lat = Vec::with_capacity(n);
     let start = Instant::now();
     for i in 0..n {
@@ -62,12 +75,30 @@ async fn run(transport: &str, client: Client, sb: &paylink::sandbox::RunningSand
         .unwrap()
         .structured_content
         .unwrap();
-    let token = created["paymentLinkUrl"].as_str().unwrap().split("token=").nth(1).unwrap().to_string();
+    let token = created["paymentLinkUrl"]
+        .as_str()
+        .unwrap()
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .to_string();
     sb.sandbox.settle(&token, Outcome::Paid).await.unwrap();
     let id = created["paymentId"].as_str().unwrap().to_string();
-    let warm = measure(&client, "payment.getStatus", 200, |_| json!({"entityId": id})).await;
-    drop(warm);
-    let s = measure(&client, "payment.getStatus", 5000, |_| json!({"entityId": id})).await;
+    // Warm-up: connections, caches, allocator.
+    measure(
+        &client,
+        "payment.getStatus",
+        200,
+        |_| json!({"entityId": id}),
+    )
+    .await;
+    let s = measure(
+        &client,
+        "payment.getStatus",
+        5000,
+        |_| json!({"entityId": id}),
+    )
+    .await;
     println!(
         "mcp/{transport}/getStatus_paid      n=5000  p50 {:>7.3} ms  p99 {:>7.3} ms  {:>8.0} calls/s",
         s.p50.as_secs_f64() * 1e3,
@@ -89,20 +120,35 @@ async fn run(transport: &str, client: Client, sb: &paylink::sandbox::RunningSand
 
 fn main() {
     // `cargo bench` passes --bench; nothing else to parse.
-    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let sb = Sandbox::start(SandboxConfig::default()).await.unwrap();
         let env = |dir: &std::path::Path| {
             vec![
                 ("PAYLINK_DATA_DIR".to_string(), dir.display().to_string()),
-                ("PAYLINK_LISTEN".to_string(), format!("127.0.0.1:{}", free_port())),
+                (
+                    "PAYLINK_LISTEN".to_string(),
+                    format!("127.0.0.1:{}", free_port()),
+                ),
                 ("FLOW_API_KEY".to_string(), DEFAULT_API_KEY.to_string()),
-                ("FLOW_SECRET_KEY".to_string(), DEFAULT_SECRET_KEY.to_string()),
+                (
+                    "FLOW_SECRET_KEY".to_string(),
+                    DEFAULT_SECRET_KEY.to_string(),
+                ),
                 ("FLOW_BASE_URL".to_string(), sb.api_url.clone()),
                 ("RUST_LOG".to_string(), "error".to_string()),
             ]
         };
-        println!("paylink MCP benchmark ({} cores)", std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0));
+        println!(
+            "paylink MCP benchmark ({} cores)",
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(0)
+        );
 
         let dir = tempfile::tempdir().unwrap();
         let e = env(dir.path());
@@ -122,11 +168,19 @@ fn main() {
             .spawn()
             .unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
-        while reqwest::get(format!("http://127.0.0.1:{port}/health")).await.is_err() {
+        while reqwest::get(format!("http://127.0.0.1:{port}/health"))
+            .await
+            .is_err()
+        {
             assert!(Instant::now() < deadline, "server did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let client = ().serve(StreamableHttpClientTransport::from_uri(format!("http://127.0.0.1:{port}/mcp"))).await.unwrap();
+        let client = ()
+            .serve(StreamableHttpClientTransport::from_uri(format!(
+                "http://127.0.0.1:{port}/mcp"
+            )))
+            .await
+            .unwrap();
         run("http", client, &sb).await;
         let _ = child.kill().await;
     });

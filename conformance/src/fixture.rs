@@ -278,12 +278,15 @@ impl FixtureServer {
         message: impl Into<String>,
         form: Value,
     ) -> Result<ElicitResult, String> {
-        let declared = ctx.peer.peer_info().map(|i| i.capabilities.elicitation.is_some());
+        let declared = ctx
+            .peer
+            .peer_info()
+            .map(|i| i.capabilities.elicitation.is_some());
         if declared == Some(false) {
             return Err("the client does not support elicitation".into());
         }
-        let requested_schema: ElicitationSchema = serde_json::from_value(form)
-            .map_err(|e| format!("invalid elicitation schema: {e}"))?;
+        let requested_schema: ElicitationSchema =
+            serde_json::from_value(form).map_err(|e| format!("invalid elicitation schema: {e}"))?;
         ctx.peer
             .create_elicitation(ElicitRequestParams::FormElicitationParams {
                 meta: None,
@@ -301,12 +304,18 @@ impl FixtureServer {
 
     #[tool(description = "Returns image content (a 1x1 red PNG)")]
     async fn test_image_content(&self) -> CallToolResult {
-        CallToolResult::success(vec![ContentBlock::image(self.media.png.clone(), "image/png")])
+        CallToolResult::success(vec![ContentBlock::image(
+            self.media.png.clone(),
+            "image/png",
+        )])
     }
 
     #[tool(description = "Returns audio content (a short silent WAV)")]
     async fn test_audio_content(&self) -> CallToolResult {
-        CallToolResult::success(vec![ContentBlock::audio(self.media.wav.clone(), "audio/wav")])
+        CallToolResult::success(vec![ContentBlock::audio(
+            self.media.wav.clone(),
+            "audio/wav",
+        )])
     }
 
     #[tool(description = "Returns an embedded text resource")]
@@ -384,7 +393,10 @@ impl FixtureServer {
         Parameters(args): Parameters<SamplingArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> Result<String, String> {
-        let declared = ctx.peer.peer_info().map(|i| i.capabilities.sampling.is_some());
+        let declared = ctx
+            .peer
+            .peer_info()
+            .map(|i| i.capabilities.sampling.is_some());
         if declared == Some(false) {
             return Err("the client does not support sampling".into());
         }
@@ -428,7 +440,11 @@ impl FixtureServer {
         ctx: RequestContext<RoleServer>,
     ) -> Result<String, String> {
         let answer = self
-            .elicit(&ctx, "Please confirm or change these values", defaults_form())
+            .elicit(
+                &ctx,
+                "Please confirm or change these values",
+                defaults_form(),
+            )
             .await?;
         Ok(format!(
             "Elicitation completed: action={}, content={}",
@@ -477,7 +493,10 @@ impl FixtureServer {
 
 #[prompt_router]
 impl FixtureServer {
-    #[prompt(name = "test_simple_prompt", description = "A simple prompt without arguments")]
+    #[prompt(
+        name = "test_simple_prompt",
+        description = "A simple prompt without arguments"
+    )]
     async fn test_simple_prompt(&self) -> Vec<PromptMessage> {
         vec![PromptMessage::new_text(
             Role::User,
@@ -524,7 +543,10 @@ impl FixtureServer {
         ]
     }
 
-    #[prompt(name = "test_prompt_with_image", description = "A prompt that includes an image")]
+    #[prompt(
+        name = "test_prompt_with_image",
+        description = "A prompt that includes an image"
+    )]
     async fn test_prompt_with_image(&self) -> Vec<PromptMessage> {
         vec![
             PromptMessage::new(
@@ -553,17 +575,17 @@ impl FixtureServer {
 
     fn contents(&self, uri: &str) -> Option<ResourceContents> {
         let contents = match uri {
-            STATIC_TEXT_URI => ResourceContents::text(
-                "This is the content of the static text resource.",
-                uri,
-            ),
+            STATIC_TEXT_URI => {
+                ResourceContents::text("This is the content of the static text resource.", uri)
+            }
             STATIC_BINARY_URI => {
                 ResourceContents::blob(self.media.png.clone(), uri).with_mime_type("image/png")
             }
             WATCHED_URI => ResourceContents::text("The watched resource has not changed.", uri),
             _ => {
                 let id = template_id(uri)?;
-                let body = json!({ "id": id, "templateTest": true, "data": format!("Data for ID: {id}") });
+                let body =
+                    json!({ "id": id, "templateTest": true, "data": format!("Data for ID: {id}") });
                 ResourceContents::text(body.to_string(), uri).with_mime_type("application/json")
             }
         };
@@ -689,7 +711,7 @@ impl ServerHandler for FixtureServer {
             (Reference::Resource(r), "id") if r.uri == TEMPLATE_URI => {
                 completions(&["1", "2", "3", "123"], typed)
             }
-            (Reference::Prompt(_), _) | (Reference::Resource(_), _) => Vec::new(),
+            _ => Vec::new(),
         };
         let info = CompletionInfo::with_all_values(values)
             .map_err(|e| McpError::internal_error(e, None))?;

@@ -121,7 +121,10 @@ mod tests {
         let wav = silence_wav(8_000, 400);
         assert_eq!(wav.len(), 44 + 800);
         assert_eq!(&wav[..4], b"RIFF");
-        assert_eq!(u32::from_le_bytes(wav[4..8].try_into().unwrap()) as usize, wav.len() - 8);
+        assert_eq!(
+            u32::from_le_bytes(wav[4..8].try_into().unwrap()) as usize,
+            wav.len() - 8
+        );
         assert_eq!(&wav[36..40], b"data");
     }
 }

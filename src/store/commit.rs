@@ -12,8 +12,10 @@
 //! and it must not depend on a particular tokio runtime being alive. It parks on a condvar
 //! when nothing is pending and is joined when the store is dropped.
 //!
-//! [`CommitMode::FlushEachWrite`] is the naive alternative (each writer calls
-//! `flush_async` itself), kept so `benches/ledger.rs` can compare the two.
+//! [`CommitMode::FlushEachWrite`] is the naive alternative (each writer flushes on its
+//! own, on tokio's blocking pool), kept so `benches/ledger.rs` can compare the two. The
+//! naive `flush_async` per write was measured first and hangs forever under concurrent
+//! writers in sled 0.34.7 (sled#1308): it is not used anywhere.
 
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;

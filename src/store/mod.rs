@@ -202,12 +202,18 @@ impl Inner {
     async fn durable(&self, ticket: u64) -> Result<(), StoreError> {
         match self.mode() {
             CommitMode::GroupCommit => self.group.wait(ticket).await,
-            CommitMode::FlushEachWrite => {
-                self.db.flush_async().await?;
-                Ok(())
-            }
+            CommitMode::FlushEachWrite => flush_off_pool(&self.db).await,
         }
     }
+}
+
+/// Flushes on tokio's blocking pool. Never `flush_async`: it flushes on sled's own thread
+/// pool, and concurrent calls can park every pool thread in a flush while the log write
+/// they all wait for sits queued on that same pool: a permanent hang in sled 0.34.7
+/// (sled#1308, fixed only in unreleased sled; reproduced here by `benches/ledger.rs`).
+async fn flush_off_pool(db: &sled::Db) -> Result<(), StoreError> {
+    let db = db.clone();
+    blocking(move || Ok(db.flush()?)).await.map(drop)
 }
 
 /// Runs a ledger write on tokio's blocking pool (see "Threads" above).
@@ -276,8 +282,7 @@ impl Store {
 
     /// Writes everything to disk now.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.inner.db.flush_async().await?;
-        Ok(())
+        flush_off_pool(&self.inner.db).await
     }
 
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {

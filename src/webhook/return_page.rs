@@ -81,9 +81,12 @@ async fn render(state: &WebhookState, token: &str) -> Page {
             .status(&stored.organization, &stored.id, Source::Webhook),
     )
     .await;
-    state
-        .metrics()
-        .observe_gateway("status_by_token", "return_page", started);
+    if stored.status == PaymentStatus::Pending {
+        // Only a pending payment is checked live (timed with the recording of its verdict).
+        state
+            .metrics()
+            .observe_gateway("status_by_token", "return_page", started);
+    }
     let payment = match live {
         Ok(Ok(outcome)) => outcome.payment,
         Ok(Err(e)) => {
