@@ -168,6 +168,21 @@ pub async fn payments_reconcile(
         )?;
     }
     let reconciler = Reconciler::new(app.payments.clone(), std::sync::Arc::new(Metrics::new()));
+    let open = app
+        .payments
+        .store()
+        .status_counts()
+        .iter()
+        .filter(|(s, _)| !s.is_final())
+        .map(|(_, n)| n)
+        .sum::<u64>();
+    if !json {
+        writeln!(
+            out,
+            "asking Flow about {open} open payment(s), {} at a time…",
+            reconciler.concurrency
+        )?;
+    }
     match id {
         Some(id) => {
             let r = reconcile_one(&reconciler, &id, Timestamp::now()).await?;

@@ -105,7 +105,8 @@ async fn main() -> ExitCode {
 
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(ALLOWED_HOSTS)
-        .with_max_request_body_bytes(MAX_BODY_BYTES);
+        .with_max_request_body_bytes(MAX_BODY_BYTES)
+        .with_json_response(true);
     // paylink hands the service a child of its shutdown token; here the config's own
     // token plays that role: cancelling it closes every session and SSE stream.
     let sessions = config.cancellation_token.clone();

@@ -92,6 +92,9 @@ pub fn router(ctx: Arc<McpContext>, opts: &HttpOptions, shutdown: CancellationTo
     let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(hosts)
         .with_max_request_body_bytes(MAX_BODY_BYTES)
+        // A plain JSON reply when the call emits nothing before its result (rmcp falls
+        // back to an event stream when it does): one less framing layer per tool call.
+        .with_json_response(true)
         .with_cancellation_token(shutdown);
     if !opts.allowed_origins.is_empty() {
         config = config.with_allowed_origins(opts.allowed_origins.clone());

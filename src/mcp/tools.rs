@@ -126,6 +126,16 @@ async fn create(
     };
     let (Some(link), Some(flow_order)) = (p.payment_link_url.clone(), p.provider_reference.clone())
     else {
+        if p.status == PaymentStatus::Failed {
+            // An earlier attempt under this key ended without a usable link.
+            let reason = p.failure_reason.map(|r| r.as_str()).unwrap_or("failed");
+            return Err(ToolError::new(
+                ErrorCode::PaymentLinkLost,
+                format!("the earlier attempt with these arguments ended without a usable link ({reason})"),
+                "Create the payment again with a NEW idempotencyKey.",
+            )
+            .payment(p.id.clone()));
+        }
         return Err(ToolError::new(
             ErrorCode::GatewayUnavailable,
             format!("payment {} has no link yet", p.id),

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Reproduces every figure in BENCHMARKS.md, in one command:
+#
+#   bash scripts/bench.sh            # all benchmarks + the long crash and fuzz variants
+#   QUICK=1 bash scripts/bench.sh    # benchmarks only
+#
+# Each benchmark's output is kept in target/bench-results/<name>.txt, with the machine and
+# date in target/bench-results/machine.txt. Every load is sent on loopback only and is
+# bounded in count and time. Run it on an otherwise idle machine.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=target/bench-results
+mkdir -p "$out"
+
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  echo "cpu: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //') ($(nproc) cores)"
+  echo "memory: $(free -g | awk '/Mem:/{print $2}') GiB"
+  echo "rustc: $(rustc --version)"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+} | tee "$out/machine.txt"
+
+run() {
+  local name=$1; shift
+  echo "== $name: $*"
+  "$@" 2>&1 | tee "$out/$name.txt"
+}
+
+run gateway cargo bench --bench gateway -- --noplot
+run ledger  cargo bench --bench ledger -- --noplot
+run webhook cargo bench --bench webhook
+run mcp     cargo bench --bench mcp
+run load    cargo bench --bench load
+
+if [ -z "${QUICK:-}" ]; then
+  # The long variants of the robustness tests.
+  run crash-long env PAYLINK_CRASH_ROUNDS=100 cargo test --release --test crash_server -- --nocapture
+  run fuzz-long  env PROPTEST_CASES=20000 cargo test --release --test fuzz -- --nocapture
+fi
+echo "results in $out/"
