@@ -7,18 +7,34 @@
 //! flush that *started after* its commit has completed. Every writer that committed while
 //! one flush was running is served by the next single flush.
 //!
+//! In sled 0.34 a flush holds the process-wide transaction lock (shared) for its whole
+//! fsync, so a flush started while writers are still inside their transactions stalls
+//! them and covers only the commits made so far. The flusher therefore waits for writers
+//! that are *in flight* (between `begin` and commit) to commit, but never longer than the
+//! last flush took, so a writer waits at most about two flushes. A lone writer finds
+//! nobody in flight and is flushed at once.
+//!
 //! The flusher is a plain thread, not a task: it must run to completion whatever happens
 //! to the futures waiting on it (a caller's timeout drops its future, never the flush),
 //! and it must not depend on a particular tokio runtime being alive. It parks on a condvar
 //! when nothing is pending and is joined when the store is dropped.
+//!
+//! sled 0.34's `flush` on Linux writes the log and waits with `sync_file_range`, which
+//! commits neither file metadata (the log's growth) nor the device's write cache; sled
+//! fsyncs only from its background thread, every 500 ms. That survives SIGKILL but not
+//! power loss, so every flush here is [`LogFile::flush`]: sled's flush, then `fdatasync`
+//! of sled's log file, done outside sled's lock so writers keep committing meanwhile.
 //!
 //! [`CommitMode::FlushEachWrite`] is the naive alternative (each writer flushes on its
 //! own, on tokio's blocking pool), kept so `benches/ledger.rs` can compare the two. The
 //! naive `flush_async` per write was measured first and hangs forever under concurrent
 //! writers in sled 0.34.7 (sled#1308): it is not used anywhere.
 
+use std::fs::File;
+use std::path::Path;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 
@@ -33,10 +49,46 @@ pub enum CommitMode {
     FlushEachWrite,
 }
 
+/// sled's log file, opened by the store to fsync it (none for a temporary database).
+#[derive(Debug)]
+pub(crate) struct LogFile(Option<File>);
+
+impl LogFile {
+    pub fn none() -> LogFile {
+        LogFile(None)
+    }
+
+    /// Opens `dir/db` (sled 0.34's single log file) and fsyncs the directory once, so the
+    /// file's own entry is durable too.
+    pub fn open(dir: &Path) -> Result<LogFile, StoreError> {
+        let io = |what: &str, e: std::io::Error| {
+            StoreError::Io(format!("{what} {}: {e}", dir.display()))
+        };
+        let file = File::open(dir.join("db")).map_err(|e| io("cannot open the sled log in", e))?;
+        File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| io("cannot fsync the ledger directory", e))?;
+        Ok(LogFile(Some(file)))
+    }
+
+    /// Writes sled's buffers out and fsyncs them: when this returns Ok, every write
+    /// committed before the call survives power loss to the extent fsync does.
+    pub fn flush(&self, db: &sled::Db) -> Result<(), StoreError> {
+        db.flush()?;
+        if let Some(file) = &self.0 {
+            file.sync_data()
+                .map_err(|e| StoreError::Io(format!("fsync of the ledger failed: {e}")))?;
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, Default)]
 struct State {
     /// Transactions committed so far (tickets handed out).
     committed: u64,
+    /// Writers between `begin` and commit (or failure).
+    in_flight: u64,
     shutdown: bool,
 }
 
@@ -71,7 +123,7 @@ pub(crate) struct GroupCommit {
 }
 
 impl GroupCommit {
-    pub fn start(db: sled::Db) -> Result<GroupCommit, StoreError> {
+    pub fn start(db: sled::Db, log: Arc<LogFile>) -> Result<GroupCommit, StoreError> {
         let shared = Arc::new(Shared {
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
@@ -80,7 +132,7 @@ impl GroupCommit {
         let for_thread = shared.clone();
         let thread = std::thread::Builder::new()
             .name("paylink-ledger-flush".into())
-            .spawn(move || run_flusher(&db, &for_thread))
+            .spawn(move || run_flusher(&db, &log, &for_thread))
             .map_err(|e| StoreError::Io(format!("cannot start the ledger flusher thread: {e}")))?;
         Ok(GroupCommit {
             shared,
@@ -88,15 +140,13 @@ impl GroupCommit {
         })
     }
 
-    /// Call right after a transaction committed: the ticket to wait for.
-    pub fn committed(&self) -> u64 {
-        let ticket = {
-            let mut s = self.shared.lock();
-            s.committed += 1;
-            s.committed
-        };
-        self.shared.wake.notify_one();
-        ticket
+    /// Call before a write transaction starts; commit or drop the guard when it is done.
+    pub fn begin(&self) -> InFlight<'_> {
+        self.shared.lock().in_flight += 1;
+        InFlight {
+            shared: &self.shared,
+            done: false,
+        }
     }
 
     /// A ticket covering every commit so far, for an outcome that wrote nothing but must
@@ -126,6 +176,37 @@ impl GroupCommit {
     }
 }
 
+/// A writer inside its transaction. Dropping it without `committed` (the transaction
+/// failed or wrote nothing) only tells the flusher not to wait for it.
+pub(crate) struct InFlight<'a> {
+    shared: &'a Shared,
+    done: bool,
+}
+
+impl InFlight<'_> {
+    /// Call right after the transaction committed: the ticket to wait for.
+    pub fn committed(mut self) -> u64 {
+        let ticket = {
+            let mut s = self.shared.lock();
+            s.committed += 1;
+            s.in_flight -= 1;
+            s.committed
+        };
+        self.done = true;
+        self.shared.wake.notify_one();
+        ticket
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.shared.lock().in_flight -= 1;
+            self.shared.wake.notify_one();
+        }
+    }
+}
+
 impl Drop for GroupCommit {
     fn drop(&mut self) {
         self.shared.lock().shutdown = true;
@@ -138,8 +219,12 @@ impl Drop for GroupCommit {
     }
 }
 
-fn run_flusher(db: &sled::Db, shared: &Shared) {
+/// The longest a flush waits for writers in flight, whatever the last flush took.
+const MAX_GATHER: Duration = Duration::from_millis(10);
+
+fn run_flusher(db: &sled::Db, log: &LogFile, shared: &Shared) {
     let mut flushed = 0;
+    let mut gather = Duration::ZERO;
     loop {
         let covers = {
             let mut s = shared.lock();
@@ -152,9 +237,23 @@ fn run_flusher(db: &sled::Db, shared: &Shared) {
             if s.committed == flushed {
                 return; // shutting down with nothing pending
             }
+            let deadline = Instant::now() + gather;
+            while s.in_flight > 0 && !s.shutdown {
+                let left = deadline.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                s = shared
+                    .wake
+                    .wait_timeout(s, left)
+                    .map(|(s, _)| s)
+                    .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+            }
             s.committed
         };
-        let result = db.flush();
+        let started = Instant::now();
+        let result = log.flush(db);
+        gather = started.elapsed().min(MAX_GATHER);
         flushed = covers;
         shared.durable.send_modify(|d| match result {
             Ok(_) => d.upto = covers,

@@ -21,8 +21,7 @@ impl Store {
             .trees
             .configs
             .insert(layout::joined(&[organization, environment]), value)?;
-        self.inner.db.flush()?;
-        Ok(())
+        self.inner.log.flush(&self.inner.db)
     }
 
     pub fn get_config(

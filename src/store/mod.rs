@@ -5,8 +5,9 @@
 //!
 //! - **No acknowledged write lost.** When `create_draft`, `apply` or `reschedule` return
 //!   `Ok`, the change survives SIGKILL and power loss to the extent fsync does: each waits
-//!   for a sled flush (log written and fsynced) that started after its transaction
-//!   committed. Outcomes that write nothing (`Existing`, `Unchanged`, ...) also wait until
+//!   for a flush that started after its transaction committed — sled's flush, then an
+//!   `fdatasync` of sled's log file, because sled 0.34's own flush stops at
+//!   `sync_file_range` (see [`commit`]). Outcomes that write nothing (`Existing`, `Unchanged`, ...) also wait until
 //!   everything committed before them is durable, so they never report state a crash could
 //!   take back. `tests/store_crash.rs` kills a writer with SIGKILL and checks this.
 //! - **Nothing charged twice.** `create_draft` claims the idempotency key and records the
@@ -32,13 +33,16 @@
 //!
 //! # Group commit
 //!
-//! A flush costs an fsync; writers share them (see [`commit`]). `benches/ledger.rs`
-//! compares this with a flush per write ([`CommitMode::FlushEachWrite`]).
+//! A flush costs an fsync; concurrent writers share them (see [`commit`]).
+//! `benches/ledger.rs` compares this with a flush per write
+//! ([`CommitMode::FlushEachWrite`]); group commit is the default because it measured
+//! better. The store never calls sled's `flush_async`, which can hang forever under
+//! concurrent callers in sled 0.34.7 (sled#1308).
 //!
 //! # Threads
 //!
 //! sled 0.34 runs every transaction under a process-wide lock that a flush also holds
-//! (shared) while it waits for its fsync, so a transaction can wait for a whole fsync. The
+//! (shared) while its log write reaches the disk, so a transaction can wait that long. The
 //! async writers therefore run their transaction on tokio's blocking pool, never on an
 //! async worker. Point reads (`get`, `by_*`, `events`, `due`) are short and fine on async
 //! threads. Long scans — `list`, `check_consistency`, and `open` (which counts payments by
@@ -70,7 +74,7 @@ pub use commit::CommitMode;
 pub use error::StoreError;
 
 use crate::domain::{Payment, PaymentEvent, PaymentStatus, TransitionError};
-use commit::GroupCommit;
+use commit::{GroupCommit, LogFile};
 use counts::StatusCounts;
 use index::Index;
 
@@ -116,6 +120,7 @@ struct Inner {
     flush_each_write: AtomicBool,
     counts: StatusCounts,
     trees: Trees,
+    log: Arc<LogFile>,
     db: sled::Db,
 }
 
@@ -202,18 +207,19 @@ impl Inner {
     async fn durable(&self, ticket: u64) -> Result<(), StoreError> {
         match self.mode() {
             CommitMode::GroupCommit => self.group.wait(ticket).await,
-            CommitMode::FlushEachWrite => flush_off_pool(&self.db).await,
+            CommitMode::FlushEachWrite => self.flush_off_pool().await,
         }
     }
-}
 
-/// Flushes on tokio's blocking pool. Never `flush_async`: it flushes on sled's own thread
-/// pool, and concurrent calls can park every pool thread in a flush while the log write
-/// they all wait for sits queued on that same pool: a permanent hang in sled 0.34.7
-/// (sled#1308, fixed only in unreleased sled; reproduced here by `benches/ledger.rs`).
-async fn flush_off_pool(db: &sled::Db) -> Result<(), StoreError> {
-    let db = db.clone();
-    blocking(move || Ok(db.flush()?)).await.map(drop)
+    /// Flushes and fsyncs on tokio's blocking pool. Never `flush_async`: it flushes on
+    /// sled's own thread pool, and concurrent calls can park every pool thread in a flush
+    /// while the log write they all wait for sits queued on that same pool: a permanent
+    /// hang in sled 0.34.7 (sled#1308, fixed only in unreleased sled; it hung
+    /// `benches/ledger.rs` here).
+    async fn flush_off_pool(&self) -> Result<(), StoreError> {
+        let (db, log) = (self.db.clone(), self.log.clone());
+        blocking(move || log.flush(&db)).await
+    }
 }
 
 /// Runs a ledger write on tokio's blocking pool (see "Threads" above).
@@ -241,24 +247,27 @@ impl Store {
             ))
         })?;
         let db = sled::Config::new().path(dir).open()?;
-        Store::from_db(db)
+        Store::from_db(db, LogFile::open(dir)?)
     }
 
     /// A ledger in a temporary sled database, deleted on drop (tests, benches).
     pub fn open_temporary() -> Result<Store, StoreError> {
-        Store::from_db(sled::Config::new().temporary(true).open()?)
+        let db = sled::Config::new().temporary(true).open()?;
+        Store::from_db(db, LogFile::none())
     }
 
-    fn from_db(db: sled::Db) -> Result<Store, StoreError> {
+    fn from_db(db: sled::Db, log: LogFile) -> Result<Store, StoreError> {
         let trees = Trees::open(&db)?;
-        check_schema(&db, &trees)?;
+        let log = Arc::new(log);
+        check_schema(&db, &log, &trees)?;
         let counts = StatusCounts::load(&trees.payments)?;
-        let group = GroupCommit::start(db.clone())?;
+        let group = GroupCommit::start(db.clone(), log.clone())?;
         let inner = Inner {
             group,
             flush_each_write: AtomicBool::new(false),
             counts,
             trees,
+            log,
             db,
         };
         Ok(Store {
@@ -282,7 +291,7 @@ impl Store {
 
     /// Writes everything to disk now.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        flush_off_pool(&self.inner.db).await
+        self.inner.flush_off_pool().await
     }
 
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
@@ -310,7 +319,7 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn check_schema(db: &sled::Db, trees: &Trees) -> Result<(), StoreError> {
+fn check_schema(db: &sled::Db, log: &LogFile, trees: &Trees) -> Result<(), StoreError> {
     match trees.meta.get(layout::SCHEMA_VERSION_KEY)? {
         Some(raw) => {
             let found: u32 = codec::decode(layout::META, layout::SCHEMA_VERSION_KEY, &raw)?;
@@ -328,8 +337,7 @@ fn check_schema(db: &sled::Db, trees: &Trees) -> Result<(), StoreError> {
         None => {
             let version = codec::encode("the schema version", &SCHEMA_VERSION)?;
             trees.meta.insert(layout::SCHEMA_VERSION_KEY, version)?;
-            db.flush()?;
-            Ok(())
+            log.flush(db)
         }
     }
 }

@@ -208,13 +208,17 @@ impl Store {
         let inner = self.inner.clone();
         let (draft, fingerprint) = (draft.clone(), idempotency_fingerprint.to_owned());
         let (outcome, ticket) = blocking(move || {
+            let in_flight = inner.group.begin();
             let outcome = inner.create_tx(&draft, &fingerprint, claim_expires_at, source)?;
             let ticket = match &outcome {
                 DraftOutcome::Created(p) => {
                     inner.counts.add(p.status);
-                    inner.group.committed()
+                    in_flight.committed()
                 }
-                DraftOutcome::Existing(_) | DraftOutcome::Conflict { .. } => inner.group.horizon(),
+                DraftOutcome::Existing(_) | DraftOutcome::Conflict { .. } => {
+                    drop(in_flight);
+                    inner.group.horizon()
+                }
             };
             Ok((outcome, ticket))
         })
@@ -245,15 +249,19 @@ impl Store {
         let inner = self.inner.clone();
         let (id, t) = (id.to_owned(), t.clone());
         let (outcome, ticket) = blocking(move || {
+            let in_flight = inner.group.begin();
             let outcome = inner.apply_tx(&id, &t, source, now)?;
             let ticket = match &outcome {
                 ApplyOutcome::Changed { event, .. } => {
                     if let Some(from) = event.from {
                         inner.counts.moved(from, event.to);
                     }
-                    inner.group.committed()
+                    in_flight.committed()
                 }
-                ApplyOutcome::Unchanged(_) | ApplyOutcome::Refused { .. } => inner.group.horizon(),
+                ApplyOutcome::Unchanged(_) | ApplyOutcome::Refused { .. } => {
+                    drop(in_flight);
+                    inner.group.horizon()
+                }
             };
             Ok((outcome, ticket))
         })
@@ -275,10 +283,12 @@ impl Store {
         let inner = self.inner.clone();
         let id = id.to_owned();
         let ticket = blocking(move || {
+            let in_flight = inner.group.begin();
             let wrote = inner.reschedule_tx(&id, next_check_at, check_attempts)?;
             Ok(if wrote {
-                inner.group.committed()
+                in_flight.committed()
             } else {
+                drop(in_flight);
                 inner.group.horizon()
             })
         })
