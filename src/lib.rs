@@ -13,6 +13,7 @@ pub mod config;
 pub mod demo;
 pub mod domain;
 pub mod gateway;
+pub mod html;
 pub mod integrations;
 pub mod mcp;
 pub mod notify;

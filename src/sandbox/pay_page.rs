@@ -15,6 +15,7 @@ use serde::Deserialize;
 
 use super::Sandbox;
 use super::model::{Outcome, SandboxError};
+use crate::html::escape as esc;
 
 pub fn routes() -> Router<Sandbox> {
     Router::new().route("/app/web/pay.php", get(show).post(act))
@@ -35,22 +36,6 @@ struct PayForm {
 }
 
 type Page = (StatusCode, Html<String>);
-
-/// Escapes text for HTML element content and quoted attribute values.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 fn page(status: StatusCode, body: &str) -> Page {
     let html = format!(

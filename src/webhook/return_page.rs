@@ -17,6 +17,7 @@ use serde::Deserialize;
 
 use super::{WebhookState, valid_token};
 use crate::domain::{FailureReason, Payment, PaymentStatus, Source};
+use crate::html::escape as esc;
 
 #[derive(Deserialize)]
 pub(crate) struct TokenQuery {
@@ -157,22 +158,6 @@ fn page(status: StatusCode, title: &str, body: &str) -> Page {
         t = esc(title)
     );
     (status, Html(html))
-}
-
-/// Escapes text for HTML element content and quoted attribute values.
-fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
