@@ -8,7 +8,7 @@ use paylink_tools::NameStyle;
 use crate::app::Application;
 use crate::config::Settings;
 use crate::mcp::http::HttpOptions;
-use crate::sandbox::{DEFAULT_API_KEY, Sandbox, SandboxConfig};
+use crate::sandbox::{DEFAULT_API_KEY, DEFAULT_SECRET_KEY, Sandbox, SandboxConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -422,9 +422,8 @@ async fn run_sandbox(port: u16) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     eprintln!("Flow sandbox listening on http://{addr}");
     eprintln!("  API base URL : http://{addr}/api");
-    eprintln!(
-        "  merchant     : apiKey {DEFAULT_API_KEY} (secret: see paylink::sandbox::DEFAULT_SECRET_KEY)"
-    );
+    eprintln!("  test merchant: apiKey {DEFAULT_API_KEY}");
+    eprintln!("                 secretKey {DEFAULT_SECRET_KEY} (the emulator's public test credential)");
     eprintln!("  pay page     : http://{addr}/app/web/pay.php?token=...");
     eprintln!("  control API  : http://{addr}/sandbox/ (settle, faults, requests, confirmations)");
     eprintln!("Press Ctrl-C to stop.");
