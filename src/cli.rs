@@ -423,7 +423,9 @@ async fn run_sandbox(port: u16) -> anyhow::Result<()> {
     eprintln!("Flow sandbox listening on http://{addr}");
     eprintln!("  API base URL : http://{addr}/api");
     eprintln!("  test merchant: apiKey {DEFAULT_API_KEY}");
-    eprintln!("                 secretKey {DEFAULT_SECRET_KEY} (the emulator's public test credential)");
+    eprintln!(
+        "                 secretKey {DEFAULT_SECRET_KEY} (the emulator's public test credential)"
+    );
     eprintln!("  pay page     : http://{addr}/app/web/pay.php?token=...");
     eprintln!("  control API  : http://{addr}/sandbox/ (settle, faults, requests, confirmations)");
     eprintln!("Press Ctrl-C to stop.");

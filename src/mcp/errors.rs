@@ -65,6 +65,18 @@ pub fn tool_error(e: &PaymentError) -> ToolError {
         ),
         PaymentError::Refused { payment_id, error } => refused(payment_id, error),
         PaymentError::Gateway { payment_id, error } => gateway(payment_id, error),
+        PaymentError::StillInFlight { payment_id, retry_after_secs } => {
+            let mut e = ToolError::new(
+                C::GatewayUnavailable,
+                format!("Flow has not finished the earlier attempt for payment {payment_id} yet; nothing was sent twice"),
+                format!(
+                    "Wait {retry_after_secs} seconds, then call payment.create again with the SAME idempotencyKey and arguments."
+                ),
+            )
+            .payment(payment_id.clone());
+            e.retryable = true;
+            e
+        }
         PaymentError::LinkLost { payment_id } => ToolError::new(
             C::PaymentLinkLost,
             "Flow created the order, but its payment link was lost in transit and cannot be recovered; nobody can pay that order",

@@ -208,6 +208,10 @@ async fn get_status(
         failure_reason: p.failure_reason.map(|r| r.as_str().to_string()),
         payment_for: p.entity_id.clone(),
         checked_live: outcome.gateway.is_some(),
+        live_check_error: outcome
+            .gateway_error
+            .as_ref()
+            .map(|e| format!("Flow could not be reached: {e}")),
         updated_at: p.updated_at.rfc3339(),
         next_step,
     };

@@ -25,6 +25,9 @@ use crate::gateway::flow::FlowError;
 use crate::gateway::{OrderRequest, PaymentGateway};
 use crate::store::{ApplyOutcome, DraftOutcome};
 
+/// How long after a create attempt's own timeout Flow may still be acting on it.
+const IN_FLIGHT_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// A create request in domain terms (validated syntax; money not yet parsed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateInput {
@@ -81,6 +84,40 @@ impl Payments {
         let mut h = std::collections::hash_map::DefaultHasher::new();
         key.hash(&mut h);
         (h.finish() as usize) % self.inner.create_locks.len()
+    }
+
+    /// What this process knows of the payment's last failed `payment/create`: `None` if
+    /// nothing, `Some(None)` if Flow answered it, `Some(Some(t))` if it was sent at `t` and
+    /// may still be in flight (it timed out or the connection broke).
+    fn last_attempt(&self, id: &str) -> Option<Option<Timestamp>> {
+        let attempts = self
+            .inner
+            .create_attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        attempts
+            .get(id)
+            .map(|(at, in_flight)| in_flight.then_some(*at))
+    }
+
+    /// Records the outcome of an attempt sent at `at`; a success needs no record.
+    fn note_attempt(&self, id: &str, at: Timestamp, outcome: Option<bool>) {
+        let mut attempts = self
+            .inner
+            .create_attempts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        match outcome {
+            None => {
+                attempts.remove(id);
+            }
+            Some(in_flight) => {
+                // Records older than any grace period are of no use; keep the map small.
+                let horizon = at.plus_secs(-3600);
+                attempts.retain(|_, (t, _)| *t > horizon);
+                attempts.insert(id.to_string(), (at, in_flight));
+            }
+        }
     }
 
     /// Creates a payment, or returns the one an earlier identical request made.
@@ -230,7 +267,26 @@ impl Payments {
                 .status_by_commerce_order(&draft.commerce_order)
                 .await
             {
-                Ok(None) => {}
+                Ok(None) => {
+                    // "Not found" proves nothing while an earlier attempt may still be in
+                    // flight at Flow: re-sending now could make a second order. Trust it
+                    // only once the earlier attempt has certainly ended.
+                    // Unknown to this process (it restarted): the attempt began at creation.
+                    let last = self
+                        .last_attempt(&draft.id)
+                        .unwrap_or(Some(draft.created_at));
+                    if let Some(last) = last {
+                        let grace = entry.client.config().timeout + IN_FLIGHT_MARGIN;
+                        let settled_at = last.plus_millis(grace.as_millis() as i64);
+                        let now = Timestamp::now();
+                        if now < settled_at {
+                            return Err(PaymentError::StillInFlight {
+                                payment_id: id,
+                                retry_after_secs: ((settled_at.0 - now.0) / 1000 + 1) as u64,
+                            });
+                        }
+                    }
+                }
                 Ok(Some(_)) => return self.fail_link_lost(&draft, source).await,
                 Err(error) => {
                     return Err(PaymentError::Gateway {
@@ -254,7 +310,15 @@ impl Payments {
             timeout_secs: self.settings().order_timeout.map(|d| d.as_secs()),
         };
         let now = Timestamp::now();
-        match entry.client.create_order(&req).await {
+        let result = entry.client.create_order(&req).await;
+        // Only a timeout or a broken connection leaves the request possibly still in flight
+        // at Flow; any answer (even a 5xx) means Flow is done with it.
+        let outcome = match &result {
+            Ok(_) => None,
+            Err(e) => Some(matches!(e, FlowError::Timeout(_) | FlowError::Transport(_))),
+        };
+        self.note_attempt(&id, now, outcome);
+        match result {
             Ok(created) => {
                 let t = Transition::Pending {
                     provider_reference: created.provider_ref,

@@ -36,6 +36,13 @@ pub enum PaymentError {
         payment_id: String,
         error: FlowError,
     },
+    #[error(
+        "payment {payment_id}: an earlier attempt may still be in flight at Flow; retry in {retry_after_secs} s"
+    )]
+    StillInFlight {
+        payment_id: String,
+        retry_after_secs: u64,
+    },
     #[error("payment {payment_id}: Flow created the order but its link was lost in transit")]
     LinkLost { payment_id: String },
     #[error("the ledger failed: {0}")]

@@ -70,6 +70,9 @@ struct Inner {
     changes: broadcast::Sender<PaymentChange>,
     /// Striped locks: one create per idempotency key at a time within this process.
     create_locks: Vec<tokio::sync::Mutex<()>>,
+    /// When this process last sent `payment/create` per payment id (see `create`).
+    create_attempts:
+        std::sync::Mutex<std::collections::HashMap<String, (crate::domain::Timestamp, bool)>>,
 }
 
 /// The use cases; cheap to clone.
@@ -88,6 +91,7 @@ impl Payments {
                 settings,
                 changes,
                 create_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
+                create_attempts: Default::default(),
             }),
         }
     }

@@ -67,8 +67,13 @@ pub struct GetStatusResult {
     /// The entity this payment is for, if any.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_for: Option<String>,
-    /// True when Flow was asked just now; false when the stored answer is final.
+    /// True when Flow was asked just now; false when the stored answer is final, or when
+    /// Flow could not be reached (then `liveCheckError` says so).
     pub checked_live: bool,
+    /// Set when Flow should have been asked but could not be reached: the status above is
+    /// the last one paylink knows, and asking again later may change it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_check_error: Option<String>,
     /// When the stored status was last updated (RFC 3339).
     pub updated_at: String,
     /// What to do next.

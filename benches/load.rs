@@ -1,0 +1,379 @@
+//! Load on the real binary (`paylink serve --http`, a release build under `cargo bench`),
+//! sent from a second process over loopback and bounded in count and time. The Flow
+//! sandbox runs in this process; the load comes from this bench binary re-executed as a
+//! generator (`load_gen`), so server, load and measurement are three processes.
+//!
+//! (a) **Webhook storm.** 2,000 connections to the side listener held open at once, each
+//!     POSTing 25 confirmations for 50 paid payments whose first confirmation Flow dropped
+//!     (plus a few unknown tokens): 50,000 confirmations, almost all duplicates; run twice,
+//!     then once more with malformed tokens (400s, which are not logged) as a control.
+//!     Meanwhile this process GETs `/healthz` on a fresh connection every 10 ms (p50/p99/max
+//!     while the 2,000 connections open and while they storm; the target is every answer
+//!     within 100 ms) and samples the server's VmRSS (before, peak of each storm, after) and
+//!     the ledger's size on disk.
+//! (b) **MCP sessions.** 256 rmcp streamable-HTTP clients at once, each doing initialize,
+//!     tools/list and a getStatus; success count and latency per phase.
+//!
+//! Open files: 2,000 connections need about 2,100 descriptors on each side. When the soft
+//! limit is lower, the server and the generator are started through `sh -c 'ulimit -n …'`
+//! (up to the hard limit); no libc call is needed.
+//!
+//! Run: `cargo bench --bench load` (about 30 s). Without `--bench` (e.g. `cargo test
+//! --benches`) it runs a small smoke version.
+
+mod load_gen;
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use load_gen::{ROLE_ENV, percentiles, probe};
+use paylink::sandbox::{DEFAULT_API_KEY, DEFAULT_SECRET_KEY, Outcome, Sandbox, SandboxConfig};
+use rmcp::ServiceExt;
+use rmcp::model::CallToolRequestParams;
+use rmcp::transport::StreamableHttpClientTransport;
+use serde_json::json;
+use tokio::process::Command;
+
+const BIN: &str = env!("CARGO_BIN_EXE_paylink");
+
+struct Size {
+    connections: usize,
+    per_connection: usize,
+    max_secs: u64,
+    sessions: usize,
+    payments: usize,
+}
+
+fn main() {
+    match std::env::var(ROLE_ENV).as_deref() {
+        Ok("storm") => return load_gen::storm(),
+        Ok("sessions") => return load_gen::sessions(),
+        _ => {}
+    }
+    let size = if std::env::args().any(|a| a == "--bench") {
+        Size {
+            connections: 2_000,
+            per_connection: 25,
+            max_secs: 30,
+            sessions: 256,
+            payments: 50,
+        }
+    } else {
+        Size {
+            connections: 100,
+            per_connection: 5,
+            max_secs: 10,
+            sessions: 16,
+            payments: 5,
+        }
+    };
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(run(size));
+}
+
+/// The (soft, hard) limit on open files, from /proc/self/limits.
+fn nofile() -> (u64, u64) {
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+    let line = limits.lines().find(|l| l.starts_with("Max open files"));
+    let mut values = line
+        .map(|l| {
+            l["Max open files".len()..]
+                .split_whitespace()
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .map(|v| v.parse().unwrap_or(u64::MAX));
+    (
+        values.next().unwrap_or(1024),
+        values.next().unwrap_or(u64::MAX),
+    )
+}
+
+/// `program`, started with at least `need` open files allowed when the hard limit permits.
+fn with_fds(program: &Path, need: u64) -> Command {
+    let (soft, hard) = nofile();
+    if soft >= need {
+        return Command::new(program);
+    }
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(format!(
+            "ulimit -n {} && exec \"$0\" \"$@\"",
+            need.min(hard)
+        ))
+        .arg(program);
+    c
+}
+
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+fn mib(kib: u64) -> String {
+    format!("{:.1} MiB", kib as f64 / 1024.0)
+}
+
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// One counter or gauge from the listener's /metrics.
+async fn metric(listener: &str, name: &str) -> u64 {
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let text = match http.get(format!("http://{listener}/metrics")).send().await {
+        Ok(r) => r.text().await.unwrap_or_default(),
+        Err(_) => String::new(),
+    };
+    text.lines()
+        .find_map(|l| l.strip_prefix(&format!("{name} ")))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// One /healthz probe: when it started (since `watch` began), how long it took, answered.
+type Probe = (Duration, Duration, bool);
+
+/// Probes /healthz every 10 ms on a fresh connection and samples the server's RSS until
+/// `done` finishes; returns the probes and the peak RSS.
+async fn watch(
+    listener: &str,
+    pid: u32,
+    done: &mut tokio::task::JoinHandle<std::process::Output>,
+) -> (Vec<Probe>, u64) {
+    let (began, mut probes, mut peak) = (Instant::now(), Vec::new(), 0);
+    while !done.is_finished() {
+        let at = began.elapsed();
+        let (status, took) = probe(listener, "/healthz").await;
+        probes.push((at, took, status == Some(200)));
+        peak = peak.max(rss_kib(pid));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    (probes, peak)
+}
+
+/// The healthz figures of the probes that started between `from` and `to` seconds.
+fn healthz(probes: &[Probe], from: f64, to: f64) -> String {
+    let within: Vec<&Probe> = probes
+        .iter()
+        .filter(|(at, _, _)| (from..to).contains(&at.as_secs_f64()))
+        .collect();
+    let failed = within.iter().filter(|p| !p.2).count();
+    let over = within
+        .iter()
+        .filter(|p| p.1 > Duration::from_millis(100))
+        .count();
+    let lat = within.iter().map(|p| p.1).collect();
+    format!("{}; {failed} failed, {over} over 100 ms", percentiles(lat))
+}
+
+/// One storm from a second process; prints its figures; returns the server's peak RSS.
+async fn storm(round: usize, listener: &str, pid: u32, need: u64, vars: &[(&str, String)]) -> u64 {
+    let child = generator("storm", need, vars).spawn().unwrap();
+    let mut done = tokio::spawn(async move { child.wait_with_output().await.unwrap() });
+    let (probes, peak) = watch(listener, pid, &mut done).await;
+    let out = done.await.unwrap();
+    let mut phases = (0.0, f64::MAX);
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        match line.strip_prefix("phases: ") {
+            Some(p) => {
+                let v: Vec<f64> = p.split(' ').filter_map(|x| x.parse().ok()).collect();
+                phases = (v[0], v[1]);
+            }
+            None => println!("(a) storm {round}: {line}"),
+        }
+    }
+    let (connected, done_at) = phases;
+    println!(
+        "(a) storm {round}: /healthz while connecting:       {}",
+        healthz(&probes, 0.0, connected)
+    );
+    println!(
+        "(a) storm {round}: /healthz while storming:         {}",
+        healthz(&probes, connected, done_at + 0.05)
+    );
+    peak
+}
+
+fn generator(role: &str, need: u64, vars: &[(&str, String)]) -> Command {
+    let mut c = with_fds(&std::env::current_exe().unwrap(), need);
+    c.env(ROLE_ENV, role)
+        .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true);
+    c
+}
+
+async fn run(size: Size) {
+    let sb = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (mcp, listener) = (
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    );
+    let need = size.connections as u64 + 512;
+    let mut server = with_fds(Path::new(BIN), need)
+        .args(["serve", "--http", &mcp])
+        .env("PAYLINK_DATA_DIR", dir.path().join("ledger"))
+        .env("PAYLINK_LISTEN", &listener)
+        .env("FLOW_API_KEY", DEFAULT_API_KEY)
+        .env("FLOW_SECRET_KEY", DEFAULT_SECRET_KEY)
+        .env("FLOW_BASE_URL", &sb.api_url)
+        .env("RUST_LOG", "error")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let pid = server.id().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while probe(&mcp, "/health").await.0 != Some(200) {
+        assert!(Instant::now() < deadline, "paylink did not start");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    // Paid payments whose confirmations Flow dropped: the storm's duplicates carry news.
+    let mcp_url = format!("http://{mcp}/mcp");
+    let client = ().serve(StreamableHttpClientTransport::from_uri(mcp_url.clone())).await.unwrap();
+    sb.sandbox.drop_next_confirmations(size.payments as u32);
+    let mut tokens = Vec::new();
+    let mut paid_id = String::new();
+    for i in 0..size.payments {
+        let args =
+            json!({"amount": 5000 + i, "description": "load", "customerEmail": "load@gmail.com"});
+        let req = CallToolRequestParams::new("payment.create")
+            .with_arguments(args.as_object().unwrap().clone());
+        let created = client
+            .call_tool(req)
+            .await
+            .unwrap()
+            .structured_content
+            .unwrap();
+        let link = created["paymentLinkUrl"].as_str().unwrap();
+        let token = link.split("token=").nth(1).unwrap().to_string();
+        sb.sandbox.settle(&token, Outcome::Paid).await.unwrap();
+        paid_id = created["paymentId"].as_str().unwrap().to_string();
+        tokens.push(token);
+    }
+    client.cancel().await.unwrap();
+    tokens.extend((0..5).map(|i| format!("UNKNOWNTOKEN{i}")));
+
+    let (soft, hard) = nofile();
+    println!(
+        "== paylink load ({} cores, open files soft {soft} / hard {hard}; server pid {pid})",
+        std::thread::available_parallelism().map_or(0, |n| n.get())
+    );
+    let idle_started = Instant::now();
+    let mut idle = Vec::new();
+    while idle_started.elapsed() < Duration::from_secs(1) {
+        idle.push(probe(&listener, "/healthz").await.1);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    println!("(a) /healthz idle:        {}", percentiles(idle));
+
+    let rss_before = rss_kib(pid);
+    let disk_before = dir_size(dir.path());
+    // Twice with duplicates of real tokens, then once with malformed tokens (400, never
+    // logged) as a control: what grows in the first two and not in the third is the log.
+    let bad: Vec<String> = (0..5).map(|i| format!("bad-token-{i}!")).collect();
+    let mut peaks = Vec::new();
+    for (round, tokens) in [(1, &tokens), (2, &tokens), (3, &bad)] {
+        let vars = [
+            ("STORM_ADDR", listener.clone()),
+            ("STORM_TOKENS", tokens.join(",")),
+            ("STORM_CONNECTIONS", size.connections.to_string()),
+            ("STORM_REQUESTS", size.per_connection.to_string()),
+            ("STORM_MAX_SECS", size.max_secs.to_string()),
+        ];
+        peaks.push(storm(round, &listener, pid, need, &vars).await);
+        println!(
+            "(a) storm {round}: server RSS after {}; ledger on disk {:.1} MiB",
+            mib(rss_kib(pid)),
+            dir_size(dir.path()) as f64 / 1048576.0
+        );
+    }
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(&listener, "paylink_payments{status=\"paid\"}").await < size.payments as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "the storm's payments never all turned paid"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let mut counts = Vec::new();
+    for name in [
+        "received",
+        "rejected",
+        "coalesced",
+        "verified",
+        "ignored",
+        "queue_full",
+        "errors",
+    ] {
+        let n = metric(&listener, &format!("paylink_confirmations_{name}_total")).await;
+        counts.push(format!("{name} {n}"));
+    }
+    println!("(a) listener counters: {}", counts.join(", "));
+    let disk_after = dir_size(dir.path());
+    let confirmations = 2 * size.connections * size.per_connection;
+    println!(
+        "(a) server RSS: before {}, peaks in storms 1, 2, 3: {}, {}, {}; after {}",
+        mib(rss_before),
+        mib(peaks[0]),
+        mib(peaks[1]),
+        mib(peaks[2]),
+        mib(rss_kib(pid))
+    );
+    println!(
+        "(a) ledger on disk: {:.1} MiB -> {:.1} MiB after {confirmations} well-formed confirmations ({:.0} bytes each: the confirmation log keeps every one)",
+        disk_before as f64 / 1048576.0,
+        disk_after as f64 / 1048576.0,
+        disk_after.saturating_sub(disk_before) as f64 / confirmations as f64
+    );
+
+    let rss_before = rss_kib(pid);
+    let vars = [
+        ("MCP_URL", mcp_url),
+        ("SESSIONS", size.sessions.to_string()),
+        ("PAYMENT_ID", paid_id),
+    ];
+    let sessions = generator("sessions", need, &vars).spawn().unwrap();
+    let mut sessions = tokio::spawn(async move { sessions.wait_with_output().await.unwrap() });
+    let (_, peak) = watch(&listener, pid, &mut sessions).await;
+    let out = sessions.await.unwrap();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        println!("(b) {line}");
+    }
+    println!(
+        "(b) server RSS: before {}, peak {}, after {}",
+        mib(rss_before),
+        mib(peak),
+        mib(rss_kib(pid))
+    );
+    let _ = server.kill().await;
+}
