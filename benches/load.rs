@@ -350,7 +350,7 @@ async fn run(size: Size) {
         mib(rss_kib(pid))
     );
     println!(
-        "(a) ledger on disk: {:.1} MiB -> {:.1} MiB after {confirmations} well-formed confirmations ({:.0} bytes each: the confirmation log keeps every one)",
+        "(a) ledger on disk: {:.1} MiB -> {:.1} MiB after {confirmations} well-formed confirmations ({:.0} bytes each; the confirmation log keeps the newest 100,000)",
         disk_before as f64 / 1048576.0,
         disk_after as f64 / 1048576.0,
         disk_after.saturating_sub(disk_before) as f64 / confirmations as f64

@@ -73,9 +73,8 @@ impl Application {
                     format!("cannot open the ledger at {}", settings.data_dir.display())
                 })?
         };
-        let listener = TcpListener::bind(settings.listener_addr)
-            .await
-            .with_context(|| {
+        let listener =
+            bind_with_backlog(settings.listener_addr, LISTENER_BACKLOG).with_context(|| {
                 format!(
                     "cannot listen on {} (PAYLINK_LISTEN / --listen)",
                     settings.listener_addr
@@ -304,6 +303,23 @@ impl Application {
         drain(tasks).await;
         Ok(())
     }
+}
+
+/// Pending connections the side listener's kernel queue holds. Flow storms of thousands of
+/// simultaneous confirmations overflow the usual 1,024 and cost a 1 s SYN retry each.
+const LISTENER_BACKLOG: u32 = 8192;
+
+/// Binds like `TcpListener::bind`, with a larger accept backlog (the kernel caps it at
+/// `net.core.somaxconn`).
+fn bind_with_backlog(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(backlog)
 }
 
 /// Waits for background tasks to finish, at most 10 s.

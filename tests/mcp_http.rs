@@ -163,3 +163,80 @@ async fn a_foreign_host_header_is_refused() {
         .unwrap();
     assert_eq!(r.status(), 413, "request bodies are size-limited");
 }
+
+#[tokio::test]
+async fn a_2026_client_listening_to_a_payment_hears_when_it_is_paid() {
+    use rmcp::model::{ClientConfig, ProtocolVersion, ServerNotification, SubscriptionFilter};
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+
+    let w = World::new().await;
+    let (_child, url) = w.http(&[], &[]).await;
+    let agent = connect(&url, None).await.unwrap();
+    let created = structured(
+        &call(
+            &agent,
+            "payment.create",
+            json!({"amount": 5000, "description": "listen", "customerEmail": "a@gmail.com"}),
+        )
+        .await,
+    );
+    let uri = created["resourceUri"].as_str().unwrap().to_string();
+
+    // A 2026-07-28 client: server/discover, then subscriptions/listen for the payment.
+    let modern = ClientConfig::default()
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_uri(url.clone()),
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .unwrap();
+    let mut sub = modern
+        .listen(
+            SubscriptionFilter::builder()
+                .resource_subscription(uri.clone())
+                .build(),
+        )
+        .await
+        .unwrap();
+
+    // The payer pays; Flow's confirmation reaches the listener, which records it.
+    let token = created["paymentLinkUrl"]
+        .as_str()
+        .unwrap()
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    w.sandbox
+        .sandbox
+        .settle(&token, Outcome::Paid)
+        .await
+        .unwrap();
+
+    let got = tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            match sub.next().await.unwrap() {
+                Some(ServerNotification::ResourceUpdatedNotification(n)) if n.params.uri == uri => {
+                    return n.params.uri;
+                }
+                Some(_) => continue,
+                None => panic!("the subscription ended"),
+            }
+        }
+    })
+    .await
+    .expect("notifications/resources/updated through subscriptions/listen");
+    assert_eq!(got, uri);
+    let s = structured(
+        &call(
+            &agent,
+            "payment.getStatus",
+            json!({"entityId": created["paymentId"]}),
+        )
+        .await,
+    );
+    assert_eq!(s["status"], "paid");
+    agent.cancel().await.unwrap();
+}
