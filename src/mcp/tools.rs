@@ -211,7 +211,7 @@ async fn get_status(
         live_check_error: outcome
             .gateway_error
             .as_ref()
-            .map(|e| format!("Flow could not be reached: {e}")),
+            .map(|e| format!("the live check with Flow failed: {e}")),
         updated_at: p.updated_at.rfc3339(),
         next_step,
     };
