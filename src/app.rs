@@ -92,49 +92,8 @@ impl Application {
             )
             .user_agent(concat!("paylink/", env!("CARGO_PKG_VERSION")))
             .build()?;
-        let (sandbox, entry) = match &settings.flow {
-            Some(f) => {
-                let mut cfg = FlowClientConfig::new(
-                    f.api_url.clone(),
-                    f.api_key.clone(),
-                    f.secret_key.clone(),
-                );
-                cfg.timeout = settings.flow_timeout;
-                let client = FlowClient::with_http(cfg, http)?;
-                let entry = GatewayEntry {
-                    client,
-                    mode: mode_of(&f.api_url),
-                    environment: f.environment,
-                    default_currency: f.default_currency,
-                    return_url: f.return_url.clone(),
-                };
-                (None, entry)
-            }
-            None => {
-                let sb = Sandbox::start(SandboxConfig::default())
-                    .await
-                    .context("cannot start the offline sandbox")?;
-                let mut cfg = FlowClientConfig::new(
-                    sb.api_url.clone(),
-                    DEFAULT_API_KEY,
-                    SecretString::from(DEFAULT_SECRET_KEY.to_string()),
-                );
-                cfg.timeout = settings.flow_timeout;
-                let client = FlowClient::with_http(cfg, http)?;
-                let entry = GatewayEntry {
-                    client,
-                    mode: GatewayMode::OfflineSandbox,
-                    environment: Environment::Development,
-                    default_currency: Currency::CLP,
-                    return_url: None,
-                };
-                (Some(sb), entry)
-            }
-        };
         let gateways = Gateways::new();
-        // Integrations stored in the ledger come first; credentials from the environment
-        // (or the offline sandbox) serve the default organization and any token
-        // organization without one.
+        // Integrations stored in the ledger come first, all on one connection pool.
         let stored = crate::integrations::list(&store)?;
         if stored.iter().any(|s| s.active) {
             let key = settings.master_key()?;
@@ -145,25 +104,76 @@ impl Application {
                         s.organization
                     );
                 }
-                let http = reqwest::Client::builder()
-                    .timeout(settings.flow_timeout)
-                    .build()?;
-                gateways.insert(
-                    &s.organization,
-                    crate::integrations::gateway_entry(s, &key, http, settings.flow_timeout)?,
-                );
+                let entry = crate::integrations::gateway_entry(
+                    s,
+                    &key,
+                    http.clone(),
+                    settings.flow_timeout,
+                )?;
+                gateways.insert(&s.organization, entry);
             }
         }
-        let env_wins = settings.flow.is_some();
-        for org in std::iter::once(&settings.organization).chain(extra_orgs.iter()) {
-            if env_wins || gateways.active(org).is_none() {
+        // Credentials from the environment serve the default organization and every token
+        // organization; without them, the offline sandbox serves whichever has no stored
+        // integration (and is started only if one has none).
+        let orgs: Vec<&String> = std::iter::once(&settings.organization)
+            .chain(extra_orgs.iter())
+            .collect();
+        let uncovered: Vec<&String> = match settings.flow {
+            Some(_) => orgs.clone(),
+            None => orgs
+                .iter()
+                .copied()
+                .filter(|o| gateways.active(o).is_none())
+                .collect(),
+        };
+        let mut sandbox = None;
+        if !uncovered.is_empty() {
+            let (api_url, api_key, secret, mode, environment, currency, return_url) =
+                match &settings.flow {
+                    Some(f) => (
+                        f.api_url.clone(),
+                        f.api_key.clone(),
+                        f.secret_key.clone(),
+                        mode_of(&f.api_url),
+                        f.environment,
+                        f.default_currency,
+                        f.return_url.clone(),
+                    ),
+                    None => {
+                        let sb = Sandbox::start(SandboxConfig::default())
+                            .await
+                            .context("cannot start the offline sandbox")?;
+                        let api_url = sb.api_url.clone();
+                        sandbox = Some(sb);
+                        (
+                            api_url,
+                            DEFAULT_API_KEY.to_string(),
+                            SecretString::from(DEFAULT_SECRET_KEY.to_string()),
+                            GatewayMode::OfflineSandbox,
+                            Environment::Development,
+                            Currency::CLP,
+                            None,
+                        )
+                    }
+                };
+            let mut cfg = FlowClientConfig::new(api_url, api_key, secret);
+            cfg.timeout = settings.flow_timeout;
+            let entry = GatewayEntry {
+                client: FlowClient::with_http(cfg, http)?,
+                mode,
+                environment,
+                default_currency: currency,
+                return_url,
+            };
+            for org in uncovered {
                 gateways.insert(org, entry.clone());
             }
         }
         let mode = gateways
             .active(&settings.organization)
             .map(|e| e.mode)
-            .unwrap_or(entry.mode);
+            .unwrap_or(GatewayMode::OfflineSandbox);
         let mut ps = PaymentSettings::with_public_base(&public_base_url);
         ps.idempotency_window = settings.idempotency_window;
         ps.order_timeout = settings.order_timeout;
@@ -252,7 +262,7 @@ impl Application {
             organizations = ?std::iter::once(&self.settings.organization).chain(&self.extra_orgs).collect::<Vec<_>>(),
             "paylink ready"
         );
-        if self.mode == GatewayMode::OfflineSandbox && self.settings.flow.is_none() {
+        if self.sandbox.is_some() {
             tracing::warn!(
                 "no Flow credentials configured: payments go to the built-in offline sandbox (no real money)"
             );
