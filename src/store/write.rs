@@ -205,26 +205,19 @@ impl Store {
                 draft.status, draft.version
             )));
         }
-        let inner = self.inner.clone();
         let (draft, fingerprint) = (draft.clone(), idempotency_fingerprint.to_owned());
-        let (outcome, ticket) = blocking(move || {
-            let in_flight = inner.group.begin();
+        self.write(move |inner| {
             let outcome = inner.create_tx(&draft, &fingerprint, claim_expires_at, source)?;
-            let ticket = match &outcome {
+            let wrote = match &outcome {
                 DraftOutcome::Created(p) => {
                     inner.counts.add(p.status);
-                    in_flight.committed()
+                    true
                 }
-                DraftOutcome::Existing(_) | DraftOutcome::Conflict { .. } => {
-                    drop(in_flight);
-                    inner.group.horizon()
-                }
+                DraftOutcome::Existing(_) | DraftOutcome::Conflict { .. } => false,
             };
-            Ok((outcome, ticket))
+            Ok((outcome, wrote))
         })
-        .await?;
-        self.inner.durable(ticket).await?;
-        Ok(outcome)
+        .await
     }
 
     /// One transaction: read the payment, `Payment::apply`, and on a change write the
@@ -246,28 +239,21 @@ impl Store {
             layout::check_part("the provider reference", provider_reference)?;
             layout::check_part("the flow token", flow_token)?;
         }
-        let inner = self.inner.clone();
         let (id, t) = (id.to_owned(), t.clone());
-        let (outcome, ticket) = blocking(move || {
-            let in_flight = inner.group.begin();
+        self.write(move |inner| {
             let outcome = inner.apply_tx(&id, &t, source, now)?;
-            let ticket = match &outcome {
+            let wrote = match &outcome {
                 ApplyOutcome::Changed { event, .. } => {
                     if let Some(from) = event.from {
                         inner.counts.moved(from, event.to);
                     }
-                    in_flight.committed()
+                    true
                 }
-                ApplyOutcome::Unchanged(_) | ApplyOutcome::Refused { .. } => {
-                    drop(in_flight);
-                    inner.group.horizon()
-                }
+                ApplyOutcome::Unchanged(_) | ApplyOutcome::Refused { .. } => false,
             };
-            Ok((outcome, ticket))
+            Ok((outcome, wrote))
         })
-        .await?;
-        self.inner.durable(ticket).await?;
-        Ok(outcome)
+        .await
     }
 
     /// Sets `next_check_at` (None takes the payment out of the due index) and
@@ -280,20 +266,37 @@ impl Store {
         check_attempts: u32,
     ) -> Result<(), StoreError> {
         layout::check_part("the payment id", id)?;
-        let inner = self.inner.clone();
         let id = id.to_owned();
-        let ticket = blocking(move || {
-            let in_flight = inner.group.begin();
+        self.write(move |inner| {
             let wrote = inner.reschedule_tx(&id, next_check_at, check_attempts)?;
-            Ok(if wrote {
+            Ok(((), wrote))
+        })
+        .await
+    }
+
+    /// Runs one write transaction on tokio's blocking pool and returns once it is durable.
+    /// `tx` gives its outcome and whether it wrote anything; an outcome that wrote nothing
+    /// still waits until everything committed before it is durable, so a caller never
+    /// acts on state that a crash could take back.
+    async fn write<T: Send + 'static>(
+        &self,
+        tx: impl FnOnce(&Inner) -> Result<(T, bool), StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        let (outcome, ticket) = blocking(move || {
+            let in_flight = inner.group.begin();
+            let (outcome, wrote) = tx(&inner)?;
+            let ticket = if wrote {
                 in_flight.committed()
             } else {
                 drop(in_flight);
                 inner.group.horizon()
-            })
+            };
+            Ok((outcome, ticket))
         })
         .await?;
-        self.inner.durable(ticket).await
+        self.inner.durable(ticket).await?;
+        Ok(outcome)
     }
 
     /// Stores new payments (with claim, indexes and `created` event) in per-tree batches,
