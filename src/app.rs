@@ -217,8 +217,7 @@ impl Application {
             let router = webhook::router(state);
             let token = self.shutdown.child_token();
             tasks.spawn(async move {
-                axum::serve(listener, router)
-                    .with_graceful_shutdown(async move { token.cancelled().await })
+                webhook::serve(listener, router, token)
                     .await
                     .context("the side listener failed")
             });

@@ -119,6 +119,7 @@ struct Inner {
     group: GroupCommit,
     flush_each_write: AtomicBool,
     counts: StatusCounts,
+    confirmations: confirmations::Counted,
     trees: Trees,
     log: Arc<LogFile>,
     db: sled::Db,
@@ -261,11 +262,13 @@ impl Store {
         let log = Arc::new(log);
         check_schema(&db, &log, &trees)?;
         let counts = StatusCounts::load(&trees.payments)?;
+        let confirmations = confirmations::Counted::load(&trees.confirmations);
         let group = GroupCommit::start(db.clone(), log.clone())?;
         let inner = Inner {
             group,
             flush_each_write: AtomicBool::new(false),
             counts,
+            confirmations,
             trees,
             log,
             db,

@@ -9,7 +9,8 @@
 //!   ([`verify`] says how), so Flow's 15 s limit holds even when Flow's own API is slow or
 //!   down. A full queue still answers 200 (counted; the reconciler is the safety net).
 //! - `GET|POST /payment/return` — the default return page ([`return_page`]).
-//! - `GET /healthz` — `ok`, touching nothing.
+//! - `GET /healthz` — `ok`, touching nothing. Served by [`serve`] on a lane of its own,
+//!   so it answers promptly even while a storm keeps the main runtime busy ([`lane`]).
 //! - `GET /metrics` — Prometheus text ([`metrics`]); never scans the ledger.
 //!
 //! # Invariants
@@ -18,6 +19,7 @@
 //! at most the one payment the token belongs to, and only by the gateway's signed answer.
 //! Workers stop when the shutdown token is cancelled.
 
+mod lane;
 pub mod log;
 pub mod metrics;
 mod queue;
@@ -35,6 +37,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 
+pub use lane::serve;
 pub use log::{ConfirmationEntry, list_confirmations};
 pub use metrics::Metrics;
 
