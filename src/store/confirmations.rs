@@ -57,20 +57,28 @@ impl Store {
         if counted.trimming.swap(true, Ordering::Acquire) {
             return Ok(0);
         }
+        // Cleared however this returns (an error, or a panic inside sled).
+        struct Release<'a>(&'a AtomicBool);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                self.0.store(false, Ordering::Release);
+            }
+        }
+        let _release = Release(&counted.trimming);
+        let log = &self.inner.trees.confirmations;
+        let excess = counted.len.load(Ordering::Relaxed).saturating_sub(keep);
+        let mut removed = 0;
         let result = (|| {
-            let log = &self.inner.trees.confirmations;
-            let excess = counted.len.load(Ordering::Relaxed).saturating_sub(keep);
-            let mut removed = 0;
             for key in log.iter().keys().take(excess as usize) {
                 if log.remove(key?)?.is_some() {
                     removed += 1;
                 }
             }
-            counted.len.fetch_sub(removed, Ordering::Relaxed);
-            Ok(removed)
+            Ok::<_, StoreError>(())
         })();
-        counted.trimming.store(false, Ordering::Release);
-        result
+        // Whatever was removed is subtracted, even when a later removal failed.
+        counted.len.fetch_sub(removed, Ordering::Relaxed);
+        result.map(|()| removed)
     }
 
     /// How many entries the log holds.
