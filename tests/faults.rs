@@ -99,17 +99,17 @@ async fn scenario(trouble: Trouble) {
 
     // 1. Creates while Flow misbehaves: retryable errors; `b` is never retried.
     trouble.begin(&mut w, FaultTarget::Create).await;
-    let a = gateway_unavailable(&err(&server.call(CREATE, create_args("a")).await));
-    let b = gateway_unavailable(&err(&server.call(CREATE, create_args("b")).await));
+    let a = gateway_unavailable(&error_of(&server.call(CREATE, create_args("a")).await));
+    let b = gateway_unavailable(&error_of(&server.call(CREATE, create_args("b")).await));
     trouble.end(&mut w).await;
     if slow {
-        until(
+        wait_for(
             "Flow to finish the slow creates",
             Duration::from_secs(10),
             || async { w.flow.orders_for(&a) == 1 && w.flow.orders_for(&b) == 1 },
         )
         .await;
-        link_lost(&err(&server.call(CREATE, create_args("a")).await), &a);
+        link_lost(&error_of(&server.call(CREATE, create_args("a")).await), &a);
     } else {
         // After a broken connection paylink waits until the first attempt has certainly
         // ended at Flow before it sends another; it says so with a retryable error.
@@ -117,7 +117,7 @@ async fn scenario(trouble: Trouble) {
         let retried = loop {
             let r = server.call(CREATE, create_args("a")).await;
             if r.is_error != Some(true) {
-                break ok(&r);
+                break structured(&r);
             }
             let e = gateway_unavailable_error(&r);
             assert!(
@@ -135,10 +135,10 @@ async fn scenario(trouble: Trouble) {
     }
 
     // 2. getStatus while Flow misbehaves: the ledger's answer, marked as not live.
-    let c = ok(&server.call(CREATE, create_args("c")).await);
+    let c = structured(&server.call(CREATE, create_args("c")).await);
     let c_id = c["paymentId"].as_str().unwrap().to_string();
     trouble.begin(&mut w, FaultTarget::GetStatus).await;
-    let s = ok(&server.call(STATUS, json!({"entityId": c_id})).await);
+    let s = structured(&server.call(STATUS, json!({"entityId": c_id})).await);
     assert_eq!(s["status"], "pending", "{s}");
     assert_eq!(s["checkedLive"], false, "{s}");
     let next = s["nextStep"].as_str().unwrap_or("");
@@ -153,7 +153,7 @@ async fn scenario(trouble: Trouble) {
         .expect("a confirmation was sent");
     assert_eq!(confirmation.http_status, Some(200), "{confirmation:?}");
     assert!(confirmation.latency_ms < 1_000, "{confirmation:?}");
-    until(
+    wait_for(
         "the confirmation's verification to fail",
         Duration::from_secs(20),
         || async { w.metric("paylink_confirmations_errors_total").await >= 1 },
@@ -244,12 +244,12 @@ async fn a_create_retried_after_flow_made_the_order_late_ends_link_lost_with_one
     w.flow
         .fault(FaultTarget::Create, FaultKind::Delay { ms: 2_000 }, Some(1));
     let started = Instant::now();
-    let a = gateway_unavailable(&err(&server.call(CREATE, create_args("late")).await));
+    let a = gateway_unavailable(&error_of(&server.call(CREATE, create_args("late")).await));
     assert!(
         started.elapsed() < Duration::from_millis(1_900),
         "paylink stops waiting at its Flow timeout"
     );
-    until(
+    wait_for(
         "Flow to make the order after all",
         Duration::from_secs(10),
         || async { w.flow.orders_for(&a) == 1 },
@@ -257,7 +257,10 @@ async fn a_create_retried_after_flow_made_the_order_late_ends_link_lost_with_one
     .await;
     // Every later retry says the same, and is not an invitation to retry again.
     for _ in 0..2 {
-        link_lost(&err(&server.call(CREATE, create_args("late")).await), &a);
+        link_lost(
+            &error_of(&server.call(CREATE, create_args("late")).await),
+            &a,
+        );
     }
     assert_eq!(w.flow.orders_for(&a), 1);
     server.stop().await;
@@ -269,7 +272,7 @@ async fn a_create_retried_while_flow_is_still_making_the_order_never_makes_a_sec
     let server = w.serve().await;
     w.flow
         .fault(FaultTarget::Create, FaultKind::Delay { ms: 3_000 }, Some(1));
-    let a = gateway_unavailable(&err(&server.call(CREATE, create_args("eager")).await));
+    let a = gateway_unavailable(&error_of(&server.call(CREATE, create_args("eager")).await));
     // The agent retries at once, as told, while Flow is still working on the first request.
     let retry_started = OffsetDateTime::now_utc();
     let retry = server.call(CREATE, create_args("eager")).await;
@@ -282,7 +285,7 @@ async fn a_create_retried_while_flow_is_still_making_the_order_never_makes_a_sec
                 && OffsetDateTime::parse(&r.at, &Rfc3339).is_ok_and(|at| at < retry_started)
         })
     };
-    until(
+    wait_for(
         "Flow to finish the slow request",
         Duration::from_secs(10),
         first_request_done,
@@ -297,20 +300,20 @@ async fn a_create_retried_while_flow_is_still_making_the_order_never_makes_a_sec
     );
     match retry.is_error {
         Some(true) => {
-            let e = err(&retry);
+            let e = error_of(&retry);
             assert!(
                 e["code"] == "payment_link_lost" || e["retryable"] == true,
                 "{e}"
             );
         }
-        _ => assert!(ok(&retry)["paymentLinkUrl"].is_string()),
+        _ => assert!(structured(&retry)["paymentLinkUrl"].is_string()),
     }
     server.stop().await;
 }
 
 /// The error of a retryable `gateway_unavailable` result (anything else fails the test).
 fn gateway_unavailable_error(r: &rmcp::model::CallToolResult) -> serde_json::Value {
-    let e = err(r);
+    let e = error_of(r);
     assert_eq!(e["code"], "gateway_unavailable", "{e}");
     assert_eq!(e["retryable"], true, "{e}");
     e

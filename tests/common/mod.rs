@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::process::Stdio;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use paylink::sandbox::{
     DEFAULT_API_KEY, DEFAULT_SECRET_KEY, RunningSandbox, Sandbox, SandboxConfig,
@@ -14,15 +14,10 @@ use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 use rmcp::{ClientHandler, ServiceExt};
 use tokio::sync::mpsc;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_paylink");
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+#[path = "../support/mod.rs"]
+mod support;
+#[allow(unused_imports)] // each test binary uses its own part
+pub use support::{BIN, args, free_port, structured, wait_for};
 
 /// A client handler that records resources/updated notifications.
 #[derive(Clone)]
@@ -116,26 +111,15 @@ impl World {
             .kill_on_drop(true);
         let child = cmd.spawn().unwrap();
         let base = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(20);
-        loop {
-            if let Ok(r) = http.get(format!("{base}/health")).send().await
-                && r.status().is_success()
-            {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "paylink serve --http did not come up"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        let (http, health) = (reqwest::Client::new(), format!("{base}/health"));
+        wait_for(
+            "paylink serve --http to come up",
+            Duration::from_secs(20),
+            || async { matches!(http.get(&health).send().await, Ok(r) if r.status().is_success()) },
+        )
+        .await;
         (child, format!("{base}/mcp"))
     }
-}
-
-pub fn args(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
-    v.as_object().unwrap().clone()
 }
 
 pub async fn call(client: &Client, name: &str, a: serde_json::Value) -> CallToolResult {
@@ -145,31 +129,6 @@ pub async fn call(client: &Client, name: &str, a: serde_json::Value) -> CallTool
         .expect("tools/call is routed")
 }
 
-pub fn structured(r: &CallToolResult) -> serde_json::Value {
-    assert_ne!(r.is_error, Some(true), "tool failed: {:?}", r.content);
-    r.structured_content.clone().expect("structuredContent")
-}
-
 pub fn error_code(r: &CallToolResult) -> String {
-    assert_eq!(
-        r.is_error,
-        Some(true),
-        "expected an error, got {:?}",
-        r.structured_content
-    );
-    let v = r.structured_content.clone().expect("error JSON");
-    v["error"]["code"].as_str().unwrap().to_string()
-}
-
-/// Waits for `pred` with a deadline, polling.
-pub async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut pred: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !pred().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+    support::error_of(r)["code"].as_str().unwrap().to_string()
 }

@@ -27,7 +27,11 @@ use secrecy::SecretString;
 use serde_json::Value;
 use tokio::process::Child;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_paylink");
+#[path = "../support/mod.rs"]
+mod support;
+#[allow(unused_imports)] // each test binary uses its own part
+pub use support::BIN;
+use support::free_port;
 
 pub type Client = RunningService<RoleClient, ()>;
 
@@ -36,14 +40,6 @@ pub struct Rig {
     pub dir: tempfile::TempDir,
     pub mcp_port: u16,
     pub listen_port: u16,
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl Rig {
@@ -181,8 +177,7 @@ pub async fn kill(child: &mut Child) {
 
 /// A tool call with a deadline; `None` when the transport failed (the server died).
 pub async fn call(client: &Client, name: &str, args: Value) -> Option<CallToolResult> {
-    let args = args.as_object().expect("arguments are an object").clone();
-    let req = CallToolRequestParams::new(name.to_string()).with_arguments(args);
+    let req = CallToolRequestParams::new(name.to_string()).with_arguments(support::args(args));
     match tokio::time::timeout(Duration::from_secs(15), client.call_tool(req)).await {
         Ok(Ok(r)) => Some(r),
         _ => None,

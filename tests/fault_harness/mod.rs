@@ -26,7 +26,10 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-pub const BIN: &str = env!("CARGO_BIN_EXE_paylink");
+#[path = "../support/mod.rs"]
+mod support;
+#[allow(unused_imports)] // each test binary uses its own part
+pub use support::{BIN, error_of, free_port, structured, wait_for};
 
 /// The Flow timeout every scenario runs with (`flow_timeout_secs` in paylink.toml).
 pub const FLOW_TIMEOUT: Duration = Duration::from_secs(1);
@@ -115,14 +118,6 @@ pub struct World {
     pub flow: Flow,
     pub dir: tempfile::TempDir,
     pub listen_port: u16,
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 impl World {
@@ -238,9 +233,10 @@ pub struct Server {
 
 impl Server {
     pub async fn call(&self, name: &str, args: Value) -> CallToolResult {
-        let args = args.as_object().expect("arguments are an object").clone();
         self.client
-            .call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(args))
+            .call_tool(
+                CallToolRequestParams::new(name.to_string()).with_arguments(support::args(args)),
+            )
             .await
             .expect("tools/call is routed")
     }
@@ -254,40 +250,5 @@ impl Server {
         {
             let _ = self.child.kill().await;
         }
-    }
-}
-
-/// The structured result of a successful call.
-pub fn ok(r: &CallToolResult) -> Value {
-    assert_ne!(
-        r.is_error,
-        Some(true),
-        "tool failed: {:?}",
-        r.structured_content
-    );
-    r.structured_content.clone().expect("structuredContent")
-}
-
-/// The `error` object of a failed call.
-pub fn err(r: &CallToolResult) -> Value {
-    assert_eq!(
-        r.is_error,
-        Some(true),
-        "expected a tool error, got {:?}",
-        r.structured_content
-    );
-    r.structured_content.clone().expect("error JSON")["error"].clone()
-}
-
-/// Polls `cond` until it holds, failing after `timeout`.
-pub async fn until<F, Fut>(what: &str, timeout: Duration, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }

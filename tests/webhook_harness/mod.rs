@@ -5,6 +5,9 @@
 
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
+#[path = "../support/mod.rs"]
+mod support;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -229,12 +232,5 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = bool>,
 {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if cond().await {
-            return;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    support::wait_for(what, Duration::from_secs(10), cond).await
 }
