@@ -19,8 +19,9 @@
 //! limit is lower, the server and the generator are started through `sh -c 'ulimit -n …'`
 //! (up to the hard limit); no libc call is needed.
 //!
-//! Run: `cargo bench --bench load` (about 30 s). Without `--bench` (e.g. `cargo test
-//! --benches`) it runs a small smoke version.
+//! Run: `cargo bench --bench load` (about 30 s); `LOAD_STORMS=12 cargo bench --bench load`
+//! runs 12 well-formed storms instead of 4 (a longer soak of the memory bound). Without
+//! `--bench` (e.g. `cargo test --benches`) it runs a small smoke version.
 
 mod load_gen;
 
@@ -299,13 +300,19 @@ async fn run(size: Size) {
 
     let rss_before = rss_kib(pid);
     let disk_before = dir_size(dir.path());
-    // Four times with duplicates of real tokens (at full size 200,000 confirmations, twice
-    // the log's cap, so the last two storms run with the log trimming itself), then once
+    // Four times (LOAD_STORMS) with duplicates of real tokens (at full size 200,000
+    // confirmations, twice the log's cap, so the last two storms run with the log trimming
+    // itself), then once
     // with malformed tokens (400, never logged) as a control: memory and disk should level
     // off once the log is full, and not grow at all in the control.
     let bad: Vec<String> = (0..5).map(|i| format!("bad-token-{i}!")).collect();
-    let rounds = [&tokens, &tokens, &tokens, &tokens, &bad];
-    let well_formed = rounds.len() - 1;
+    let well_formed: usize = std::env::var("LOAD_STORMS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(4);
+    let rounds: Vec<&Vec<String>> = std::iter::repeat_n(&tokens, well_formed)
+        .chain([&bad])
+        .collect();
     let mut peaks = Vec::new();
     for (round, tokens) in (1..).zip(rounds) {
         let vars = [
