@@ -122,7 +122,9 @@ fi
 # ---------------------------------------------------------------------------------------
 echo
 echo "== phase 2: paylink serve --http, generic scenarios"
-cargo build -p paylink --bin paylink
+# Built as `cargo test --workspace` builds it (dev-dependency features unified), so after the
+# test run this is a no-op instead of a second compile of paylink and its dependencies.
+cargo test --workspace --no-run --quiet
 paylink_bin=$(cd "$TARGET_DIR/debug" && pwd)/paylink
 # A clean, credential-free paylink: no inherited PAYLINK_*/FLOW_* settings (bearer tokens
 # would fail the suite, Flow keys would leave the offline sandbox), a throwaway ledger, the

@@ -66,8 +66,8 @@ impl Application {
         shutdown: CancellationToken,
     ) -> anyhow::Result<Application> {
         let store = {
-            let dir = settings.data_dir.clone();
-            tokio::task::spawn_blocking(move || Store::open(&dir))
+            let (dir, cache) = (settings.data_dir.clone(), settings.cache_bytes());
+            tokio::task::spawn_blocking(move || Store::open_with_cache(&dir, cache))
                 .await?
                 .with_context(|| {
                     format!("cannot open the ledger at {}", settings.data_dir.display())

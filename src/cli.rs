@@ -444,12 +444,13 @@ fn integration(
     use crate::domain::Environment;
     use crate::gateway::flow::{PRODUCTION_BASE_URL, SANDBOX_BASE_URL};
     use crate::integrations::{NewIntegration, list, save, set_active};
-    let store = crate::store::Store::open(&settings.data_dir).map_err(|e| {
-        anyhow::anyhow!(
-            "cannot open the ledger at {}: {e} (is `paylink serve` running?)",
-            settings.data_dir.display()
-        )
-    })?;
+    let store = crate::store::Store::open_with_cache(&settings.data_dir, settings.cache_bytes())
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the ledger at {}: {e} (is `paylink serve` running?)",
+                settings.data_dir.display()
+            )
+        })?;
     match action {
         IntegrationAction::Flow {
             api_url,

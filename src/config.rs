@@ -45,7 +45,14 @@ pub struct Settings {
     pub key_file: Option<PathBuf>,
     /// The master key itself, from `PAYLINK_MASTER_KEY` (64 hex characters).
     pub master_key: Option<SecretString>,
+    /// The ledger's page cache in MiB: the bound on the memory sled keeps for the ledger.
+    pub cache_mb: u64,
 }
+
+/// sled's own default page cache (1 GiB).
+pub const DEFAULT_CACHE_MB: u64 = crate::store::DEFAULT_CACHE_BYTES / (1024 * 1024);
+/// The accepted range for `cache_mb`.
+pub const CACHE_MB_RANGE: std::ops::RangeInclusive<u64> = 16..=1_048_576;
 
 impl Default for Settings {
     fn default() -> Self {
@@ -63,6 +70,7 @@ impl Default for Settings {
             flow_timeout: Duration::from_secs(30),
             key_file: None,
             master_key: None,
+            cache_mb: DEFAULT_CACHE_MB,
         }
     }
 }
@@ -84,6 +92,7 @@ struct FileSettings {
     idempotency_window_secs: Option<u64>,
     flow_timeout_secs: Option<u64>,
     key_file: Option<PathBuf>,
+    cache_mb: Option<u64>,
 }
 
 /// A configuration value that cannot be used. The message names the field and the fix.
@@ -127,7 +136,27 @@ fn parse_secs(field: &str, v: &str) -> Result<Duration, ConfigError> {
         .map_err(|_| bad(field, format!("{v:?} is not a whole number of seconds")))
 }
 
+fn check_cache_mb(field: &str, mb: u64) -> Result<u64, ConfigError> {
+    if CACHE_MB_RANGE.contains(&mb) {
+        Ok(mb)
+    } else {
+        Err(bad(
+            field,
+            format!(
+                "{mb} MiB is out of range; give {} to {} (MiB of memory for the ledger's cache)",
+                CACHE_MB_RANGE.start(),
+                CACHE_MB_RANGE.end()
+            ),
+        ))
+    }
+}
+
 impl Settings {
+    /// The ledger's page cache in bytes.
+    pub fn cache_bytes(&self) -> u64 {
+        self.cache_mb * 1024 * 1024
+    }
+
     /// Applies `PAYLINK_*` and `FLOW_*` variables from `env` (a lookup, so tests need not
     /// touch the process environment).
     pub fn apply_env(
@@ -169,6 +198,15 @@ impl Settings {
         }
         if let Some(v) = env("PAYLINK_PENDING_CHECK_AFTER_SECS") {
             self.pending_check_after = parse_secs("PAYLINK_PENDING_CHECK_AFTER_SECS", &v)?;
+        }
+        if let Some(v) = env("PAYLINK_CACHE_MB") {
+            let mb = v.trim().parse::<u64>().map_err(|_| {
+                bad(
+                    "PAYLINK_CACHE_MB",
+                    format!("{v:?} is not a whole number of MiB (e.g. 256)"),
+                )
+            })?;
+            self.cache_mb = check_cache_mb("PAYLINK_CACHE_MB", mb)?;
         }
         let key = env("FLOW_API_KEY");
         let secret = env("FLOW_SECRET_KEY");
@@ -309,6 +347,9 @@ impl Settings {
         if let Some(v) = f.key_file {
             self.key_file = Some(v);
         }
+        if let Some(v) = f.cache_mb {
+            self.cache_mb = check_cache_mb("cache_mb", v)?;
+        }
         Ok(self)
     }
 
@@ -366,11 +407,31 @@ mod tests {
                 &[("PAYLINK_RECONCILE_INTERVAL_SECS", "5m")],
                 "PAYLINK_RECONCILE_INTERVAL_SECS",
             ),
+            (&[("PAYLINK_CACHE_MB", "1GiB")], "PAYLINK_CACHE_MB"),
+            (&[("PAYLINK_CACHE_MB", "0")], "PAYLINK_CACHE_MB"),
+            (&[("PAYLINK_CACHE_MB", "1048577")], "PAYLINK_CACHE_MB"),
         ];
         for (pairs, field) in cases {
             let e = Settings::default().apply_env(env(pairs)).unwrap_err();
             assert_eq!(e.field, *field, "{pairs:?}: {e}");
         }
+    }
+
+    #[test]
+    fn the_ledger_cache_defaults_to_sleds_and_can_be_bounded() {
+        assert_eq!(Settings::default().cache_bytes(), 1 << 30);
+        let s = Settings::default()
+            .apply_env(env(&[("PAYLINK_CACHE_MB", " 256 ")]))
+            .unwrap();
+        assert_eq!(s.cache_bytes(), 256 << 20);
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("paylink.toml");
+        std::fs::write(&f, "cache_mb = 64\n").unwrap();
+        assert_eq!(Settings::default().apply_file(&f).unwrap().cache_mb, 64);
+        std::fs::write(&f, "cache_mb = 8\n").unwrap();
+        let e = Settings::default().apply_file(&f).unwrap_err();
+        assert_eq!(e.field, "cache_mb");
+        assert!(e.problem.contains("16 to 1048576"), "{e}");
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::store::Store;
 use crate::webhook::Metrics;
 
 fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Store::open(&settings.data_dir).with_context(|| {
+    Store::open_with_cache(&settings.data_dir, settings.cache_bytes()).with_context(|| {
         format!(
             "cannot open the ledger at {} (is `paylink serve` running? only one process may open it)",
             settings.data_dir.display()

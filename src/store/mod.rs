@@ -236,18 +236,30 @@ async fn blocking<T: Send + 'static>(
     }
 }
 
+/// sled's default page cache (1 GiB), used by [`Store::open`].
+pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
+
 impl Store {
     /// Opens (creating if needed) the ledger in `dir`, writing the schema version into a
     /// new ledger and refusing a ledger of another version. Counts payments by status in
     /// one scan: call via `spawn_blocking` from async code when the ledger may be large.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with_cache(dir, DEFAULT_CACHE_BYTES)
+    }
+
+    /// [`Store::open`] with sled's page cache capped at `cache_bytes` (the resident memory
+    /// the ledger may keep; reads beyond it go to the OS page cache and the disk).
+    pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Io(format!(
                 "cannot create the ledger directory {}: {e}",
                 dir.display()
             ))
         })?;
-        let db = sled::Config::new().path(dir).open()?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()?;
         Store::from_db(db, LogFile::open(dir)?)
     }
 
