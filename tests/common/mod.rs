@@ -12,6 +12,7 @@ use rmcp::model::{CallToolRequestParams, CallToolResult, ResourceUpdatedNotifica
 use rmcp::service::{NotificationContext, RoleClient, RunningService};
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 use rmcp::{ClientHandler, ServiceExt};
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
 #[path = "../support/mod.rs"]
@@ -39,7 +40,6 @@ pub type Client = RunningService<RoleClient, Recorder>;
 pub struct World {
     pub sandbox: RunningSandbox,
     pub data_dir: tempfile::TempDir,
-    pub listen_port: u16,
 }
 
 impl World {
@@ -47,7 +47,6 @@ impl World {
         World {
             sandbox: Sandbox::start(SandboxConfig::default()).await.unwrap(),
             data_dir: tempfile::tempdir().unwrap(),
-            listen_port: free_port(),
         }
     }
 
@@ -57,10 +56,9 @@ impl World {
                 "PAYLINK_DATA_DIR".into(),
                 self.data_dir.path().display().to_string(),
             ),
-            (
-                "PAYLINK_LISTEN".into(),
-                format!("127.0.0.1:{}", self.listen_port),
-            ),
+            // Port 0: the OS picks a free port when paylink binds, so no other process can
+            // take it first (the side listener's URL is derived from the bound address).
+            ("PAYLINK_LISTEN".into(), "127.0.0.1:0".into()),
             ("FLOW_API_KEY".into(), DEFAULT_API_KEY.into()),
             ("FLOW_SECRET_KEY".into(), DEFAULT_SECRET_KEY.into()),
             ("FLOW_BASE_URL".into(), self.sandbox.api_url.clone()),
@@ -88,17 +86,16 @@ impl World {
         (client, rx)
     }
 
-    /// `paylink serve --http` on a free port; returns the child and the /mcp URL once /health answers.
+    /// `paylink serve --http` on a port the OS picks; returns the child and the /mcp URL
+    /// (read from the line paylink prints once it is bound) once /health answers. If
+    /// paylink exits first, the test fails with what it printed.
     pub async fn http(
         &self,
         extra_env: &[(&str, &str)],
         extra_args: &[&str],
     ) -> (tokio::process::Child, String) {
-        let port = free_port();
         let mut cmd = tokio::process::Command::new(BIN);
-        cmd.arg("serve")
-            .arg("--http")
-            .arg(format!("127.0.0.1:{port}"))
+        cmd.args(["serve", "--http", "127.0.0.1:0"])
             .args(extra_args);
         cmd.envs(self.env()).envs(
             extra_env
@@ -107,18 +104,43 @@ impl World {
         );
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .kill_on_drop(true);
-        let child = cmd.spawn().unwrap();
-        let base = format!("http://127.0.0.1:{port}");
-        let (http, health) = (reqwest::Client::new(), format!("{base}/health"));
+        let mut child = cmd.spawn().unwrap();
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        let mut printed = Vec::new();
+        let announced = tokio::time::timeout(Duration::from_secs(20), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = line.strip_prefix("paylink: MCP over streamable HTTP at ") {
+                    return Some(url.to_string());
+                }
+                printed.push(line);
+            }
+            None
+        })
+        .await;
+        let url = match announced {
+            Ok(Some(url)) => url,
+            Ok(None) => panic!(
+                "paylink serve --http exited before listening:\n{}",
+                printed.join("\n")
+            ),
+            Err(_) => panic!(
+                "paylink serve --http printed no address within 20 s:\n{}",
+                printed.join("\n")
+            ),
+        };
+        // Keep reading what it prints so a full pipe never blocks it.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let health = url.replace("/mcp", "/health");
+        let http = reqwest::Client::new();
         wait_for(
-            "paylink serve --http to come up",
+            "paylink serve --http to answer /health",
             Duration::from_secs(20),
             || async { matches!(http.get(&health).send().await, Ok(r) if r.status().is_success()) },
         )
         .await;
-        (child, format!("{base}/mcp"))
+        (child, url)
     }
 }
 
