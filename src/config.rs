@@ -45,7 +45,8 @@ pub struct Settings {
     pub key_file: Option<PathBuf>,
     /// The master key itself, from `PAYLINK_MASTER_KEY` (64 hex characters).
     pub master_key: Option<SecretString>,
-    /// The ledger's page cache in MiB: the bound on the memory sled keeps for the ledger.
+    /// sled's page cache for the ledger, in MiB. sled's accounting is approximate, so this
+    /// is a target for the memory it keeps, not a hard limit.
     pub cache_mb: u64,
 }
 

@@ -247,8 +247,9 @@ impl Store {
         Store::open_with_cache(dir, DEFAULT_CACHE_BYTES)
     }
 
-    /// [`Store::open`] with sled's page cache capped at `cache_bytes` (the resident memory
-    /// the ledger may keep; reads beyond it go to the OS page cache and the disk).
+    /// [`Store::open`] with sled's page cache set to `cache_bytes` (what sled aims to keep
+    /// of the ledger in memory; its accounting is approximate; the rest is read from disk
+    /// through the OS page cache).
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|e| {
             StoreError::Io(format!(
