@@ -121,11 +121,15 @@ fn footprint(rt: &tokio::runtime::Runtime) {
     const N: u64 = 100_000;
     let dir = bench_dir();
     let before = resident_bytes();
-    // PAYLINK_CACHE_MB caps sled's page cache as it does for the server.
-    let cache = std::env::var("PAYLINK_CACHE_MB")
-        .ok()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map_or(paylink::store::DEFAULT_CACHE_BYTES, |mb| mb << 20);
+    // PAYLINK_CACHE_MB sets sled's page cache as it does for the server (same validation).
+    let cache = paylink::config::Settings::default()
+        .apply_env(|k| {
+            (k == "PAYLINK_CACHE_MB")
+                .then(|| std::env::var(k).ok())
+                .flatten()
+        })
+        .expect("PAYLINK_CACHE_MB")
+        .cache_bytes();
     let store = Store::open_with_cache(dir.path(), cache).expect("open");
     let started = Instant::now();
     populate(&store, N, 100);

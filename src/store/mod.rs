@@ -241,8 +241,9 @@ pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
 
 impl Store {
     /// Opens (creating if needed) the ledger in `dir`, writing the schema version into a
-    /// new ledger and refusing a ledger of another version. Counts payments by status in
-    /// one scan: call via `spawn_blocking` from async code when the ledger may be large.
+    /// new ledger and refusing a ledger of another version. Counts payments by status and
+    /// the confirmation log's entries, one scan each: call via `spawn_blocking` from async
+    /// code when the ledger may be large.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         Store::open_with_cache(dir, DEFAULT_CACHE_BYTES)
     }
