@@ -216,8 +216,9 @@ impl Application {
             );
             let router = webhook::router(state);
             let token = self.shutdown.child_token();
+            let limits = self.settings.net.limits(webhook::MAX_BODY_BYTES);
             tasks.spawn(async move {
-                webhook::serve(listener, router, token)
+                webhook::serve(listener, router, limits, token)
                     .await
                     .context("the side listener failed")
             });
@@ -303,9 +304,11 @@ impl Application {
         tracing::info!(%addr, "MCP over streamable HTTP at /mcp");
         let router = crate::mcp::http::router(self.mcp.clone(), &opts, self.shutdown.child_token())
             .route("/health", axum::routing::get(|| async { "ok" }));
-        let token = self.shutdown.clone();
-        axum::serve(listener, router)
-            .with_graceful_shutdown(async move { token.cancelled().await })
+        let limits = self
+            .settings
+            .net
+            .limits(crate::mcp::http::MAX_BODY_BYTES + 1024);
+        crate::net::serve(listener, router, limits, self.shutdown.clone())
             .await
             .context("the MCP HTTP server failed")?;
         self.shutdown.cancel();

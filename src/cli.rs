@@ -392,13 +392,20 @@ async fn serve(
     orgs.sort();
     orgs.dedup();
     let shutdown = shutdown_on_signals();
-    let app = Application::build(settings, style, orgs, shutdown).await?;
+    let app = Application::build(settings.clone(), style, orgs, shutdown).await?;
+    eprintln!(
+        "paylink: side listener (Flow confirmations, /healthz) at http://{}",
+        app.listener_addr
+    );
     match http {
         None => app.run_stdio().await,
         Some(addr) => {
             let opts = HttpOptions {
                 tokens,
-                ..Default::default()
+                allowed_hosts: settings.http_allowed_hosts.clone(),
+                allowed_origins: settings.http_allowed_origins.clone(),
+                max_sessions_per_org: settings.http_max_sessions_per_org,
+                session_idle: settings.http_session_idle,
             };
             crate::mcp::http::check_bind(addr, &opts)?;
             let listener = tokio::net::TcpListener::bind(addr)

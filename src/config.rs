@@ -48,6 +48,51 @@ pub struct Settings {
     /// sled's page cache for the ledger, in MiB. sled's accounting is approximate, so this
     /// is a target for the memory it keeps, not a hard limit.
     pub cache_mb: u64,
+    /// Caps and timeouts of each listener (see [`crate::net`]).
+    pub net: NetSettings,
+    /// MCP over HTTP: extra Host names accepted (behind a reverse proxy).
+    pub http_allowed_hosts: Vec<String>,
+    /// MCP over HTTP: when set, a browser's Origin must be one of these.
+    pub http_allowed_origins: Vec<String>,
+    /// MCP over HTTP: open sessions per organization.
+    pub http_max_sessions_per_org: usize,
+    /// MCP over HTTP: an idle session is closed after this.
+    pub http_session_idle: Duration,
+}
+
+/// What every listener allows: the same for the side listener and MCP over HTTP.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NetSettings {
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub header_timeout: Duration,
+    pub body_timeout: Duration,
+}
+
+impl Default for NetSettings {
+    fn default() -> Self {
+        let l = crate::net::Limits::default();
+        NetSettings {
+            max_connections: l.max_connections,
+            max_connections_per_ip: l.max_per_ip,
+            header_timeout: l.header_timeout,
+            body_timeout: l.body_timeout,
+        }
+    }
+}
+
+impl NetSettings {
+    /// The limits of a listener whose request bodies are at most `max_body` bytes.
+    pub fn limits(&self, max_body: usize) -> crate::net::Limits {
+        crate::net::Limits {
+            header_timeout: self.header_timeout,
+            body_timeout: self.body_timeout,
+            max_body,
+            max_connections: self.max_connections,
+            max_per_ip: self.max_connections_per_ip,
+            ..crate::net::Limits::default()
+        }
+    }
 }
 
 /// sled's own default page cache (1 GiB).
@@ -72,6 +117,11 @@ impl Default for Settings {
             key_file: None,
             master_key: None,
             cache_mb: DEFAULT_CACHE_MB,
+            net: NetSettings::default(),
+            http_allowed_hosts: Vec::new(),
+            http_allowed_origins: Vec::new(),
+            http_max_sessions_per_org: 256,
+            http_session_idle: Duration::from_secs(120),
         }
     }
 }
@@ -94,6 +144,14 @@ struct FileSettings {
     flow_timeout_secs: Option<u64>,
     key_file: Option<PathBuf>,
     cache_mb: Option<u64>,
+    max_connections: Option<u64>,
+    max_connections_per_ip: Option<u64>,
+    header_timeout_secs: Option<u64>,
+    body_timeout_secs: Option<u64>,
+    http_allowed_hosts: Option<Vec<String>>,
+    http_allowed_origins: Option<Vec<String>>,
+    http_max_sessions_per_org: Option<u64>,
+    http_session_idle_secs: Option<u64>,
 }
 
 /// A configuration value that cannot be used. The message names the field and the fix.
@@ -152,6 +210,117 @@ fn check_cache_mb(field: &str, mb: u64) -> Result<u64, ConfigError> {
     }
 }
 
+fn check_count(field: &str, n: u64) -> Result<usize, ConfigError> {
+    if (1..=1_000_000).contains(&n) {
+        Ok(n as usize)
+    } else {
+        Err(bad(
+            field,
+            format!("{n} is out of range; give 1 to 1000000"),
+        ))
+    }
+}
+
+fn check_timeout(field: &str, secs: u64) -> Result<Duration, ConfigError> {
+    if (1..=3600).contains(&secs) {
+        Ok(Duration::from_secs(secs))
+    } else {
+        Err(bad(
+            field,
+            format!("{secs} s is out of range; give 1 to 3600 seconds"),
+        ))
+    }
+}
+
+/// Host names for `http_allowed_hosts`: a name or `name:port`, no scheme or path.
+fn check_hosts(field: &str, hosts: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    hosts
+        .into_iter()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .map(|h| {
+            if h.contains(['/', ' ', '@']) {
+                Err(bad(
+                    field,
+                    format!("{h:?} is not a host name; give names like pay.example.com or pay.example.com:443"),
+                ))
+            } else {
+                Ok(h)
+            }
+        })
+        .collect()
+}
+
+/// Origins for `http_allowed_origins`: `scheme://host[:port]`, or `null`.
+fn check_origins(field: &str, origins: Vec<String>) -> Result<Vec<String>, ConfigError> {
+    origins
+        .into_iter()
+        .map(|o| o.trim().trim_end_matches('/').to_string())
+        .filter(|o| !o.is_empty())
+        .map(|o| {
+            let ok = o == "null"
+                || ((o.starts_with("https://") || o.starts_with("http://"))
+                    && !o.split_once("://").is_some_and(|(_, rest)| rest.is_empty() || rest.contains('/')));
+            if ok {
+                Ok(o)
+            } else {
+                Err(bad(
+                    field,
+                    format!("{o:?} is not an origin; give scheme://host[:port], e.g. https://app.example.com"),
+                ))
+            }
+        })
+        .collect()
+}
+
+fn list(v: &str) -> Vec<String> {
+    v.split(',').map(str::to_string).collect()
+}
+
+fn parse_u64(field: &str, v: &str) -> Result<u64, ConfigError> {
+    v.trim()
+        .parse::<u64>()
+        .map_err(|_| bad(field, format!("{v:?} is not a whole number")))
+}
+
+impl NetSettings {
+    /// Applies the four values given (from a file or the environment), each validated and
+    /// named by `field(key)` in errors.
+    fn apply(
+        &mut self,
+        values: [Option<u64>; 4],
+        field: impl Fn(usize) -> &'static str,
+    ) -> Result<(), ConfigError> {
+        let [conns, per_ip, header, body] = values;
+        if let Some(n) = conns {
+            self.max_connections = check_count(field(0), n)?;
+        }
+        if let Some(n) = per_ip {
+            self.max_connections_per_ip = check_count(field(1), n)?;
+        }
+        if let Some(s) = header {
+            self.header_timeout = check_timeout(field(2), s)?;
+        }
+        if let Some(s) = body {
+            self.body_timeout = check_timeout(field(3), s)?;
+        }
+        Ok(())
+    }
+}
+
+const NET_ENV: [&str; 4] = [
+    "PAYLINK_MAX_CONNECTIONS",
+    "PAYLINK_MAX_CONNECTIONS_PER_IP",
+    "PAYLINK_HEADER_TIMEOUT_SECS",
+    "PAYLINK_BODY_TIMEOUT_SECS",
+];
+const NET_FILE: [&str; 4] = [
+    "max_connections",
+    "max_connections_per_ip",
+    "header_timeout_secs",
+    "body_timeout_secs",
+];
+
 impl Settings {
     /// The ledger's page cache in bytes.
     pub fn cache_bytes(&self) -> u64 {
@@ -208,6 +377,27 @@ impl Settings {
                 )
             })?;
             self.cache_mb = check_cache_mb("PAYLINK_CACHE_MB", mb)?;
+        }
+        let mut net = [None; 4];
+        for (slot, name) in net.iter_mut().zip(NET_ENV) {
+            if let Some(v) = env(name) {
+                *slot = Some(parse_u64(name, &v)?);
+            }
+        }
+        self.net.apply(net, |i| NET_ENV[i])?;
+        if let Some(v) = env("PAYLINK_HTTP_ALLOWED_HOSTS") {
+            self.http_allowed_hosts = check_hosts("PAYLINK_HTTP_ALLOWED_HOSTS", list(&v))?;
+        }
+        if let Some(v) = env("PAYLINK_HTTP_ALLOWED_ORIGINS") {
+            self.http_allowed_origins = check_origins("PAYLINK_HTTP_ALLOWED_ORIGINS", list(&v))?;
+        }
+        if let Some(v) = env("PAYLINK_HTTP_MAX_SESSIONS_PER_ORG") {
+            let f = "PAYLINK_HTTP_MAX_SESSIONS_PER_ORG";
+            self.http_max_sessions_per_org = check_count(f, parse_u64(f, &v)?)?;
+        }
+        if let Some(v) = env("PAYLINK_HTTP_SESSION_IDLE_SECS") {
+            let f = "PAYLINK_HTTP_SESSION_IDLE_SECS";
+            self.http_session_idle = check_timeout(f, parse_u64(f, &v)?)?;
         }
         let key = env("FLOW_API_KEY");
         let secret = env("FLOW_SECRET_KEY");
@@ -351,6 +541,27 @@ impl Settings {
         if let Some(v) = f.cache_mb {
             self.cache_mb = check_cache_mb("cache_mb", v)?;
         }
+        self.net.apply(
+            [
+                f.max_connections,
+                f.max_connections_per_ip,
+                f.header_timeout_secs,
+                f.body_timeout_secs,
+            ],
+            |i| NET_FILE[i],
+        )?;
+        if let Some(v) = f.http_allowed_hosts {
+            self.http_allowed_hosts = check_hosts("http_allowed_hosts", v)?;
+        }
+        if let Some(v) = f.http_allowed_origins {
+            self.http_allowed_origins = check_origins("http_allowed_origins", v)?;
+        }
+        if let Some(v) = f.http_max_sessions_per_org {
+            self.http_max_sessions_per_org = check_count("http_max_sessions_per_org", v)?;
+        }
+        if let Some(v) = f.http_session_idle_secs {
+            self.http_session_idle = check_timeout("http_session_idle_secs", v)?;
+        }
         Ok(self)
     }
 
@@ -411,6 +622,30 @@ mod tests {
             (&[("PAYLINK_CACHE_MB", "1GiB")], "PAYLINK_CACHE_MB"),
             (&[("PAYLINK_CACHE_MB", "0")], "PAYLINK_CACHE_MB"),
             (&[("PAYLINK_CACHE_MB", "1048577")], "PAYLINK_CACHE_MB"),
+            (
+                &[("PAYLINK_MAX_CONNECTIONS", "0")],
+                "PAYLINK_MAX_CONNECTIONS",
+            ),
+            (
+                &[("PAYLINK_MAX_CONNECTIONS_PER_IP", "many")],
+                "PAYLINK_MAX_CONNECTIONS_PER_IP",
+            ),
+            (
+                &[("PAYLINK_HEADER_TIMEOUT_SECS", "0")],
+                "PAYLINK_HEADER_TIMEOUT_SECS",
+            ),
+            (
+                &[("PAYLINK_BODY_TIMEOUT_SECS", "7200")],
+                "PAYLINK_BODY_TIMEOUT_SECS",
+            ),
+            (
+                &[("PAYLINK_HTTP_ALLOWED_HOSTS", "https://pay.example.com")],
+                "PAYLINK_HTTP_ALLOWED_HOSTS",
+            ),
+            (
+                &[("PAYLINK_HTTP_ALLOWED_ORIGINS", "app.example.com")],
+                "PAYLINK_HTTP_ALLOWED_ORIGINS",
+            ),
         ];
         for (pairs, field) in cases {
             let e = Settings::default().apply_env(env(pairs)).unwrap_err();

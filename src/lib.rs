@@ -16,6 +16,7 @@ pub mod gateway;
 pub mod html;
 pub mod integrations;
 pub mod mcp;
+pub mod net;
 pub mod notify;
 pub mod ops;
 pub mod payments;

@@ -154,7 +154,7 @@ impl ServerHandler for PaylinkServer {
         resources::check_readable(&self.ctx, &org, &request.uri)?;
         self.ctx
             .subscriptions
-            .add_peer(&request.uri, context.peer.clone())
+            .add_peer(&org, &request.uri, context.peer.clone())
             .await;
         Ok(())
     }
@@ -179,10 +179,11 @@ impl ServerHandler for PaylinkServer {
     }
 
     async fn listen(&self, context: rmcp::service::SubscriptionContext) -> Result<(), McpError> {
+        let org = self.organization(context.request_context());
         let key = self
             .ctx
             .subscriptions
-            .add_sink(context.sink().clone())
+            .add_sink(&org, context.sink().clone())
             .await;
         context.cancelled().await;
         self.ctx.subscriptions.remove_sink(key).await;

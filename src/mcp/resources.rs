@@ -3,8 +3,9 @@
 //! [`Subscriptions`] keeps the peers that called `resources/subscribe` (2025-11-25) and the
 //! sinks of `subscriptions/listen` (2026-07-28). [`Subscriptions::forward`] turns every
 //! committed payment change into `notifications/resources/updated` for the subscribers of
-//! that payment's URI. Reads check the organization; a listen filter names URIs, which
-//! are unguessable ids, and a notification carries only the URI.
+//! that payment's URI, and only to subscribers of the payment's own organization: a
+//! `resources/subscribe` is refused for a payment the caller cannot read, and a listen
+//! filter naming another organization's payment hears nothing of it.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -96,8 +97,10 @@ pub async fn list(ctx: &McpContext, org: &str) -> Result<ListResourcesResult, Mc
 
 #[derive(Default)]
 struct Registry {
-    peers: HashMap<String, Vec<Peer<RoleServer>>>,
-    sinks: HashMap<u64, SubscriptionSink>,
+    /// URI → (organization, peer).
+    peers: HashMap<String, Vec<(String, Peer<RoleServer>)>>,
+    /// key → (organization, sink).
+    sinks: HashMap<u64, (String, SubscriptionSink)>,
 }
 
 /// Subscribers of payment resources; cheap to clone.
@@ -108,25 +111,29 @@ pub struct Subscriptions {
 }
 
 impl Subscriptions {
-    pub async fn add_peer(&self, uri: &str, peer: Peer<RoleServer>) {
+    pub async fn add_peer(&self, org: &str, uri: &str, peer: Peer<RoleServer>) {
         self.registry
             .lock()
             .await
             .peers
             .entry(uri.to_string())
             .or_default()
-            .push(peer);
+            .push((org.to_string(), peer));
     }
 
     pub async fn remove_peer(&self, uri: &str, peer: &Peer<RoleServer>) {
         if let Some(list) = self.registry.lock().await.peers.get_mut(uri) {
-            list.retain(|p| !same_peer(p, peer));
+            list.retain(|(_, p)| !same_peer(p, peer));
         }
     }
 
-    pub async fn add_sink(&self, sink: SubscriptionSink) -> u64 {
+    pub async fn add_sink(&self, org: &str, sink: SubscriptionSink) -> u64 {
         let key = self.next_key.fetch_add(1, Ordering::Relaxed);
-        self.registry.lock().await.sinks.insert(key, sink);
+        self.registry
+            .lock()
+            .await
+            .sinks
+            .insert(key, (org.to_string(), sink));
         key
     }
 
@@ -134,21 +141,27 @@ impl Subscriptions {
         self.registry.lock().await.sinks.remove(&key);
     }
 
-    /// Sends `notifications/resources/updated` for `uri` to everyone subscribed to it.
-    pub async fn notify_updated(&self, uri: &str) {
+    /// Sends `notifications/resources/updated` for `uri`, a payment of `org`, to everyone
+    /// of `org` subscribed to it.
+    pub async fn notify_updated(&self, org: &str, uri: &str) {
         // Collect under the lock, send without it.
         let (peers, sinks) = {
             let mut r = self.registry.lock().await;
             let peers = match r.peers.get_mut(uri) {
                 Some(list) => {
-                    list.retain(|p| !p.is_transport_closed());
-                    list.clone()
+                    list.retain(|(_, p)| !p.is_transport_closed());
+                    list.iter()
+                        .filter(|(o, _)| o == org)
+                        .map(|(_, p)| p.clone())
+                        .collect()
                 }
                 None => Vec::new(),
             };
             let sinks: Vec<SubscriptionSink> = r
                 .sinks
                 .values()
+                .filter(|(o, _)| o == org)
+                .map(|(_, s)| s)
                 .filter(|s| {
                     s.accepted()
                         .resource_subscriptions
@@ -176,7 +189,10 @@ impl Subscriptions {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 change = changes.recv() => match change {
-                    Ok(c) => self.notify_updated(&payment_uri(&c.payment.id)).await,
+                    Ok(c) => {
+                        self.notify_updated(&c.payment.organization, &payment_uri(&c.payment.id))
+                            .await
+                    }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
                         tracing::warn!(missed = n, "subscription forwarder lagged; some updates were not pushed");
                     }

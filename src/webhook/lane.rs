@@ -13,7 +13,6 @@
 //! every [`HEARTBEAT_EVERY`], and when the last beat is older than [`STALE_AFTER`] the
 //! lane answers `503` instead of asking the router.
 
-use std::future::IntoFuture;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,6 +27,8 @@ use axum::response::{IntoResponse, Response};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
+
+use crate::net::Limits;
 
 /// The request lines that take the health lane.
 const HEALTH_PREFIXES: [&[u8]; 4] = [
@@ -44,6 +45,19 @@ const PEEK_PATIENCE: Duration = Duration::from_millis(500);
 /// Connections accepted but not yet taken by a lane.
 const HANDOFF_CAPACITY: usize = 1024;
 
+/// Connections being peeked at, at most.
+const MAX_PEEKING: usize = 1024;
+
+/// The health lane serves one short request per connection.
+const LANE_LIMITS: Limits = Limits {
+    header_timeout: Duration::from_secs(2),
+    body_timeout: Duration::from_secs(2),
+    max_body: 1024,
+    max_connections: 256,
+    max_per_ip: 256,
+    drain: LANE_DRAIN,
+};
+
 /// How often the main runtime proves it still runs tasks.
 const HEARTBEAT_EVERY: Duration = Duration::from_millis(100);
 
@@ -59,14 +73,16 @@ const LANE_DRAIN: Duration = Duration::from_secs(1);
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    limits: Limits,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
-    serve_with(listener, router, shutdown, STALE_AFTER).await
+    serve_with(listener, router, limits, shutdown, STALE_AFTER).await
 }
 
 async fn serve_with(
     listener: TcpListener,
     router: Router,
+    limits: Limits,
     shutdown: CancellationToken,
     stale_after: Duration,
 ) -> io::Result<()> {
@@ -90,9 +106,12 @@ async fn serve_with(
                 .and_then(|rt| rt.block_on(accept_loop(listener, lane_router, main_tx, token)));
             let _ = done_tx.send(result);
         })?;
-    let main = axum::serve(Handed { rx: main_rx, local }, router)
-        .with_graceful_shutdown(shutdown.clone().cancelled_owned())
-        .into_future();
+    let main = crate::net::serve(
+        Handed { rx: main_rx, local },
+        router,
+        limits,
+        shutdown.clone(),
+    );
     let acceptor = async {
         done_rx.await.unwrap_or_else(|_| {
             Err(io::Error::other(
@@ -190,11 +209,13 @@ async fn accept_loop(
     let local = listener.local_addr()?;
     let (lane_tx, lane_rx) = mpsc::channel(HANDOFF_CAPACITY);
     let token = shutdown.clone();
-    let mut lane = tokio::spawn(
-        axum::serve(Handed { rx: lane_rx, local }, router)
-            .with_graceful_shutdown(token.cancelled_owned())
-            .into_future(),
-    );
+    let mut lane = tokio::spawn(crate::net::serve(
+        Handed { rx: lane_rx, local },
+        router,
+        LANE_LIMITS,
+        token,
+    ));
+    let peeking = Arc::new(tokio::sync::Semaphore::new(MAX_PEEKING));
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -210,8 +231,18 @@ async fn accept_loop(
             }
         };
         let (main, lane_tx) = (main.clone(), lane_tx.clone());
+        // Connections that have not said what they are yet are bounded: past the cap, a
+        // new one goes straight to the main lane, whose caps and timeouts apply.
+        let Ok(peek) = peeking.clone().try_acquire_owned() else {
+            if let Ok(stream) = stream.into_std() {
+                let _ = main.send((stream, peer)).await;
+            }
+            continue;
+        };
         tokio::spawn(async move {
-            if is_health_check(&stream).await {
+            let health = is_health_check(&stream).await;
+            drop(peek);
+            if health {
                 let _ = stream.set_nodelay(true);
                 let _ = lane_tx.send((stream, peer)).await;
             } else if let Ok(stream) = stream.into_std() {
@@ -357,7 +388,14 @@ mod tests {
                         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
                         tx.send((listener.local_addr()?, tokio::runtime::Handle::current()))
                             .unwrap();
-                        super::serve_with(listener, router(), token, stale_after).await
+                        super::serve_with(
+                            listener,
+                            router(),
+                            super::Limits::default(),
+                            token,
+                            stale_after,
+                        )
+                        .await
                     })
                 })
                 .unwrap();

@@ -46,6 +46,9 @@ use log::Outcome;
 use queue::{Offer, Queue, TokenBucket};
 use verify::Verifier;
 
+/// The largest request body the side listener reads (a confirmation is one short field).
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
 /// The longest token accepted (Flow's are 40 characters).
 pub const MAX_TOKEN_LEN: usize = 128;
 
@@ -153,7 +156,7 @@ pub fn router(state: WebhookState) -> Router {
         )
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
-        .layer(DefaultBodyLimit::max(16 * 1024))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 

@@ -94,6 +94,16 @@ impl World {
         extra_env: &[(&str, &str)],
         extra_args: &[&str],
     ) -> (tokio::process::Child, String) {
+        let (child, url, _) = self.http_with_listener(extra_env, extra_args).await;
+        (child, url)
+    }
+
+    /// Like [`World::http`], also returning the side listener's base URL.
+    pub async fn http_with_listener(
+        &self,
+        extra_env: &[(&str, &str)],
+        extra_args: &[&str],
+    ) -> (tokio::process::Child, String, String) {
         let mut cmd = tokio::process::Command::new(BIN);
         cmd.args(["serve", "--http", "127.0.0.1:0"])
             .args(extra_args);
@@ -109,8 +119,14 @@ impl World {
         let mut child = cmd.spawn().unwrap();
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         let mut printed = Vec::new();
+        let mut side = String::new();
         let announced = tokio::time::timeout(Duration::from_secs(20), async {
             while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(rest) =
+                    line.strip_prefix("paylink: side listener (Flow confirmations, /healthz) at ")
+                {
+                    side = rest.to_string();
+                }
                 if let Some(url) = line.strip_prefix("paylink: MCP over streamable HTTP at ") {
                     return Some(url.to_string());
                 }
@@ -140,7 +156,7 @@ impl World {
             || async { matches!(http.get(&health).send().await, Ok(r) if r.status().is_success()) },
         )
         .await;
-        (child, url)
+        (child, url, side)
     }
 }
 
