@@ -184,7 +184,6 @@ impl Application {
             subscriptions: Subscriptions::default(),
             name_style,
             default_organization: settings.organization.clone(),
-            mode: mode.describe().to_string(),
         });
         Ok(Application {
             payments,
@@ -256,16 +255,24 @@ impl Application {
 
     fn announce(&self) {
         tracing::info!(
-            mode = self.mode.describe(),
             listener = %self.listener_addr,
             confirmations = %format!("{}/webhook/flow", self.public_base_url),
-            organizations = ?std::iter::once(&self.settings.organization).chain(&self.extra_orgs).collect::<Vec<_>>(),
             "paylink ready"
         );
-        if self.sandbox.is_some() {
-            tracing::warn!(
-                "no Flow credentials configured: payments go to the built-in offline sandbox (no real money)"
-            );
+        // Each organization's own mode: one may be live while another is in a sandbox.
+        for org in std::iter::once(&self.settings.organization).chain(&self.extra_orgs) {
+            let mode = self.mcp.mode_of(org);
+            match self.payments.gateways().active(org).map(|e| e.mode) {
+                Some(GatewayMode::Live) => {
+                    tracing::warn!(organization = %org, mode, "LIVE: real money")
+                }
+                Some(GatewayMode::OfflineSandbox) if self.sandbox.is_some() => tracing::warn!(
+                    organization = %org,
+                    mode,
+                    "no Flow credentials for this organization: its payments go to the built-in offline sandbox (no real money)"
+                ),
+                _ => tracing::info!(organization = %org, mode, "payments"),
+            }
         }
     }
 

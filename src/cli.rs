@@ -45,21 +45,21 @@ impl From<ToolNames> for NameStyle {
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
     /// A paylink.toml file. [env: PAYLINK_CONFIG] [default: ./paylink.toml when present]
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<std::path::PathBuf>,
     /// The ledger directory (sled). [env: PAYLINK_DATA_DIR] [default: paylink-data]
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub data_dir: Option<std::path::PathBuf>,
     /// The side listener for Flow's confirmations, the return page, /healthz and /metrics.
     /// [env: PAYLINK_LISTEN] [default: 127.0.0.1:8787]
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub listen: Option<std::net::SocketAddr>,
     /// The public base URL at which Flow reaches the side listener (used to build
     /// urlConfirmation and urlReturn). [env: PAYLINK_PUBLIC_URL]
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub public_url: Option<String>,
     /// Allow a production (live money) Flow account. [env: PAYLINK_ALLOW_LIVE]
-    #[arg(long)]
+    #[arg(long, global = true)]
     pub allow_live: bool,
 }
 
@@ -499,7 +499,13 @@ fn integration(
             if secret.trim().is_empty() {
                 anyhow::bail!("--secret-key: the secret key is empty");
             }
-            let key = settings.master_key()?;
+            // A new key only for a ledger with no sealed secret: otherwise the key that
+            // opens them must be there.
+            let key = if crate::integrations::list(&store)?.is_empty() {
+                settings.master_key_or_create()?
+            } else {
+                settings.master_key()?
+            };
             let stored = save(
                 &store,
                 &key,

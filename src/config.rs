@@ -484,10 +484,22 @@ impl Settings {
             .unwrap_or_else(|| self.data_dir.join("master.key"))
     }
 
-    /// Loads (or on first use creates) the master key.
+    /// Loads the master key; a missing key file is an error (sealed secrets may exist).
     pub fn master_key(&self) -> Result<crate::secrets::MasterKey, crate::secrets::SecretError> {
         use secrecy::ExposeSecret;
         crate::secrets::MasterKey::load(
+            self.master_key.as_ref().map(|k| k.expose_secret()),
+            &self.key_file(),
+        )
+    }
+
+    /// Loads the master key, creating its file on first use: only for a ledger that holds
+    /// no sealed secret yet.
+    pub fn master_key_or_create(
+        &self,
+    ) -> Result<crate::secrets::MasterKey, crate::secrets::SecretError> {
+        use secrecy::ExposeSecret;
+        crate::secrets::MasterKey::load_or_create(
             self.master_key.as_ref().map(|k| k.expose_secret()),
             &self.key_file(),
         )

@@ -247,6 +247,76 @@ pub fn confirmations_list(
 
 /// Checks the configuration, the ledger, the public URL and (with credentials) a signed
 /// call to Flow. Returns whether everything passed.
+/// What `serve` does with the integrations stored in the ledger: open each active one's
+/// sealed secret with the master key (never creating a key), and make a signed call with it.
+async fn check_stored_integrations(
+    settings: &Settings,
+    stored: &[crate::integrations::StoredIntegration],
+    out: &mut (dyn Write + Send),
+    check: &mut impl FnMut(&mut (dyn Write + Send), &str, Result<String, String>) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let active: Vec<_> = stored.iter().filter(|s| s.active).collect();
+    if active.is_empty() {
+        return Ok(());
+    }
+    let key = match settings.master_key() {
+        Ok(k) => {
+            check(
+                out,
+                "master key",
+                Ok(settings.key_file().display().to_string()),
+            )?;
+            k
+        }
+        Err(e) => return check(out, "master key", Err(e.to_string())),
+    };
+    let http = reqwest::Client::builder()
+        .timeout(settings.flow_timeout)
+        .build()
+        .map_err(std::io::Error::other)?;
+    for s in active {
+        let name = format!(
+            "integration {} ({})",
+            s.organization,
+            s.environment.as_str()
+        );
+        if s.environment == crate::domain::Environment::Production && !settings.allow_live {
+            check(
+                out,
+                &name,
+                Err("a production (live money) integration: serve refuses to start without --allow-live or PAYLINK_ALLOW_LIVE=1".into()),
+            )?;
+            continue;
+        }
+        let entry = match crate::integrations::gateway_entry(
+            s,
+            &key,
+            http.clone(),
+            settings.flow_timeout,
+        ) {
+            Ok(e) => e,
+            Err(e) => {
+                check(out, &name, Err(e.to_string()))?;
+                continue;
+            }
+        };
+        let result = match entry
+            .client
+            .status_by_commerce_order("paylink-doctor-probe")
+            .await
+        {
+            Ok(_) => Ok(format!("{} accepted a signed call", s.api_url)),
+            Err(e) if e.is_auth() => Err(format!(
+                "{} refused the stored credentials: {e}; store the right keys with `paylink integration flow`",
+                s.api_url
+            )),
+            Err(e) => Err(format!("{} could not be used: {e}", s.api_url)),
+        };
+        check(out, &name, result)?;
+    }
+    Ok(())
+}
+
 pub async fn doctor(
     settings: Result<Settings, anyhow::Error>,
     out: &mut (dyn Write + Send),
@@ -285,7 +355,12 @@ pub async fn doctor(
             .map(|s| format!("{} ({} payments)", settings.data_dir.display(), s.len()))
             .map_err(Clone::clone),
     )?;
+    let stored = match &store {
+        Ok(s) => crate::integrations::list(s).unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
     drop(store);
+    check_stored_integrations(&settings, &stored, out, &mut check).await?;
     let public = settings.public_base(settings.listener_addr);
     let public_note = if public.contains("127.0.0.1") || public.contains("localhost") {
         format!(

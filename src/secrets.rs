@@ -25,6 +25,10 @@ pub enum SecretError {
     BadKeyFile { path: PathBuf },
     #[error("cannot create the key file {path}: {problem}")]
     CannotCreate { path: PathBuf, problem: String },
+    #[error(
+        "the master key file {path} is missing, but the ledger holds sealed secrets: restore the key file from your backup (or set PAYLINK_MASTER_KEY to its 64 hex characters); paylink never makes a new key while sealed secrets exist, since they could not be opened with it"
+    )]
+    Missing { path: PathBuf },
     #[error("a stored secret cannot be opened with this master key (was the key file replaced?)")]
     CannotOpen,
 }
@@ -44,8 +48,26 @@ fn parse_hex_key(text: &str) -> Option<[u8; 32]> {
 }
 
 impl MasterKey {
-    /// From `env_value` when given, else from `key_file`, creating it (0600) if absent.
+    /// From `env_value` when given, else from `key_file`. A missing file is an error: use
+    /// this whenever sealed secrets may exist.
     pub fn load(env_value: Option<&str>, key_file: &Path) -> Result<MasterKey, SecretError> {
+        Self::load_inner(env_value, key_file, false)
+    }
+
+    /// Like [`MasterKey::load`], but creates the file (0600) when it is absent. Only for a
+    /// ledger that holds no sealed secret yet.
+    pub fn load_or_create(
+        env_value: Option<&str>,
+        key_file: &Path,
+    ) -> Result<MasterKey, SecretError> {
+        Self::load_inner(env_value, key_file, true)
+    }
+
+    fn load_inner(
+        env_value: Option<&str>,
+        key_file: &Path,
+        create: bool,
+    ) -> Result<MasterKey, SecretError> {
         if let Some(v) = env_value {
             return parse_hex_key(v)
                 .map(|k| MasterKey(SecretBox::new(Box::new(k))))
@@ -57,7 +79,10 @@ impl MasterKey {
                 .ok_or_else(|| SecretError::BadKeyFile {
                     path: key_file.to_path_buf(),
                 }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Self::create(key_file),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && create => Self::create(key_file),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(SecretError::Missing {
+                path: key_file.to_path_buf(),
+            }),
             Err(e) => Err(SecretError::UnreadableKeyFile {
                 path: key_file.to_path_buf(),
                 problem: e.to_string(),
@@ -134,7 +159,14 @@ mod tests {
     fn sealed_secrets_open_with_the_same_key_only() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("master.key");
-        let key = MasterKey::load(None, &path).unwrap();
+        assert!(
+            matches!(
+                MasterKey::load(None, &path),
+                Err(SecretError::Missing { .. })
+            ),
+            "load never creates a key"
+        );
+        let key = MasterKey::load_or_create(None, &path).unwrap();
         let sealed = key.seal(&SecretString::from("s3cr3t-value".to_string()));
         assert!(!sealed.contains("s3cr3t"));
         assert_eq!(key.open(&sealed).unwrap().expose_secret(), "s3cr3t-value");

@@ -275,3 +275,157 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// `paylink integration flow … --organization ORG` with a fresh secret file.
+fn store_integration(env: &[(&str, &str)], dir: &std::path::Path, org: &str, extra: &[&str]) {
+    let secret_file = dir.join(format!("secret-{org}"));
+    std::fs::write(&secret_file, "s3cret-of-the-merchant\n").unwrap();
+    let sf = secret_file.display().to_string();
+    let mut args = vec![
+        "integration",
+        "flow",
+        "--organization",
+        org,
+        "--api-key",
+        "K",
+        "--secret-key-file",
+        &sf,
+    ];
+    args.extend_from_slice(extra);
+    let out = paylink(&args, env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn every_organization_is_told_its_own_mode() {
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+
+    let w = World::new().await;
+    let data = w.data_dir.path().display().to_string();
+    let env = [("PAYLINK_DATA_DIR", data.as_str()), ("RUST_LOG", "off")];
+    // acme takes live money (the URL is Flow's production API; nothing here calls it).
+    store_integration(&env, w.data_dir.path(), "acme", &["--allow-live"]);
+    const ACME: &str = "acme-token-0123456789abcdef";
+    const GLOBEX: &str = "globex-token-0123456789abcdef";
+    let tokens = format!("{ACME}=acme,{GLOBEX}=globex");
+    let mut cmd = tokio::process::Command::new(BIN);
+    cmd.args(["serve", "--http", "127.0.0.1:0", "--allow-live"])
+        .env("PAYLINK_DATA_DIR", &data)
+        .env("PAYLINK_LISTEN", "127.0.0.1:0")
+        .env("PAYLINK_HTTP_TOKENS", &tokens)
+        .env("RUST_LOG", "warn")
+        .env_remove("FLOW_API_KEY")
+        .env_remove("FLOW_SECRET_KEY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    use tokio::io::AsyncBufReadExt;
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let mut log = Vec::new();
+    let url = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(url) = line.strip_prefix("paylink: MCP over streamable HTTP at ") {
+                return url.to_string();
+            }
+            log.push(line);
+        }
+        panic!("serve exited: {log:?}");
+    })
+    .await
+    .expect("serve --http announces its address");
+    // Each organization's mode is logged as serving starts.
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        while !(log.iter().any(|l| l.contains("organization=acme"))
+            && log.iter().any(|l| l.contains("organization=globex")))
+        {
+            match lines.next_line().await {
+                Ok(Some(line)) => log.push(line),
+                _ => break,
+            }
+        }
+    })
+    .await
+    .expect("both organizations' modes are logged");
+    let log = log.join("\n");
+    assert!(
+        log.contains("organization=acme") && log.contains("LIVE"),
+        "the log names acme's live mode: {log}"
+    );
+    assert!(
+        log.contains("organization=globex") && log.contains("offline sandbox"),
+        "the log names globex's sandbox: {log}"
+    );
+
+    let instructions = |token: &'static str| {
+        let url = url.clone();
+        async move {
+            let cfg = StreamableHttpClientTransportConfig::with_uri(url).auth_header(token);
+            let client = ().serve(StreamableHttpClientTransport::from_config(cfg)).await.unwrap();
+            let text = client
+                .peer_info()
+                .and_then(|i| i.instructions.clone())
+                .unwrap_or_default();
+            client.cancel().await.unwrap();
+            text
+        }
+    };
+    let acme = instructions(ACME).await;
+    assert!(acme.contains("LIVE"), "{acme}");
+    assert!(!acme.contains("no real money"), "{acme}");
+    let globex = instructions(GLOBEX).await;
+    assert!(globex.contains("offline sandbox"), "{globex}");
+}
+
+#[test]
+fn a_lost_master_key_stops_serve_and_doctor_and_is_never_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_s = data.display().to_string();
+    let env = [
+        ("PAYLINK_DATA_DIR", data_s.as_str()),
+        ("RUST_LOG", "off"),
+        ("PAYLINK_LISTEN", "127.0.0.1:0"),
+    ];
+    store_integration(&env, dir.path(), "default", &["--test"]);
+    let key = data.join("master.key");
+    assert!(key.exists(), "the first integration creates the key");
+    std::fs::remove_file(&key).unwrap();
+
+    let out = paylink(&["serve"], &env);
+    one_clear_line(&out, "master key file");
+    assert!(!key.exists(), "serve must not write a new master key");
+
+    let doctor = paylink(&["doctor"], &env);
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(!doctor.status.success(), "{text}");
+    assert!(text.contains("FAIL  master key"), "{text}");
+    assert!(text.contains("NOT READY"), "{text}");
+    assert!(!key.exists(), "doctor must not write a new master key");
+
+    // Storing another integration cannot paper over it with a new key either.
+    let secret_file = dir.path().join("secret-2");
+    std::fs::write(&secret_file, "another\n").unwrap();
+    let out = paylink(
+        &[
+            "integration",
+            "flow",
+            "--test",
+            "--organization",
+            "globex",
+            "--api-key",
+            "K",
+            "--secret-key-file",
+            &secret_file.display().to_string(),
+        ],
+        &env,
+    );
+    one_clear_line(&out, "master key file");
+    assert!(!key.exists());
+}

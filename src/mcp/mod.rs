@@ -38,8 +38,19 @@ pub struct McpContext {
     pub name_style: NameStyle,
     /// The organization when no transport says otherwise (stdio).
     pub default_organization: String,
-    /// The mode line for the instructions, e.g. "offline sandbox (...)".
-    pub mode: String,
+}
+
+impl McpContext {
+    /// What `organization`'s payments go through right now, in words (its own account's
+    /// mode: organizations of one server may be live and in a sandbox side by side).
+    pub fn mode_of(&self, organization: &str) -> &'static str {
+        match self.payments.gateways().active(organization) {
+            Some(entry) => entry.mode.describe(),
+            None => {
+                "no payment gateway configured for this organization: payment.create will fail until the operator configures one"
+            }
+        }
+    }
 }
 
 /// One MCP server instance (per stdio connection, or per HTTP session/request).
@@ -61,7 +72,8 @@ impl PaylinkServer {
             .unwrap_or_else(|| self.ctx.default_organization.clone())
     }
 
-    pub fn instructions(&self) -> String {
+    /// The instructions for `organization`'s agents, naming its own mode.
+    pub fn instructions(&self, organization: &str) -> String {
         let (create, status) = match self.ctx.name_style {
             NameStyle::Dotted => ("payment.create", "payment.getStatus"),
             NameStyle::Snake => ("payment_create", "payment_get_status"),
@@ -73,7 +85,7 @@ impl PaylinkServer {
              If a call fails or times out, call again with the same idempotencyKey and arguments: you get the same payment, never a second charge. \
              Later call {status} with the paymentId (as entityId), or subscribe to the payment's resourceUri to be told when it changes. \
              On an error, follow error.nextStep; error.retryable says whether trying again can help.",
-            mode = self.ctx.mode
+            mode = self.ctx.mode_of(organization)
         )
     }
 }
@@ -89,7 +101,20 @@ impl ServerHandler for PaylinkServer {
                 .build(),
         )
         .with_server_info(Implementation::new("paylink", env!("CARGO_PKG_VERSION")))
-        .with_instructions(self.instructions())
+        .with_instructions(self.instructions(&self.ctx.default_organization))
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        // The instructions name the mode of the organization whose token opened the session.
+        let org = self.organization(&context);
+        context.peer.set_peer_info(request.clone());
+        let mut result = self.negotiate_initialize(&request)?;
+        result.instructions = Some(self.instructions(&org));
+        Ok(result)
     }
 
     async fn list_tools(
