@@ -283,7 +283,7 @@ impl Application {
         self.announce();
         let server = PaylinkServer::new(self.mcp.clone());
         let running = server
-            .serve(rmcp::transport::stdio())
+            .serve(rmcp::transport::io::stdio_pipes())
             .await
             .context("MCP handshake over stdio failed")?;
         let cancel = running.cancellation_token();
