@@ -11,6 +11,8 @@
 //! - `GET|POST /payment/return` — the default return page ([`return_page`]).
 //! - `GET /healthz` — `ok`, touching nothing. Served by [`serve`] on a lane of its own,
 //!   so it answers promptly even while a storm keeps the main runtime busy ([`lane`]).
+//!   `503` with the reason while the ledger cannot write (an atomic flag the store keeps;
+//!   no ledger I/O per check), so a load balancer stops sending payments to a full disk.
 //! - `GET /metrics` — Prometheus text ([`metrics`]); never scans the ledger.
 //!
 //! # Invariants
@@ -154,7 +156,7 @@ pub fn router(state: WebhookState) -> Router {
             "/payment/return",
             get(return_page::get).post(return_page::post),
         )
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -198,6 +200,18 @@ async fn confirm(State(state): State<WebhookState>, body: Bytes) -> (StatusCode,
         }
     }
     (StatusCode::OK, "ok")
+}
+
+async fn healthz(State(state): State<WebhookState>) -> (StatusCode, &'static str) {
+    if state.payments().store().writable() {
+        (StatusCode::OK, "ok")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unhealthy: the ledger cannot write to disk (full or failing); free disk space, \
+             paylink resumes by itself",
+        )
+    }
 }
 
 async fn metrics(State(state): State<WebhookState>) -> impl IntoResponse {
