@@ -67,6 +67,9 @@ pub struct WebhookOptions {
     pub fallback_per_second: u32,
     /// How long the return page waits for Flow before showing the ledger's status.
     pub return_page_timeout: Duration,
+    /// Live checks the (unauthenticated) return page may start per second, for the whole
+    /// process; over it, the page shows the ledger's status.
+    pub return_page_checks_per_second: u32,
 }
 
 impl Default for WebhookOptions {
@@ -77,6 +80,7 @@ impl Default for WebhookOptions {
             fallback_accounts: 4,
             fallback_per_second: 10,
             return_page_timeout: Duration::from_secs(5),
+            return_page_checks_per_second: 10,
         }
     }
 }
@@ -85,6 +89,7 @@ struct Shared {
     payments: Payments,
     metrics: Arc<Metrics>,
     queue: Arc<Queue>,
+    return_checks: return_page::LiveChecks,
     options: WebhookOptions,
 }
 
@@ -126,6 +131,7 @@ impl WebhookState {
                 payments,
                 metrics,
                 queue,
+                return_checks: return_page::LiveChecks::new(options.return_page_checks_per_second),
                 options,
             }),
         }
