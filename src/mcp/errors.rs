@@ -9,6 +9,7 @@ use crate::gateway::flow::error::{
     CODE_BELOW_MINIMUM, CODE_CURRENCY_NOT_ENABLED, CODE_INVALID_EMAIL,
 };
 use crate::payments::PaymentError;
+use crate::store::StoreError;
 
 pub fn tool_error(e: &PaymentError) -> ToolError {
     use ErrorCode as C;
@@ -83,6 +84,14 @@ pub fn tool_error(e: &PaymentError) -> ToolError {
             "Create the payment again with a NEW idempotencyKey; the lost order expires by itself.",
         )
         .payment(payment_id.clone()),
+        // The cause was logged once when the streak of failures began.
+        PaymentError::Store(StoreError::Unavailable) => ToolError::new(
+            C::StorageUnavailable,
+            "paylink's ledger cannot write to disk right now (the disk is full or failing), so \
+             nothing was recorded and no payment was made; the operator must free disk space",
+            "Tell the user payments are paused for a moment, then call again in a minute with the \
+             SAME idempotencyKey and arguments; paylink resumes by itself once it can write.",
+        ),
         PaymentError::Store(inner) => {
             tracing::error!(error = %inner, "ledger error during a tool call");
             ToolError::new(

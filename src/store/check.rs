@@ -36,7 +36,8 @@ impl Store {
         &self,
         problems: &mut Vec<String>,
     ) -> Result<[(PaymentStatus, u64); 4], StoreError> {
-        let t = &self.inner.trees;
+        let inner = self.inner()?;
+        let t = &inner.trees;
         let mut counts = PaymentStatus::ALL.map(|s| (s, 0u64));
         for item in t.payments.iter() {
             let (key, value) = item?;
@@ -77,12 +78,8 @@ impl Store {
     /// The payment's events are seq 1..=version, contiguous, and name it.
     fn check_events(&self, p: &Payment, problems: &mut Vec<String>) -> Result<(), StoreError> {
         let mut expected = 1u64;
-        for item in self
-            .inner
-            .trees
-            .events
-            .scan_prefix(layout::prefix(&[&p.id]))
-        {
+        let inner = self.inner()?;
+        for item in inner.trees.events.scan_prefix(layout::prefix(&[&p.id])) {
             let (key, value) = item?;
             let key_seq = layout::split_event_key(&key).map(|(_, seq)| seq);
             match codec::decode::<PaymentEvent>(layout::EVENTS, &key, &value) {
@@ -108,7 +105,7 @@ impl Store {
     /// Every index entry points at a payment whose fields produce that very key.
     fn check_indexes(&self, problems: &mut Vec<String>) -> Result<(), StoreError> {
         for i in Index::ALL {
-            for key in self.inner.trees.index(i).iter().keys() {
+            for key in self.inner()?.trees.index(i).iter().keys() {
                 let key = key?;
                 let Some(id) = i.id_of(&key) else {
                     problems.push(format!(
@@ -140,7 +137,7 @@ impl Store {
 
     /// Every claim points at an existing payment of its organization and key.
     fn check_claims(&self, problems: &mut Vec<String>) -> Result<(), StoreError> {
-        for item in self.inner.trees.claims.iter() {
+        for item in self.inner()?.trees.claims.iter() {
             let (key, value) = item?;
             let claim: Claim = match codec::decode(layout::CLAIMS, &key, &value) {
                 Ok(c) => c,
@@ -172,7 +169,8 @@ impl Store {
 
     /// No event belongs to a payment that does not exist.
     fn check_orphan_events(&self, problems: &mut Vec<String>) -> Result<(), StoreError> {
-        let t = &self.inner.trees;
+        let inner = self.inner()?;
+        let t = &inner.trees;
         let mut last_checked: Option<String> = None;
         for key in t.events.iter().keys() {
             let key = key?;

@@ -17,11 +17,15 @@ impl Store {
     ) -> Result<(), StoreError> {
         layout::check_part("the organization", organization)?;
         layout::check_part("the environment", environment)?;
-        self.inner
+        let inner = self.writable_inner()?;
+        let result = inner
             .trees
             .configs
-            .insert(layout::joined(&[organization, environment]), value)?;
-        self.inner.log.flush(&self.inner.db)
+            .insert(layout::joined(&[organization, environment]), value)
+            .map_err(StoreError::from)
+            .and_then(|_| inner.log.flush(&inner.db));
+        drop(inner);
+        result.map_err(|e| self.write_failed(e))
     }
 
     pub fn get_config(
@@ -32,13 +36,13 @@ impl Store {
         layout::check_part("the organization", organization)?;
         layout::check_part("the environment", environment)?;
         let key = layout::joined(&[organization, environment]);
-        Ok(self.inner.trees.configs.get(key)?.map(|v| v.to_vec()))
+        Ok(self.inner()?.trees.configs.get(key)?.map(|v| v.to_vec()))
     }
 
     /// Every config as (organization, environment, bytes), ordered by organization.
     pub fn list_configs(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
         let mut all = Vec::new();
-        for item in self.inner.trees.configs.iter() {
+        for item in self.inner()?.trees.configs.iter() {
             let (key, value) = item?;
             let (org, env) = layout::split_first(&key).ok_or_else(|| {
                 StoreError::Corrupt(format!(

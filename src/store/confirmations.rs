@@ -38,12 +38,18 @@ impl Counted {
 impl Store {
     /// Appends an entry; returns its id.
     pub fn record_confirmation(&self, entry_json: &[u8]) -> Result<u64, StoreError> {
-        let id = self.inner.db.generate_id()?;
-        self.inner
-            .trees
-            .confirmations
-            .insert(id.to_be_bytes(), entry_json)?;
-        let len = self.inner.confirmations.len.fetch_add(1, Ordering::Relaxed) + 1;
+        let inner = self.writable_inner()?;
+        let appended = (|| {
+            let id = inner.db.generate_id()?;
+            inner
+                .trees
+                .confirmations
+                .insert(id.to_be_bytes(), entry_json)?;
+            Ok::<_, StoreError>(id)
+        })();
+        let id = appended.map_err(|e| self.write_failed(e))?;
+        let len = inner.confirmations.len.fetch_add(1, Ordering::Relaxed) + 1;
+        drop(inner);
         if len >= CONFIRMATION_LOG_CAP + TRIM_EVERY {
             self.trim_confirmations(CONFIRMATION_LOG_CAP)?;
         }
@@ -53,7 +59,8 @@ impl Store {
     /// Removes the oldest entries so that at most `keep` remain; returns how many went.
     /// While another call is trimming, returns 0 at once.
     pub fn trim_confirmations(&self, keep: u64) -> Result<u64, StoreError> {
-        let counted = &self.inner.confirmations;
+        let inner = self.inner()?;
+        let counted = &inner.confirmations;
         if counted.trimming.swap(true, Ordering::Acquire) {
             return Ok(0);
         }
@@ -65,7 +72,7 @@ impl Store {
             }
         }
         let _release = Release(&counted.trimming);
-        let log = &self.inner.trees.confirmations;
+        let log = &inner.trees.confirmations;
         let excess = counted.len.load(Ordering::Relaxed).saturating_sub(keep);
         let mut removed = 0;
         let result = (|| {
@@ -83,12 +90,14 @@ impl Store {
 
     /// How many entries the log holds.
     pub fn confirmation_count(&self) -> u64 {
-        self.inner.confirmations.len.load(Ordering::Relaxed)
+        self.shared
+            .current()
+            .map_or(0, |inner| inner.confirmations.len.load(Ordering::Relaxed))
     }
 
     /// The newest `limit` entries, newest first.
     pub fn confirmations(&self, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.inner
+        self.inner()?
             .trees
             .confirmations
             .iter()

@@ -22,6 +22,17 @@ pub enum StoreError {
          payment records"
     )]
     SchemaMismatch { found: u32, expected: u32 },
+    /// The ledger cannot write right now (a full or failing disk); nothing was recorded.
+    /// The cause was logged when the failure began; paylink keeps retrying in the
+    /// background and takes writes again by itself.
+    #[error(
+        "the ledger cannot write to disk right now (disk full or failing), so nothing was \
+         recorded; the operator must free disk space, after which paylink resumes by itself"
+    )]
+    Unavailable,
+    /// The runtime is shutting down and the write was cancelled before it ran.
+    #[error("the ledger write was cancelled: the runtime is shutting down")]
+    ShuttingDown,
     /// No such payment.
     #[error("not found: {0}")]
     NotFound(String),

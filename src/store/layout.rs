@@ -5,6 +5,7 @@
 //! | tree | key | value |
 //! |---|---|---|
 //! | `meta` | `schema_version` | JSON `u32` |
+//! | `meta` | `write_probe` | u64 BE: when the ledger last proved it writes again |
 //! | `payments` | payment id | JSON [`Payment`](crate::domain::Payment) |
 //! | `events` | id `00` seq (u64 BE) | JSON [`PaymentEvent`](crate::domain::PaymentEvent) |
 //! | `claims` | organization `00` idempotency key | JSON claim (payment id, fingerprint, expiry) |
@@ -47,6 +48,10 @@ pub const CONFIRMATIONS: &str = "confirmations";
 
 /// The key in `meta` that holds the schema version.
 pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";
+
+/// The key in `meta` the ledger writes to prove it can write again after a storage
+/// failure (big-endian nanoseconds of the last probe).
+pub const WRITE_PROBE_KEY: &[u8] = b"write_probe";
 
 const SEP: u8 = 0;
 

@@ -39,6 +39,14 @@
 //! better. The store never calls sled's `flush_async`, which can hang forever under
 //! concurrent callers in sled 0.34.7 (sled#1308).
 //!
+//! # A full disk
+//!
+//! A write that fails in sled or in the flush makes the ledger *unwritable*: later writes
+//! are refused at once with [`StoreError::Unavailable`] while a background thread waits
+//! for the disk, reopening the database because sled 0.34 refuses every write after one
+//! I/O error until it is reopened ([`health`] says how). [`Store::writable`] is an atomic
+//! read for health checks.
+//!
 //! # Threads
 //!
 //! sled 0.34 runs every transaction under a process-wide lock that a flush also holds
@@ -55,6 +63,7 @@ mod configs;
 mod confirmations;
 mod counts;
 mod error;
+mod health;
 mod index;
 pub mod layout;
 mod read;
@@ -63,9 +72,9 @@ mod write;
 #[cfg(test)]
 mod tests;
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock};
 
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
@@ -111,13 +120,74 @@ pub enum ApplyOutcome {
 /// The ledger. Cheap to clone; all clones share one database and one flusher.
 #[derive(Clone)]
 pub struct Store {
-    inner: Arc<Inner>,
+    shared: Arc<Shared>,
+}
+
+/// What every clone shares: the open database (swapped when it is reopened after a
+/// storage failure) and its health.
+pub(crate) struct Shared {
+    /// None only while the database is being reopened.
+    current: RwLock<Option<Arc<Inner>>>,
+    /// Where to reopen from; None for a temporary database (never reopened).
+    reopen: Option<(PathBuf, u64)>,
+    health: health::Health,
+    flush_each_write: AtomicBool,
+}
+
+impl Shared {
+    fn current(&self) -> Option<Arc<Inner>> {
+        self.current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// Proves the ledger writes (a small durable write), reopening it first when the open
+    /// database cannot. Called only by the recovery thread.
+    fn try_recover(&self) -> Result<(), StoreError> {
+        if self.current().is_some_and(|inner| inner.probe().is_ok()) {
+            return Ok(());
+        }
+        let Some((dir, cache_bytes)) = &self.reopen else {
+            return Err(StoreError::Io(
+                "a temporary ledger cannot be reopened".into(),
+            ));
+        };
+        {
+            let mut slot = self
+                .current
+                .write()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if let Some(old) = slot.take() {
+                match Arc::try_unwrap(old) {
+                    // Dropped outside the lock: it joins the flusher threads.
+                    Ok(old) => {
+                        drop(slot);
+                        drop(old);
+                    }
+                    Err(still_used) => {
+                        *slot = Some(still_used);
+                        return Err(StoreError::Io(
+                            "the old database is still in use; reopening later".into(),
+                        ));
+                    }
+                }
+            }
+        }
+        let inner = Arc::new(Inner::open(dir, *cache_bytes)?);
+        let probed = inner.probe();
+        // Installed even when the probe failed, so reads work; the next attempt reopens.
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(inner);
+        probed
+    }
 }
 
 struct Inner {
     // Dropped first: joins the flusher, which holds a handle on the database.
     group: GroupCommit,
-    flush_each_write: AtomicBool,
     counts: StatusCounts,
     confirmations: confirmations::Counted,
     trees: Trees,
@@ -196,20 +266,56 @@ impl Inner {
         Ok(result?)
     }
 
-    fn mode(&self) -> CommitMode {
-        if self.flush_each_write.load(Ordering::Relaxed) {
-            CommitMode::FlushEachWrite
-        } else {
-            CommitMode::GroupCommit
-        }
-    }
-
     /// Waits until the ticket's commit is on disk.
-    async fn durable(&self, ticket: u64) -> Result<(), StoreError> {
-        match self.mode() {
+    async fn durable(&self, ticket: u64, mode: CommitMode) -> Result<(), StoreError> {
+        match mode {
             CommitMode::GroupCommit => self.group.wait(ticket).await,
             CommitMode::FlushEachWrite => self.flush_off_pool().await,
         }
+    }
+
+    /// Opens the ledger in `dir` (see [`Store::open_with_cache`]).
+    fn open(dir: &Path, cache_bytes: u64) -> Result<Inner, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|e| {
+            StoreError::Io(format!(
+                "cannot create the ledger directory {}: {e}",
+                dir.display()
+            ))
+        })?;
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(cache_bytes)
+            .open()?;
+        Inner::from_db(db, LogFile::open(dir)?)
+    }
+
+    fn from_db(db: sled::Db, log: LogFile) -> Result<Inner, StoreError> {
+        let trees = Trees::open(&db)?;
+        let log = Arc::new(log);
+        check_schema(&db, &log, &trees)?;
+        let counts = StatusCounts::load(&trees.payments)?;
+        let confirmations = confirmations::Counted::load(&trees.confirmations);
+        let group = GroupCommit::start(db.clone(), log.clone())?;
+        Ok(Inner {
+            group,
+            counts,
+            confirmations,
+            trees,
+            log,
+            db,
+        })
+    }
+
+    /// A small durable write: proves the disk takes writes again.
+    fn probe(&self) -> Result<(), StoreError> {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default();
+        self.trees
+            .meta
+            .insert(layout::WRITE_PROBE_KEY, &now.to_be_bytes())?;
+        self.log.flush(&self.db)
     }
 
     /// Flushes and fsyncs on tokio's blocking pool. Never `flush_async`: it flushes on
@@ -230,9 +336,7 @@ async fn blocking<T: Send + 'static>(
     match tokio::task::spawn_blocking(f).await {
         Ok(result) => result,
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        Err(_) => Err(StoreError::Io(
-            "the ledger write was cancelled: the runtime is shutting down".into(),
-        )),
+        Err(_) => Err(StoreError::ShuttingDown),
     }
 }
 
@@ -252,54 +356,82 @@ impl Store {
     /// of the ledger in memory; its accounting is approximate; the rest is read from disk
     /// through the OS page cache).
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Io(format!(
-                "cannot create the ledger directory {}: {e}",
-                dir.display()
-            ))
-        })?;
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(cache_bytes)
-            .open()?;
-        Store::from_db(db, LogFile::open(dir)?)
+        let inner = Inner::open(dir, cache_bytes)?;
+        Ok(Store::from_inner(
+            inner,
+            Some((dir.to_owned(), cache_bytes)),
+        ))
     }
 
     /// A ledger in a temporary sled database, deleted on drop (tests, benches).
     pub fn open_temporary() -> Result<Store, StoreError> {
         let db = sled::Config::new().temporary(true).open()?;
-        Store::from_db(db, LogFile::none())
+        Ok(Store::from_inner(
+            Inner::from_db(db, LogFile::none())?,
+            None,
+        ))
     }
 
-    fn from_db(db: sled::Db, log: LogFile) -> Result<Store, StoreError> {
-        let trees = Trees::open(&db)?;
-        let log = Arc::new(log);
-        check_schema(&db, &log, &trees)?;
-        let counts = StatusCounts::load(&trees.payments)?;
-        let confirmations = confirmations::Counted::load(&trees.confirmations);
-        let group = GroupCommit::start(db.clone(), log.clone())?;
-        let inner = Inner {
-            group,
-            flush_each_write: AtomicBool::new(false),
-            counts,
-            confirmations,
-            trees,
-            log,
-            db,
-        };
-        Ok(Store {
-            inner: Arc::new(inner),
-        })
+    fn from_inner(inner: Inner, reopen: Option<(PathBuf, u64)>) -> Store {
+        Store {
+            shared: Arc::new(Shared {
+                current: RwLock::new(Some(Arc::new(inner))),
+                reopen,
+                health: health::Health::default(),
+                flush_each_write: AtomicBool::new(false),
+            }),
+        }
     }
 
-    /// Payment counts by status, from memory.
+    /// The open database; fails only for the moment it is being reopened.
+    fn inner(&self) -> Result<Arc<Inner>, StoreError> {
+        self.shared.current().ok_or(StoreError::Unavailable)
+    }
+
+    /// The open database for a write; refused at once while the ledger cannot write.
+    fn writable_inner(&self) -> Result<Arc<Inner>, StoreError> {
+        if !self.shared.health.writable() {
+            return Err(self.shared.health.refused());
+        }
+        self.inner()
+    }
+
+    /// Turns a write's error into what the caller sees, noting storage failures.
+    fn write_failed(&self, e: StoreError) -> StoreError {
+        health::failed(&self.shared, e)
+    }
+
+    /// Whether the ledger can write right now (an atomic read; no I/O).
+    pub fn writable(&self) -> bool {
+        self.shared.health.writable()
+    }
+
+    /// Writes that failed or were refused because the ledger could not write.
+    pub fn write_failures(&self) -> u64 {
+        self.shared.health.failures()
+    }
+
+    fn mode(&self) -> CommitMode {
+        if self.shared.flush_each_write.load(Ordering::Relaxed) {
+            CommitMode::FlushEachWrite
+        } else {
+            CommitMode::GroupCommit
+        }
+    }
+
+    /// Payment counts by status, from memory (zeros for the moment the ledger reopens).
     pub fn status_counts(&self) -> [(PaymentStatus, u64); 4] {
-        self.inner.counts.snapshot()
+        match self.shared.current() {
+            Some(inner) => inner.counts.snapshot(),
+            None => StatusCounts::default().snapshot(),
+        }
     }
 
     /// The number of payments, from memory.
     pub fn len(&self) -> usize {
-        self.inner.counts.total() as usize
+        self.shared
+            .current()
+            .map_or(0, |inner| inner.counts.total() as usize)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -308,23 +440,29 @@ impl Store {
 
     /// Writes everything to disk now.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.inner.flush_off_pool().await
+        let inner = self.writable_inner()?;
+        let result = inner.flush_off_pool().await;
+        drop(inner);
+        result.map_err(|e| self.write_failed(e))
     }
 
     pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        Ok(self.inner.db.size_on_disk()?)
+        Ok(self.inner()?.db.size_on_disk()?)
     }
 
     /// Chooses how writes are made durable (benches compare the two).
     pub fn set_commit_mode(&self, mode: CommitMode) {
         let each = matches!(mode, CommitMode::FlushEachWrite);
-        self.inner.flush_each_write.store(each, Ordering::Relaxed);
+        self.shared.flush_each_write.store(each, Ordering::Relaxed);
     }
 
     /// The raw database, for tests that corrupt or inspect it on purpose.
     #[doc(hidden)]
-    pub fn db(&self) -> &sled::Db {
-        &self.inner.db
+    pub fn db(&self) -> sled::Db {
+        let inner = self
+            .inner()
+            .expect("the ledger is open (not being reopened)");
+        inner.db.clone()
     }
 }
 

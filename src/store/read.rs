@@ -14,7 +14,8 @@ use crate::domain::{Payment, PaymentEvent, PaymentStatus, Timestamp};
 
 impl Store {
     pub fn get(&self, id: &str) -> Result<Option<Payment>, StoreError> {
-        let t = &self.inner.trees;
+        let inner = self.inner()?;
+        let t = &inner.trees;
         match t.payments.get(id.as_bytes())? {
             Some(raw) => Ok(Some(codec::decode(layout::PAYMENTS, id.as_bytes(), &raw)?)),
             None => Ok(None),
@@ -55,7 +56,8 @@ impl Store {
     /// Payments whose `next_check_at` is at or before `now`, earliest first, at most
     /// `limit`: a range scan of the due index, whatever the size of the ledger.
     pub fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Payment>, StoreError> {
-        let due = self.inner.trees.index(Index::Due);
+        let inner = self.inner()?;
+        let due = inner.trees.index(Index::Due);
         let mut found = Vec::with_capacity(limit.min(1024));
         for key in due.range(..layout::timed_upper_bound(now)).keys() {
             if found.len() >= limit {
@@ -79,7 +81,8 @@ impl Store {
     /// The payment's events in seq order.
     pub fn events(&self, id: &str) -> Result<Vec<PaymentEvent>, StoreError> {
         layout::check_part("the payment id", id)?;
-        let events = &self.inner.trees.events;
+        let inner = self.inner()?;
+        let events = &inner.trees.events;
         events
             .scan_prefix(layout::prefix(&[id]))
             .map(|item| {
@@ -96,7 +99,8 @@ impl Store {
         status: Option<PaymentStatus>,
         limit: usize,
     ) -> Result<Vec<Payment>, StoreError> {
-        let created = self.inner.trees.index(Index::Created);
+        let inner = self.inner()?;
+        let created = inner.trees.index(Index::Created);
         let mut found = Vec::new();
         for key in created.iter().keys().rev() {
             if found.len() >= limit {
@@ -137,7 +141,8 @@ impl Store {
 
     /// Every payment under `parts 00` in an index.
     fn matching(&self, index: Index, parts: &[&str]) -> Result<Vec<Payment>, StoreError> {
-        let tree = self.inner.trees.index(index);
+        let inner = self.inner()?;
+        let tree = inner.trees.index(index);
         let mut found = Vec::new();
         for key in tree.scan_prefix(layout::prefix(parts)).keys() {
             let key = key?;

@@ -282,21 +282,30 @@ impl Store {
         &self,
         tx: impl FnOnce(&Inner) -> Result<(T, bool), StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let inner = self.inner.clone();
-        let (outcome, ticket) = blocking(move || {
-            let in_flight = inner.group.begin();
-            let (outcome, wrote) = tx(&inner)?;
-            let ticket = if wrote {
-                in_flight.committed()
-            } else {
-                drop(in_flight);
-                inner.group.horizon()
-            };
-            Ok((outcome, ticket))
-        })
-        .await?;
-        self.inner.durable(ticket).await?;
-        Ok(outcome)
+        let inner = self.writable_inner()?;
+        let mode = self.mode();
+        let result = async {
+            let for_tx = inner.clone();
+            let (outcome, ticket) = blocking(move || {
+                let inner = for_tx;
+                let in_flight = inner.group.begin();
+                let (outcome, wrote) = tx(&inner)?;
+                let ticket = if wrote {
+                    in_flight.committed()
+                } else {
+                    drop(in_flight);
+                    inner.group.horizon()
+                };
+                Ok((outcome, ticket))
+            })
+            .await?;
+            inner.durable(ticket, mode).await?;
+            Ok(outcome)
+        }
+        .await;
+        // Released before a failure is handled: recovery reopens only an unused database.
+        drop(inner);
+        result.map_err(|e| self.write_failed(e))
     }
 
     /// Stores new payments (with claim, indexes and `created` event) in per-tree batches,
@@ -305,7 +314,8 @@ impl Store {
     /// node version a batch touches until the batch ends (10,000 per call measured ~1.4 GB).
     #[doc(hidden)]
     pub fn bulk_insert_unflushed(&self, payments: &[Payment]) -> Result<(), StoreError> {
-        let t = &self.inner.trees;
+        let inner = self.inner()?;
+        let t = &inner.trees;
         let mut main = sled::Batch::default();
         let mut events = sled::Batch::default();
         let mut claims = sled::Batch::default();
@@ -340,7 +350,7 @@ impl Store {
             t.index(i).apply_batch(batch)?;
         }
         for p in payments {
-            self.inner.counts.add(p.status);
+            inner.counts.add(p.status);
         }
         Ok(())
     }

@@ -64,6 +64,9 @@ pub struct Metrics {
     pub notifications_sent: Counter,
     pub notifications_failed: Counter,
     gateway_latency: HistogramFamily,
+    /// Set from the store at scrape time (the store counts; this only exports).
+    ledger_write_failures: Counter,
+    ledger_writable: Gauge,
 }
 
 impl Default for Metrics {
@@ -154,8 +157,21 @@ impl Metrics {
             "Latency of gateway status calls, retries included",
             gateway_latency.clone(),
         );
+        let ledger_write_failures = counter(
+            &mut registry,
+            "ledger_write_failures",
+            "Ledger writes that failed or were refused because the ledger could not write (e.g. a full disk)",
+        );
+        let ledger_writable = Gauge::default();
+        registry.register(
+            "ledger_writable",
+            "1 while the ledger can write, 0 while writes are refused (see the error log)",
+            ledger_writable.clone(),
+        );
         Metrics {
             registry,
+            ledger_write_failures,
+            ledger_writable,
             payments,
             confirmations_received,
             confirmations_rejected,
@@ -191,6 +207,10 @@ impl Metrics {
                 })
                 .set(n);
         }
+        self.ledger_writable.set(i64::from(store.writable()));
+        self.ledger_write_failures
+            .inner()
+            .store(store.write_failures(), std::sync::atomic::Ordering::Relaxed);
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
             tracing::error!(error = %e, "cannot encode the metrics");

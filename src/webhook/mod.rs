@@ -11,6 +11,8 @@
 //! - `GET|POST /payment/return` — the default return page ([`return_page`]).
 //! - `GET /healthz` — `ok`, touching nothing. Served by [`serve`] on a lane of its own,
 //!   so it answers promptly even while a storm keeps the main runtime busy ([`lane`]).
+//!   `503` with the reason while the ledger cannot write (an atomic flag the store keeps;
+//!   no ledger I/O per check), so a load balancer stops sending payments to a full disk.
 //! - `GET /metrics` — Prometheus text ([`metrics`]); never scans the ledger.
 //!
 //! # Invariants
@@ -65,6 +67,9 @@ pub struct WebhookOptions {
     pub fallback_per_second: u32,
     /// How long the return page waits for Flow before showing the ledger's status.
     pub return_page_timeout: Duration,
+    /// Live checks the (unauthenticated) return page may start per second, for the whole
+    /// process; over it, the page shows the ledger's status.
+    pub return_page_checks_per_second: u32,
 }
 
 impl Default for WebhookOptions {
@@ -75,6 +80,7 @@ impl Default for WebhookOptions {
             fallback_accounts: 4,
             fallback_per_second: 10,
             return_page_timeout: Duration::from_secs(5),
+            return_page_checks_per_second: 10,
         }
     }
 }
@@ -83,6 +89,7 @@ struct Shared {
     payments: Payments,
     metrics: Arc<Metrics>,
     queue: Arc<Queue>,
+    return_checks: return_page::LiveChecks,
     options: WebhookOptions,
 }
 
@@ -124,6 +131,7 @@ impl WebhookState {
                 payments,
                 metrics,
                 queue,
+                return_checks: return_page::LiveChecks::new(options.return_page_checks_per_second),
                 options,
             }),
         }
@@ -154,7 +162,7 @@ pub fn router(state: WebhookState) -> Router {
             "/payment/return",
             get(return_page::get).post(return_page::post),
         )
-        .route("/healthz", get(|| async { "ok" }))
+        .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
@@ -198,6 +206,18 @@ async fn confirm(State(state): State<WebhookState>, body: Bytes) -> (StatusCode,
         }
     }
     (StatusCode::OK, "ok")
+}
+
+async fn healthz(State(state): State<WebhookState>) -> (StatusCode, &'static str) {
+    if state.payments().store().writable() {
+        (StatusCode::OK, "ok")
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "unhealthy: the ledger cannot write to disk (full or failing); free disk space, \
+             paylink resumes by itself",
+        )
+    }
 }
 
 async fn metrics(State(state): State<WebhookState>) -> impl IntoResponse {

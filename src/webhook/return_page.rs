@@ -6,8 +6,19 @@
 //! payer sees the real outcome even when the confirmation has not arrived yet, and says it
 //! plainly: received, pending, rejected, cancelled, expired or failed. The bare status word
 //! is in `<p id="status">` for tests and scripts. Every value placed in the HTML is escaped.
+//!
+//! # Bounded work per unauthenticated request
+//!
+//! Anyone can request this page, so a request must not turn into a signed Flow call by
+//! itself ([`LiveChecks`]): a token the ledger does not know is answered 404 from the
+//! ledger; a payment already paid or failed is shown from the ledger; requests for the same
+//! token share one live check, whose answer is reused for [`REUSE_FOR`]; and new checks are
+//! rate-limited for the whole process (the confirmation path's [`TokenBucket`]). Over the
+//! limit the page shows the ledger's status.
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
@@ -15,6 +26,7 @@ use axum::http::StatusCode;
 use axum::response::Html;
 use serde::Deserialize;
 
+use super::queue::TokenBucket;
 use super::{WebhookState, valid_token};
 use crate::domain::{FailureReason, Payment, PaymentStatus, Source};
 use crate::html::escape as esc;
@@ -26,6 +38,52 @@ pub(crate) struct TokenQuery {
 }
 
 type Page = (StatusCode, Html<String>);
+
+/// How long a live check's answer (or the check in flight) serves later requests for the
+/// same token.
+pub(crate) const REUSE_FOR: Duration = Duration::from_secs(5);
+
+/// Remembered checks beyond which expired ones are swept (the rate limit bounds the rest).
+const SWEEP_ABOVE: usize = 1024;
+
+/// One live check: its answer once it has one (None: it failed; show the ledger).
+type Check = Arc<tokio::sync::OnceCell<Option<Payment>>>;
+
+/// The return page's live checks: coalesced and reused per token, rate-limited overall.
+pub(crate) struct LiveChecks {
+    limit: TokenBucket,
+    recent: Mutex<HashMap<String, (Instant, Check)>>,
+}
+
+impl LiveChecks {
+    pub fn new(per_second: u32) -> LiveChecks {
+        LiveChecks {
+            limit: TokenBucket::new(per_second),
+            recent: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The check to join for `token`: a recent one, a new one if the rate allows, or None
+    /// (show the ledger).
+    fn join(&self, token: &str) -> Option<Check> {
+        let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = recent
+            .get(token)
+            .filter(|(started, _)| started.elapsed() < REUSE_FOR);
+        if let Some((_, check)) = fresh {
+            return Some(check.clone());
+        }
+        if !self.limit.try_take() {
+            return None;
+        }
+        if recent.len() >= SWEEP_ABOVE {
+            recent.retain(|_, (started, _)| started.elapsed() < REUSE_FOR);
+        }
+        let check = Check::default();
+        recent.insert(token.to_owned(), (Instant::now(), check.clone()));
+        Some(check)
+    }
+}
 
 pub(crate) async fn get(State(state): State<WebhookState>, Query(q): Query<TokenQuery>) -> Page {
     render(&state, &q.token).await
@@ -74,31 +132,7 @@ async fn render(state: &WebhookState, token: &str) -> Page {
             );
         }
     };
-    let started = Instant::now();
-    let live = tokio::time::timeout(
-        state.options().return_page_timeout,
-        state
-            .payments()
-            .status(&stored.organization, &stored.id, Source::Webhook),
-    )
-    .await;
-    if stored.status == PaymentStatus::Pending {
-        // Only a pending payment is checked live (timed with the recording of its verdict).
-        state
-            .metrics()
-            .observe_gateway("status_by_token", "return_page", started);
-    }
-    let payment = match live {
-        Ok(Ok(outcome)) => outcome.payment,
-        Ok(Err(e)) => {
-            tracing::warn!(payment = %stored.id, error = %e, "return page: status check failed; showing the ledger");
-            stored
-        }
-        Err(_) => {
-            tracing::warn!(payment = %stored.id, "return page: Flow did not answer in time; showing the ledger");
-            stored
-        }
-    };
+    let payment = live_or_stored(state, token, stored).await;
     let (title, explanation) = wording(&payment);
     let reason = payment
         .failure_reason
@@ -116,6 +150,47 @@ async fn render(state: &WebhookState, token: &str) -> Page {
         esc(&payment.id),
     );
     page(StatusCode::OK, title, &body)
+}
+
+/// The payment as Flow reports it now, when a live check is allowed and answers; else as
+/// the ledger has it. Paid and failed payments are shown from the ledger.
+async fn live_or_stored(state: &WebhookState, token: &str, stored: Payment) -> Payment {
+    if matches!(stored.status, PaymentStatus::Paid | PaymentStatus::Failed) {
+        return stored;
+    }
+    let Some(check) = state.inner.return_checks.join(token) else {
+        return stored;
+    };
+    let answer = check
+        .get_or_init(|| async {
+            let started = Instant::now();
+            let live = tokio::time::timeout(
+                state.options().return_page_timeout,
+                state
+                    .payments()
+                    .status(&stored.organization, &stored.id, Source::Webhook),
+            )
+            .await;
+            if stored.status == PaymentStatus::Pending {
+                // Only a pending payment is checked live (timed with recording its verdict).
+                state
+                    .metrics()
+                    .observe_gateway("status_by_token", "return_page", started);
+            }
+            match live {
+                Ok(Ok(outcome)) => Some(outcome.payment),
+                Ok(Err(e)) => {
+                    tracing::warn!(payment = %stored.id, error = %e, "return page: status check failed; showing the ledger");
+                    None
+                }
+                Err(_) => {
+                    tracing::warn!(payment = %stored.id, "return page: Flow did not answer in time; showing the ledger");
+                    None
+                }
+            }
+        })
+        .await;
+    answer.clone().unwrap_or(stored)
 }
 
 /// The headline and a sentence for the payer.

@@ -30,6 +30,12 @@ pub enum ErrorCode {
     GatewayMisconfigured,
     /// Flow created the order but its link was lost in transit; start a new payment.
     PaymentLinkLost,
+    /// The ledger cannot write (a full disk, an I/O error): nothing was recorded. Retrying
+    /// later with the same idempotencyKey helps once the operator frees space.
+    StorageUnavailable,
+    /// Spelled `internal_error` on the wire, as documented; `snake_case` alone would give
+    /// `internal`.
+    #[serde(rename = "internal_error")]
     Internal,
 }
 
@@ -50,14 +56,38 @@ impl ErrorCode {
             ErrorCode::GatewayRejected => "gateway_rejected",
             ErrorCode::GatewayMisconfigured => "gateway_misconfigured",
             ErrorCode::PaymentLinkLost => "payment_link_lost",
+            ErrorCode::StorageUnavailable => "storage_unavailable",
             ErrorCode::Internal => "internal_error",
         }
     }
 
     /// Whether the same call may succeed later without changing anything.
     pub fn retryable(self) -> bool {
-        matches!(self, ErrorCode::GatewayUnavailable | ErrorCode::Internal)
+        matches!(
+            self,
+            ErrorCode::GatewayUnavailable | ErrorCode::StorageUnavailable | ErrorCode::Internal
+        )
     }
+
+    /// Every code, in the order the README lists them.
+    pub const ALL: [ErrorCode; 16] = [
+        ErrorCode::InvalidArguments,
+        ErrorCode::InvalidAmount,
+        ErrorCode::AmountBelowMinimum,
+        ErrorCode::InvalidEmail,
+        ErrorCode::InvalidDescription,
+        ErrorCode::InvalidIdempotencyKey,
+        ErrorCode::UnsupportedCurrency,
+        ErrorCode::EntityAlreadyPaid,
+        ErrorCode::IdempotencyConflict,
+        ErrorCode::NotFound,
+        ErrorCode::GatewayUnavailable,
+        ErrorCode::GatewayRejected,
+        ErrorCode::GatewayMisconfigured,
+        ErrorCode::PaymentLinkLost,
+        ErrorCode::StorageUnavailable,
+        ErrorCode::Internal,
+    ];
 }
 
 /// The JSON body of a failed tool call.
@@ -114,5 +144,41 @@ impl ToolError {
 impl std::fmt::Display for ToolError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.code.as_str(), self.message)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn every_code_goes_on_the_wire_as_its_documented_name() {
+        for code in ErrorCode::ALL {
+            let wire = serde_json::to_value(code).unwrap();
+            assert_eq!(wire, code.as_str(), "{code:?} serializes differently");
+            let back: ErrorCode = serde_json::from_value(wire).unwrap();
+            assert_eq!(back, code);
+        }
+    }
+
+    #[test]
+    fn the_readme_lists_exactly_the_codes_paylink_returns() {
+        let readme = include_str!("../../README.md");
+        let section = readme
+            .split("### Errors")
+            .nth(1)
+            .and_then(|rest| rest.split("\n##").next())
+            .expect("README.md has an ### Errors section");
+        let listed: Vec<&str> = section
+            .split('`')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| s.chars().all(|c| c.is_ascii_lowercase() || c == '_'))
+            .collect();
+        let codes: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        assert_eq!(
+            listed, codes,
+            "README's ### Errors list and ErrorCode::ALL differ"
+        );
     }
 }
