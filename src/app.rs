@@ -178,6 +178,11 @@ impl Application {
         ps.idempotency_window = settings.idempotency_window;
         ps.order_timeout = settings.order_timeout;
         ps.pending_check_after = settings.pending_check_after;
+        ps.create_settle_window = settings.create_settle_window;
+        // A draft is reconciled only once a late create can no longer arrive.
+        ps.draft_check_after = ps
+            .draft_check_after
+            .max(settings.create_settle_window + settings.flow_timeout);
         let payments = Payments::new(store, gateways, ps);
         let mcp = Arc::new(McpContext {
             payments: payments.clone(),

@@ -58,6 +58,9 @@ pub struct Settings {
     pub http_max_sessions_per_org: usize,
     /// MCP over HTTP: an idle session is closed after this.
     pub http_session_idle: Duration,
+    /// After a create whose outcome is unknown, how long before the gateway may be asked
+    /// to create it again (see `PaymentSettings::create_settle_window`).
+    pub create_settle_window: Duration,
 }
 
 /// What every listener allows: the same for the side listener and MCP over HTTP.
@@ -122,6 +125,7 @@ impl Default for Settings {
             http_allowed_origins: Vec::new(),
             http_max_sessions_per_org: 256,
             http_session_idle: Duration::from_secs(120),
+            create_settle_window: Duration::from_secs(60),
         }
     }
 }
@@ -152,6 +156,7 @@ struct FileSettings {
     http_allowed_origins: Option<Vec<String>>,
     http_max_sessions_per_org: Option<u64>,
     http_session_idle_secs: Option<u64>,
+    create_settle_secs: Option<u64>,
 }
 
 /// A configuration value that cannot be used. The message names the field and the fix.
@@ -395,6 +400,14 @@ impl Settings {
             let f = "PAYLINK_HTTP_MAX_SESSIONS_PER_ORG";
             self.http_max_sessions_per_org = check_count(f, parse_u64(f, &v)?)?;
         }
+        if let Some(v) = env("PAYLINK_CREATE_SETTLE_SECS") {
+            let f = "PAYLINK_CREATE_SETTLE_SECS";
+            self.create_settle_window = check_timeout(f, parse_u64(f, &v)?)?;
+        }
+        if let Some(v) = env("PAYLINK_FLOW_TIMEOUT_SECS") {
+            let f = "PAYLINK_FLOW_TIMEOUT_SECS";
+            self.flow_timeout = check_timeout(f, parse_u64(f, &v)?)?;
+        }
         if let Some(v) = env("PAYLINK_HTTP_SESSION_IDLE_SECS") {
             let f = "PAYLINK_HTTP_SESSION_IDLE_SECS";
             self.http_session_idle = check_timeout(f, parse_u64(f, &v)?)?;
@@ -570,6 +583,9 @@ impl Settings {
         }
         if let Some(v) = f.http_max_sessions_per_org {
             self.http_max_sessions_per_org = check_count("http_max_sessions_per_org", v)?;
+        }
+        if let Some(v) = f.create_settle_secs {
+            self.create_settle_window = check_timeout("create_settle_secs", v)?;
         }
         if let Some(v) = f.http_session_idle_secs {
             self.http_session_idle = check_timeout("http_session_idle_secs", v)?;

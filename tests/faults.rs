@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use fault_harness::*;
 use paylink::domain::{EventKind, FailureReason, PaymentStatus};
 use paylink::sandbox::{FaultKind, FaultTarget, Outcome};
+use rmcp::model::CallToolResult;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -308,6 +309,64 @@ async fn a_create_retried_while_flow_is_still_making_the_order_never_makes_a_sec
         }
         _ => assert!(structured(&retry)["paymentLinkUrl"].is_string()),
     }
+    server.stop().await;
+}
+
+/// Retries a create as an agent told "retry" would, until it stops saying so; the last
+/// answer.
+async fn retry_until_settled(server: &Server, key: &str, within: Duration) -> CallToolResult {
+    let deadline = Instant::now() + within;
+    loop {
+        let r = server.call(CREATE, create_args(key)).await;
+        if r.is_error != Some(true) || error_of(&r)["retryable"] != true {
+            return r;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "still told to retry after {within:?}: {:?}",
+            r.structured_content
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_proxy_answering_504_and_delivering_late_never_makes_a_second_order() {
+    let w = World::new().await;
+    let server = w.serve().await;
+    // A proxy in front of Flow gives up at once with 504, and hands the request to Flow
+    // 1.5 s later anyway.
+    w.flow.fault(
+        FaultTarget::Create,
+        FaultKind::GatewayTimeoutThenDeliver { ms: 1_500 },
+        Some(1),
+    );
+    let first = error_of(&server.call(CREATE, create_args("proxied")).await);
+    let a = gateway_unavailable(&first);
+    let message = first["message"].as_str().unwrap_or("");
+    assert!(
+        !message.contains("twice"),
+        "paylink cannot know nothing was sent twice: {first}"
+    );
+    // The agent retries at once and keeps retrying while told to.
+    let last = retry_until_settled(&server, "proxied", Duration::from_secs(20)).await;
+    assert_eq!(w.flow.orders_for(&a), 1, "one key, one Flow order");
+    link_lost(&error_of(&last), &a);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn a_create_reaching_flow_long_after_the_timeout_is_covered_by_the_settle_window() {
+    // Flow receives the request 4 s after paylink gave up at 1 s; the operator set a
+    // settle window of 6 s for such a network.
+    let w = World::with_settle(Duration::from_secs(6)).await;
+    let server = w.serve().await;
+    w.flow
+        .fault(FaultTarget::Create, FaultKind::Delay { ms: 4_000 }, Some(1));
+    let a = gateway_unavailable(&error_of(&server.call(CREATE, create_args("slow")).await));
+    let last = retry_until_settled(&server, "slow", Duration::from_secs(20)).await;
+    assert_eq!(w.flow.orders_for(&a), 1, "one key, one Flow order");
+    link_lost(&error_of(&last), &a);
     server.stop().await;
 }
 

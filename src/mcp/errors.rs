@@ -69,7 +69,7 @@ pub fn tool_error(e: &PaymentError) -> ToolError {
         PaymentError::StillInFlight { payment_id, retry_after_secs } => {
             let mut e = ToolError::new(
                 C::GatewayUnavailable,
-                format!("Flow has not finished the earlier attempt for payment {payment_id} yet; nothing was sent twice"),
+                format!("the earlier attempt to create payment {payment_id} at Flow has an unknown outcome and may still arrive there; paylink has not sent it again, because sending now could make a second order"),
                 format!(
                     "Wait {retry_after_secs} seconds, then call payment.create again with the SAME idempotencyKey and arguments."
                 ),
@@ -151,7 +151,11 @@ fn gateway(payment_id: &str, error: &FlowError) -> ToolError {
     }
     let mut e = ToolError::new(
         C::GatewayUnavailable,
-        format!("Flow could not be reached ({error}); the payment {payment_id} is saved and no charge was made twice"),
+        if error.outcome_unknown() {
+            format!("Flow's answer did not arrive ({error}); the payment {payment_id} is saved, and paylink will not send it to Flow again until it has checked whether this attempt arrived")
+        } else {
+            format!("Flow could not be reached ({error}); the payment {payment_id} is saved and nothing reached Flow")
+        },
         "Call payment.create again in a little while with the SAME idempotencyKey and arguments; paylink will finish this payment instead of making a new one.",
     )
     .payment(payment_id);

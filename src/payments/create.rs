@@ -25,7 +25,7 @@ use crate::gateway::flow::FlowError;
 use crate::gateway::{OrderRequest, PaymentGateway};
 use crate::store::{ApplyOutcome, DraftOutcome};
 
-/// How long after a create attempt's own timeout Flow may still be acting on it.
+/// How long after a create attempt's own timeout Flow may still be acting on it, at least.
 const IN_FLIGHT_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A create request in domain terms (validated syntax; money not yet parsed).
@@ -276,7 +276,10 @@ impl Payments {
                         .last_attempt(&draft.id)
                         .unwrap_or(Some(draft.created_at));
                     if let Some(last) = last {
-                        let grace = entry.client.config().timeout + IN_FLIGHT_MARGIN;
+                        // Late arrivals (a proxy that delivers after answering 504, a
+                        // request queued past our timeout) are covered by the settle window.
+                        let grace = (entry.client.config().timeout + IN_FLIGHT_MARGIN)
+                            .max(self.settings().create_settle_window);
                         let settled_at = last.plus_millis(grace.as_millis() as i64);
                         let now = Timestamp::now();
                         if now < settled_at {
@@ -311,11 +314,11 @@ impl Payments {
         };
         let now = Timestamp::now();
         let result = entry.client.create_order(&req).await;
-        // Only a timeout or a broken connection leaves the request possibly still in flight
-        // at Flow; any answer (even a 5xx) means Flow is done with it.
+        // Only Flow's own answer, or a request that never left, settles the attempt; a
+        // timeout, a proxy's 5xx or a broken reply leaves it possibly still on its way.
         let outcome = match &result {
             Ok(_) => None,
-            Err(e) => Some(matches!(e, FlowError::Timeout(_) | FlowError::Transport(_))),
+            Err(e) => Some(e.outcome_unknown()),
         };
         self.note_attempt(&id, now, outcome);
         match result {

@@ -38,6 +38,10 @@ pub struct PaymentSettings {
     pub pending_check_after: Duration,
     /// A draft (gateway call unfinished) is first reconciled this long after creation.
     pub draft_check_after: Duration,
+    /// After a create whose outcome is unknown (timeout, a proxy's 5xx, a broken reply),
+    /// nothing is sent to the gateway again for this payment until this long has passed
+    /// and a lookup by our reference found no order: late arrivals must not make a second.
+    pub create_settle_window: Duration,
 }
 
 impl PaymentSettings {
@@ -52,6 +56,7 @@ impl PaymentSettings {
             default_return_url: format!("{base}/payment/return"),
             pending_check_after: Duration::from_secs(3600),
             draft_check_after: Duration::from_secs(120),
+            create_settle_window: Duration::from_secs(60),
         }
     }
 }

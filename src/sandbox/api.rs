@@ -88,6 +88,39 @@ async fn handle(State(sb): State<Sandbox>, Path(endpoint): Path<String>, req: Re
                 tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
                 answer(&sb, &method, &endpoint, &params, &host)
             }
+            Some(FaultKind::GatewayTimeoutThenDeliver { ms }) => {
+                let (sb, method, endpoint, params, host) = (
+                    sb.clone(),
+                    method.clone(),
+                    endpoint.clone(),
+                    params.clone(),
+                    host.clone(),
+                );
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                    let at = sb.now().format(&Rfc3339).unwrap_or_default();
+                    let (response, outcome) = answer(&sb, &method, &endpoint, &params, &host);
+                    tracing::debug!(%endpoint, %outcome, "flow sandbox: late delivery handled");
+                    // Recorded like any request Flow handled, answered to nobody.
+                    let record = RecordedRequest {
+                        at,
+                        method: method.to_string(),
+                        api_key: param(&params, "apiKey").map(str::to_string),
+                        params: params
+                            .into_iter()
+                            .filter(|(n, _)| n != SIGNATURE_PARAM)
+                            .collect(),
+                        endpoint,
+                        http_status: response.status().as_u16(),
+                        outcome,
+                    };
+                    sb.lock().requests.push(record);
+                });
+                (
+                    (StatusCode::GATEWAY_TIMEOUT, "gateway timeout").into_response(),
+                    "fault:gateway_timeout_then_deliver".to_string(),
+                )
+            }
             None => answer(&sb, &method, &endpoint, &params, &host),
         };
         let http_status = match fault {

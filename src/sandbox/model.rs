@@ -49,7 +49,8 @@ impl FaultTarget {
 }
 
 /// What a fault does to a request. JSON: `{"kind":"delay","ms":2000}`, `{"kind":"http500"}`,
-/// `{"kind":"malformed_body"}`, `{"kind":"close_connection"}`.
+/// `{"kind":"malformed_body"}`, `{"kind":"close_connection"}`,
+/// `{"kind":"gateway_timeout_then_deliver","ms":1500}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FaultKind {
@@ -61,6 +62,9 @@ pub enum FaultKind {
     MalformedBody,
     /// Close the TCP connection without answering (see the module doc of `sandbox`).
     CloseConnection,
+    /// Answer HTTP 504 at once, as a proxy in front of Flow does when it gives up, and
+    /// handle the request `ms` later anyway (the proxy delivered it late).
+    GatewayTimeoutThenDeliver { ms: u64 },
 }
 
 impl FaultKind {
@@ -71,6 +75,7 @@ impl FaultKind {
             FaultKind::Http500 => "http500",
             FaultKind::MalformedBody => "malformed_body",
             FaultKind::CloseConnection => "close_connection",
+            FaultKind::GatewayTimeoutThenDeliver { .. } => "gateway_timeout_then_deliver",
         }
     }
 }

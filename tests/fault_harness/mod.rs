@@ -34,6 +34,10 @@ pub use support::{BIN, error_of, free_port, structured, wait_for};
 /// The Flow timeout every scenario runs with (`flow_timeout_secs` in paylink.toml).
 pub const FLOW_TIMEOUT: Duration = Duration::from_secs(1);
 
+/// How long after a create with an unknown outcome paylink waits before it may send it
+/// again (`create_settle_secs` in paylink.toml).
+pub const CREATE_SETTLE: Duration = Duration::from_secs(3);
+
 /// The offline sandbox, served on a fixed loopback port that can go dark and come back.
 pub struct Flow {
     pub sandbox: Sandbox,
@@ -122,10 +126,19 @@ pub struct World {
 
 impl World {
     pub async fn new() -> World {
+        World::with_settle(CREATE_SETTLE).await
+    }
+
+    /// A world whose paylink waits `settle` after a create with an unknown outcome.
+    pub async fn with_settle(settle: Duration) -> World {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
             dir.path().join("paylink.toml"),
-            format!("flow_timeout_secs = {}\n", FLOW_TIMEOUT.as_secs()),
+            format!(
+                "flow_timeout_secs = {}\ncreate_settle_secs = {}\n",
+                FLOW_TIMEOUT.as_secs(),
+                settle.as_secs()
+            ),
         )
         .unwrap();
         World {

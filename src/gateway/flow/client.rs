@@ -2,9 +2,10 @@
 //!
 //! Reads (`payment/getStatus`, `getStatusByFlowOrder`, `getStatusByCommerceId`) are GETs
 //! with every parameter in the query string, retried with backoff when the error is
-//! retryable. `payment/create` is a form POST and is never blindly re-sent: it is re-sent
-//! (with the same commerceOrder) only when the first attempt certainly never reached Flow,
-//! or after `getStatusByCommerceId` says Flow holds no order with that commerceOrder.
+//! retryable. `payment/create` is a form POST and is never blindly re-sent: the client
+//! re-sends it (with the same commerceOrder) only when the attempt certainly never reached
+//! Flow; any other failure is returned, and the payment use case waits out a settle window
+//! and asks Flow by commerceOrder before it sends again.
 
 use std::time::Duration;
 
@@ -274,26 +275,15 @@ impl FlowClient {
                 Ok(r) => return Ok(r),
                 Err(e) => e,
             };
-            let retry_in = match policy.decide(
-                attempt,
-                err.retryable() && !matches!(err, FlowError::Timeout(_)),
-                delays.next(),
-            ) {
+            // Only a request that certainly never reached Flow is sent again here. Any
+            // other failure leaves the outcome unknown (a proxy's 5xx, a timeout, a broken
+            // reply): Flow may still act on it, late, so the caller decides when a
+            // re-send is safe (see payments::create).
+            let retry_in = match policy.decide(attempt, err.never_sent(), delays.next()) {
                 Decision::GiveUp => return Err(err),
                 Decision::RetryAfter(d) => d,
             };
             tokio::time::sleep(retry_in).await;
-            if !err.never_sent() {
-                match self.find_by_commerce_order(&p.commerce_order).await {
-                    Ok(Some(existing)) => {
-                        return Err(FlowError::OrderExistsWithoutLink {
-                            flow_order: existing.flow_order,
-                        });
-                    }
-                    Ok(None) => {}
-                    Err(_) => return Err(err),
-                }
-            }
             tracing::debug!(attempt, error = %err, "re-sending payment/create with the same commerceOrder");
             attempt += 1;
         }

@@ -73,6 +73,21 @@ impl FlowError {
         matches!(self, FlowError::Connect(_))
     }
 
+    /// Whether Flow may have acted on the request, or may still act on it: anything but a
+    /// request that never left (`Connect`) or Flow's own JSON answer (`Api`). A proxy's
+    /// 502/504, a timeout, a broken or unreadable reply all leave the order possibly made,
+    /// possibly still on its way.
+    pub fn outcome_unknown(&self) -> bool {
+        match self {
+            FlowError::Connect(_) | FlowError::Api { .. } | FlowError::Config(_) => false,
+            FlowError::OrderExistsWithoutLink { .. } => false,
+            FlowError::Timeout(_)
+            | FlowError::Http { .. }
+            | FlowError::Malformed(_)
+            | FlowError::Transport(_) => true,
+        }
+    }
+
     /// Flow's code, when Flow answered with one.
     pub fn code(&self) -> Option<i64> {
         match self {
