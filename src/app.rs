@@ -288,7 +288,10 @@ impl Application {
         self.announce();
         let server = PaylinkServer::new(self.mcp.clone());
         let running = server
-            .serve(rmcp::transport::io::stdio_pipes())
+            .serve({
+                let (read, write) = rmcp::transport::io::stdio_pipes();
+                (crate::mcp::duplicates::MarkDuplicates::new(read), write)
+            })
             .await
             .context("MCP handshake over stdio failed")?;
         let cancel = running.cancellation_token();

@@ -377,3 +377,61 @@ async fn a_trickled_body_is_cut_off() {
         .expect("the server answers and closes");
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
+
+#[tokio::test]
+async fn a_repeated_argument_key_is_refused_over_http_and_stdio() {
+    const CALL: &str = r#"{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"payment.create","arguments":{"amount":5000,"description":"Clase","customerEmail":"ana@gmail.com","amount":777777}}}"#;
+    let check = |reply: &Value| {
+        let result = &reply["result"];
+        assert_eq!(result["isError"], true, "{reply}");
+        let e = &result["structuredContent"]["error"];
+        assert_eq!(e["code"], "invalid_arguments", "{e}");
+        assert!(e["message"].as_str().unwrap().contains("amount"), "{e}");
+    };
+
+    let w = World::new().await;
+    let (_child, url) = w.http(&[], &[]).await;
+    let mut c = Plain::connect(&url, None).await;
+    c.initialize().await;
+    let r = c.send("POST", Some(CALL)).await;
+    assert_plain_json(&r);
+    check(&r.json());
+
+    // stdio: the same bytes on the pipe (a ledger of its own: one process per ledger).
+    let w2 = World::new().await;
+    let mut child = tokio::process::Command::new(BIN)
+        .arg("serve")
+        .envs(w2.env())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"plain-stdio","version":"1"}}});
+    let note = json!({"jsonrpc":"2.0","method":"notifications/initialized"});
+    let lines = format!("{init}\n{note}\n{CALL}\n");
+    stdin.write_all(lines.as_bytes()).await.unwrap();
+    let mut answers = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), async {
+        while answers.len() < 2 {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).await.unwrap() == 0 {
+                break;
+            }
+            answers.push(serde_json::from_str::<Value>(&line).unwrap());
+        }
+    })
+    .await
+    .expect("two answers over stdio");
+    check(&answers[1]);
+    for world in [&w, &w2] {
+        assert_eq!(
+            world.sandbox.sandbox.requests().len(),
+            0,
+            "Flow saw no create"
+        );
+    }
+}

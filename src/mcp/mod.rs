@@ -8,6 +8,7 @@
 
 #![allow(deprecated)] // resources/subscribe and logging are the 2025-11-25 wire; rmcp marks them deprecated.
 
+pub mod duplicates;
 mod errors;
 pub mod http;
 mod resources;

@@ -84,6 +84,21 @@ pub async fn call(
         ));
     };
     let args: JsonObject = request.arguments.unwrap_or_default();
+    if let Some(keys) = args.get(super::duplicates::MARKER) {
+        let keys: Vec<&str> = keys
+            .as_array()
+            .map(|a| a.iter().filter_map(|k| k.as_str()).collect())
+            .unwrap_or_default();
+        let e = ToolError::new(
+            ErrorCode::InvalidArguments,
+            format!(
+                "the request names {} more than once; paylink will not guess which value you meant",
+                keys.join(", ")
+            ),
+            "Send each argument once, then call again.",
+        );
+        return Ok(error_result(&e));
+    }
     let result = match id {
         ToolId::Create => create(ctx, org, &args).await,
         ToolId::GetStatus => get_status(ctx, org, &args).await,

@@ -142,42 +142,43 @@ async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
         .get(SESSION_HEADER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    match &session {
-        // Another organization's session gets the same answer as one that does not exist.
-        Some(id) if g.owners.owner(id).is_some_and(|owner| owner != org) => {
-            return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
-        }
-        None if req.method() == Method::POST && g.owners.count(&org) >= g.max_sessions_per_org => {
-            let (parts, body) = req.into_parts();
-            // The body is already in memory (see crate::net); it is small.
-            let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES)
-                .await
-                .unwrap_or_default();
-            if is_initialize(&bytes) {
-                return (
-                    StatusCode::TOO_MANY_REQUESTS,
-                    [(header::RETRY_AFTER, "60")],
-                    format!(
-                        "organization {org:?} already has {} open MCP sessions, the limit: end sessions you no longer use (DELETE /mcp) or wait for idle ones to expire",
-                        g.max_sessions_per_org
-                    ),
-                )
-                    .into_response();
-            }
-            let req = Request::from_parts(parts, axum::body::Body::from(bytes));
-            return reply::prefer_json(next.run(req).await).await;
-        }
-        _ => {}
+    // Another organization's session gets the same answer as one that does not exist.
+    if let Some(id) = &session
+        && g.owners.owner(id).is_some_and(|owner| owner != org)
+    {
+        return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
     }
     let method = req.method().clone();
-    let response = next.run(req).await;
-    if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
-        return StatusCode::NO_CONTENT.into_response();
+    if method != Method::POST {
+        let response = next.run(req).await;
+        if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
+            return StatusCode::NO_CONTENT.into_response();
+        }
+        return response;
     }
-    if method == Method::POST {
-        return reply::prefer_json(response).await;
+    // The body is already in memory (see crate::net); it is small.
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES + 1024)
+        .await
+        .unwrap_or_default();
+    if session.is_none() && g.owners.count(&org) >= g.max_sessions_per_org && is_initialize(&bytes)
+    {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "60")],
+            format!(
+                "organization {org:?} already has {} open MCP sessions, the limit: end sessions you no longer use (DELETE /mcp) or wait for idle ones to expire",
+                g.max_sessions_per_org
+            ),
+        )
+            .into_response();
     }
-    response
+    let bytes = match super::duplicates::mark(&bytes) {
+        Some(marked) => marked.into(),
+        None => bytes,
+    };
+    let req = Request::from_parts(parts, axum::body::Body::from(bytes));
+    reply::prefer_json(next.run(req).await).await
 }
 
 fn is_initialize(body: &[u8]) -> bool {
