@@ -451,6 +451,7 @@ fn integration(
     use crate::domain::Environment;
     use crate::gateway::flow::{PRODUCTION_BASE_URL, SANDBOX_BASE_URL};
     use crate::integrations::{NewIntegration, list, save, set_active};
+    use crate::ops::shown;
     let store = crate::store::Store::open_with_cache(&settings.data_dir, settings.cache_bytes())
         .map_err(|e| {
             anyhow::anyhow!(
@@ -558,11 +559,11 @@ fn integration(
                     writeln!(
                         out,
                         "{:<16} {:<12} {:<8} {:<32} {:<8} (sealed)",
-                        s.organization,
+                        shown(&s.organization),
                         s.environment.as_str(),
                         s.active,
-                        s.api_url,
-                        s.default_currency
+                        shown(&s.api_url),
+                        shown(&s.default_currency)
                     )?;
                 }
             }
