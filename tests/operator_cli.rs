@@ -93,3 +93,50 @@ async fn stored_control_characters_are_escaped_and_keep_each_payment_on_one_row(
         "{text:?}"
     );
 }
+
+#[cfg(unix)]
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_new_ledger_is_readable_by_its_owner_only() {
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("paylink-data");
+    ledger_with(&dir, &[payment("Clase")]).await;
+    assert_eq!(mode(&dir), 0o700, "the data directory");
+    let mut seen = Vec::new();
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            seen.push(entry.file_name().to_string_lossy().into_owned());
+            assert_eq!(mode(&entry.path()), 0o600, "{}", entry.path().display());
+        }
+    }
+    assert!(
+        seen.iter().any(|n| n == "db") && seen.iter().any(|n| n == "conf"),
+        "{seen:?}"
+    );
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn an_old_ledger_with_readable_files_is_tightened_on_open() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("paylink-data");
+    ledger_with(&dir, &[payment("Clase")]).await;
+    // What paylink used to leave behind: 0755 directory, 0644 files.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for name in ["db", "conf"] {
+        std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+    drop(Store::open(&dir).unwrap());
+    for name in ["db", "conf"] {
+        assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
+    }
+    // The operator's own directory keeps its mode (paylink only warns about it).
+    assert_eq!(mode(&dir), 0o755);
+}

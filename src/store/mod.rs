@@ -55,6 +55,7 @@ mod configs;
 mod confirmations;
 mod counts;
 mod error;
+mod files;
 mod index;
 pub mod layout;
 mod read;
@@ -240,8 +241,9 @@ async fn blocking<T: Send + 'static>(
 pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
 
 impl Store {
-    /// Opens (creating if needed) the ledger in `dir`, writing the schema version into a
-    /// new ledger and refusing a ledger of another version. Counts payments by status and
+    /// Opens (creating if needed) the ledger in `dir`, readable by this user only (see
+    /// `store/files.rs`), writing the schema version into a new ledger and refusing a
+    /// ledger of another version. Counts payments by status and
     /// the confirmation log's entries, one scan each: call via `spawn_blocking` from async
     /// code when the ledger may be large.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
@@ -252,16 +254,12 @@ impl Store {
     /// of the ledger in memory; its accounting is approximate; the rest is read from disk
     /// through the OS page cache).
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Io(format!(
-                "cannot create the ledger directory {}: {e}",
-                dir.display()
-            ))
-        })?;
+        files::prepare_dir(dir)?;
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             .open()?;
+        files::restrict_files(dir)?;
         Store::from_db(db, LogFile::open(dir)?)
     }
 
