@@ -258,7 +258,8 @@ pub enum ConfirmationsAction {
     },
 }
 
-/// Logs go to stderr only: in stdio mode stdout is the MCP channel.
+/// Logs go to stderr only (in stdio mode stdout is the MCP channel), with payer e-mails
+/// redacted (see [`crate::logging`]).
 /// `quiet`: commands whose stdout is a transcript log only warnings by default.
 pub fn init_tracing(verbose: u8, quiet: bool) {
     let default = match verbose {
@@ -270,7 +271,7 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(crate::logging::RedactingStderr)
         .with_ansi(false)
         .with_env_filter(filter)
         .try_init();

@@ -15,8 +15,8 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 pub const MAX_KEY_CHARS: usize = 128;
 pub const MAX_ENTITY_CHARS: usize = 128;
 
-/// A create request that passed the syntax checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A create request that passed the syntax checks. Its `Debug` redacts the e-mail.
+#[derive(Clone, PartialEq, Eq)]
 pub struct CreateRequest {
     /// The amount as the exact decimal text of the JSON number.
     pub amount_text: String,
@@ -26,6 +26,38 @@ pub struct CreateRequest {
     pub entity_id: Option<String>,
     pub idempotency_key: Option<String>,
     pub allow_paid_entity: bool,
+}
+
+impl std::fmt::Debug for CreateRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateRequest")
+            .field("amount_text", &self.amount_text)
+            .field("currency", &self.currency)
+            .field("description", &self.description)
+            .field("customer_email", &redact_email(&self.customer_email))
+            .field("entity_id", &self.entity_id)
+            .field("idempotency_key", &self.idempotency_key)
+            .field("allow_paid_entity", &self.allow_paid_entity)
+            .finish()
+    }
+}
+
+/// A payer's e-mail as logs and debug output may show it: the first character of the
+/// local part, `***`, and the domain (`ana@gmail.com` → `a***@gmail.com`). Enough to
+/// tell two payers apart when debugging, not enough to contact or identify one.
+pub fn redact_email(email: &str) -> String {
+    match email.rsplit_once('@') {
+        Some((local, domain)) => {
+            let first: String = local
+                .trim_start_matches(['\\', '"'])
+                .chars()
+                .take(1)
+                .filter(|c| !is_unsafe_char(*c))
+                .collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_string(),
+    }
 }
 
 /// A status request that passed the syntax checks.
@@ -502,6 +534,18 @@ mod tests {
             let e = parse_get_status(&obj(json!({ "entityId": bad }))).unwrap_err();
             assert_eq!(e.field.as_deref(), Some("entityId"), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn debug_output_of_a_request_shows_no_full_email() {
+        let mut v = base();
+        v["customerEmail"] = json!("zoe.quintana+pay@gmail.com");
+        let r = parse_create(&obj(v)).unwrap();
+        let shown = format!("{r:?} {r:#?}");
+        assert!(!shown.contains("zoe.quintana"), "{shown}");
+        assert!(shown.contains("z***@gmail.com"), "{shown}");
+        assert_eq!(redact_email("\"ana maría\"@x.cl"), "a***@x.cl");
+        assert_eq!(redact_email("no-at-sign"), "***");
     }
 
     #[test]
