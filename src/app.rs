@@ -209,9 +209,17 @@ impl Application {
     pub fn spawn_background(&mut self, tasks: &mut JoinSet<anyhow::Result<()>>) {
         let metrics = Arc::new(webhook::Metrics::new());
         if let Some(listener) = self.listener.take() {
-            let state = webhook::WebhookState::new(
+            let options = webhook::WebhookOptions {
+                metrics_access: webhook::MetricsAccess::new(
+                    self.settings.metrics_token.as_ref(),
+                    self.listener_addr,
+                ),
+                ..Default::default()
+            };
+            let state = webhook::WebhookState::start(
                 self.payments.clone(),
                 metrics.clone(),
+                options,
                 self.shutdown.child_token(),
             );
             let router = webhook::router(state);

@@ -11,7 +11,8 @@
 //! - `GET|POST /payment/return` — the default return page ([`return_page`]).
 //! - `GET /healthz` — `ok`, touching nothing. Served by [`serve`] on a lane of its own,
 //!   so it answers promptly even while a storm keeps the main runtime busy ([`lane`]).
-//! - `GET /metrics` — Prometheus text ([`metrics`]); never scans the ledger.
+//! - `GET /metrics` — Prometheus text ([`metrics`]); never scans the ledger. Open on a
+//!   loopback listener, else only with `PAYLINK_METRICS_TOKEN` ([`metrics_access`]).
 //!
 //! # Invariants
 //!
@@ -22,6 +23,7 @@
 mod lane;
 pub mod log;
 pub mod metrics;
+pub mod metrics_access;
 mod queue;
 mod return_page;
 mod verify;
@@ -32,14 +34,15 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 
 pub use lane::serve;
 pub use log::{ConfirmationEntry, list_confirmations};
 pub use metrics::Metrics;
+pub use metrics_access::MetricsAccess;
 
 use crate::payments::Payments;
 use log::Outcome;
@@ -65,6 +68,8 @@ pub struct WebhookOptions {
     pub fallback_per_second: u32,
     /// How long the return page waits for Flow before showing the ledger's status.
     pub return_page_timeout: Duration,
+    /// Who may read `/metrics` (open by default, as on a loopback listener).
+    pub metrics_access: MetricsAccess,
 }
 
 impl Default for WebhookOptions {
@@ -75,6 +80,7 @@ impl Default for WebhookOptions {
             fallback_accounts: 4,
             fallback_per_second: 10,
             return_page_timeout: Duration::from_secs(5),
+            metrics_access: MetricsAccess::Open,
         }
     }
 }
@@ -200,7 +206,10 @@ async fn confirm(State(state): State<WebhookState>, body: Bytes) -> (StatusCode,
     (StatusCode::OK, "ok")
 }
 
-async fn metrics(State(state): State<WebhookState>) -> impl IntoResponse {
+async fn metrics(State(state): State<WebhookState>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = state.options().metrics_access.refusal(&headers) {
+        return refusal;
+    }
     let text = state.metrics().render(state.payments().store());
     (
         [(
@@ -209,6 +218,7 @@ async fn metrics(State(state): State<WebhookState>) -> impl IntoResponse {
         )],
         text,
     )
+        .into_response()
 }
 
 #[cfg(test)]
