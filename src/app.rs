@@ -67,11 +67,8 @@ impl Application {
     ) -> anyhow::Result<Application> {
         let store = {
             let (dir, cache) = (settings.data_dir.clone(), settings.cache_bytes());
-            tokio::task::spawn_blocking(move || Store::open_with_cache(&dir, cache))
-                .await?
-                .with_context(|| {
-                    format!("cannot open the ledger at {}", settings.data_dir.display())
-                })?
+            // The error names the directory and says what to do (see StoreError).
+            tokio::task::spawn_blocking(move || Store::open_with_cache(&dir, cache)).await??
         };
         let listener =
             bind_with_backlog(settings.listener_addr, LISTENER_BACKLOG).with_context(|| {

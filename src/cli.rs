@@ -155,6 +155,13 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Check the ledger itself.
+    Ledger {
+        #[command(subcommand)]
+        action: LedgerAction,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Configure the Flow account of an organization (stored in the ledger, secret sealed).
     Integration {
         #[command(subcommand)]
@@ -244,6 +251,16 @@ pub enum IntegrationAction {
         /// development or production.
         #[arg(long, default_value = "development")]
         environment: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LedgerAction {
+    /// Open the ledger, decode every payment, event and claim, check every index, and
+    /// report counts and problems; exits non-zero when it finds any. Stop paylink first.
+    Verify {
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -352,6 +369,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             crate::ops::confirmations_list(&common.settings()?, limit, json, &mut std::io::stdout())
         }
+        Command::Ledger {
+            action: LedgerAction::Verify { json },
+            common,
+        } => {
+            let sound =
+                crate::ops::ledger_verify(&common.settings()?, json, &mut std::io::stdout())?;
+            if sound {
+                Ok(())
+            } else {
+                anyhow::bail!("the ledger has problems (listed above)")
+            }
+        }
         Command::Integration { action, common } => {
             integration(action, &common.settings()?, &mut std::io::stdout())
         }
@@ -453,13 +482,7 @@ fn integration(
     use crate::gateway::flow::{PRODUCTION_BASE_URL, SANDBOX_BASE_URL};
     use crate::integrations::{NewIntegration, list, save, set_active};
     use crate::ops::shown;
-    let store = crate::store::Store::open_with_cache(&settings.data_dir, settings.cache_bytes())
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot open the ledger at {}: {e} (is `paylink serve` running?)",
-                settings.data_dir.display()
-            )
-        })?;
+    let store = crate::store::Store::open_with_cache(&settings.data_dir, settings.cache_bytes())?;
     match action {
         IntegrationAction::Flow {
             api_url,

@@ -140,3 +140,111 @@ async fn an_old_ledger_with_readable_files_is_tightened_on_open() {
     // The operator's own directory keeps its mode (paylink only warns about it).
     assert_eq!(mode(&dir), 0o755);
 }
+
+/// `paylink <args>` on the ledger in `dir`, the real binary, with no configuration around it.
+fn paylink(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_paylink"))
+        .args(args)
+        .env("PAYLINK_DATA_DIR", dir)
+        .env_remove("PAYLINK_CONFIG")
+        .env("RUST_LOG", "error")
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[tokio::test]
+async fn a_damaged_ledger_is_refused_as_damaged_every_time_not_as_in_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let ps: Vec<Payment> = (0..3).map(|i| payment(&format!("Clase {i}"))).collect();
+    ledger_with(dir.path(), &ps).await;
+    // Damage the start of sled's log. sled 0.34 reads a damaged record as the torn end of
+    // the log and drops it and all that follows, so without a check the ledger would
+    // open empty and be initialised afresh over the rest.
+    let db = dir.path().join("db");
+    let mut bytes = std::fs::read(&db).unwrap();
+    assert!(bytes.len() > 1024, "the ledger's log holds the payments");
+    for b in bytes.iter_mut().take(8) {
+        *b ^= 0x40;
+    }
+    std::fs::write(&db, &bytes).unwrap();
+
+    let e = paylink::ops::payments_list(&settings(dir.path()), None, 50, false, &mut Vec::new())
+        .unwrap_err();
+    let msg = format!("{e:#}");
+    assert!(msg.contains("is damaged"), "{msg}");
+    assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
+    assert!(
+        msg.contains("paylink ledger verify") && msg.contains("paylink payments reconcile"),
+        "{msg}"
+    );
+    assert!(!msg.contains("in use") && !msg.contains("running"), "{msg}");
+    // sled has no read-only mode and its recovery rewrites the start of a damaged log as
+    // it opens (which is why README.md says to copy the directory aside first); what
+    // paylink must not do is take the remains for a new ledger and initialise it: the
+    // ledger is refused as damaged every time, by every command.
+    let out = paylink(dir.path(), &["ledger", "verify"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("is damaged"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = paylink(dir.path(), &["payments", "list"]);
+    assert!(
+        text(&out.stderr).contains("is damaged"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[tokio::test]
+async fn a_ledger_held_by_another_process_is_named_as_such() {
+    let dir = tempfile::tempdir().unwrap();
+    ledger_with(dir.path(), &[payment("Clase")]).await;
+    let held = Store::open(dir.path()).unwrap();
+    let out = paylink(dir.path(), &["payments", "list"]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("in use by another paylink process"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("damaged"), "{stderr}");
+    drop(held);
+    let out = paylink(dir.path(), &["payments", "list"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[tokio::test]
+async fn ledger_verify_passes_a_sound_ledger_and_lists_what_does_not_decode() {
+    let dir = tempfile::tempdir().unwrap();
+    let ps: Vec<Payment> = (0..3).map(|i| payment(&format!("Clase {i}"))).collect();
+    ledger_with(dir.path(), &ps).await;
+    let out = paylink(dir.path(), &["ledger", "verify"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
+    assert!(stdout.contains("payments  3 (3 draft"), "{stdout}");
+    assert!(stdout.contains("events    3"), "{stdout}");
+    assert!(stdout.contains("Verdict: OK"), "{stdout}");
+
+    // A payment record whose status reads but whose body does not decode.
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let tree = store
+            .db()
+            .open_tree(paylink::store::layout::PAYMENTS)
+            .unwrap();
+        tree.insert("ent_broken", &br#"{"status":"pending"}"#[..])
+            .unwrap();
+        store.db().flush().unwrap();
+    }
+    let out = paylink(dir.path(), &["ledger", "verify"]);
+    let stdout = text(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(stdout.contains("ent_broken"), "{stdout}");
+    assert!(stdout.contains("Verdict: DAMAGED"), "{stdout}");
+}

@@ -71,6 +71,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
+pub use check::Verification;
 pub use commit::CommitMode;
 pub use error::StoreError;
 
@@ -255,24 +256,35 @@ impl Store {
     /// through the OS page cache).
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         files::prepare_dir(dir)?;
+        // sled takes a damaged log record for the torn end of the log and silently drops
+        // it and everything after it, so a damaged ledger can open empty. A ledger whose
+        // log held data but that opens without its schema version is refused as damaged
+        // rather than initialised afresh over what is left of it.
+        let had_data = std::fs::metadata(dir.join("db")).is_ok_and(|m| m.len() > 0);
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
-            .open()?;
+            .open()
+            .map_err(|e| StoreError::opening(dir, e))?;
         files::restrict_files(dir)?;
-        Store::from_db(db, LogFile::open(dir)?)
+        Store::from_db(db, LogFile::open(dir)?, had_data).map_err(|e| e.loading(dir))
     }
 
     /// A ledger in a temporary sled database, deleted on drop (tests, benches).
     pub fn open_temporary() -> Result<Store, StoreError> {
         let db = sled::Config::new().temporary(true).open()?;
-        Store::from_db(db, LogFile::none())
+        Store::from_db(db, LogFile::none(), false)
     }
 
-    fn from_db(db: sled::Db, log: LogFile) -> Result<Store, StoreError> {
+    fn from_db(db: sled::Db, log: LogFile, had_data: bool) -> Result<Store, StoreError> {
+        // Before opening (and so creating) any tree: a ledger that lost its records must
+        // not get fresh trees written over what is left of it.
+        if had_data && !db.tree_names().iter().any(|n| n == layout::META.as_bytes()) {
+            return Err(StoreError::Corrupt(LOST_RECORDS.into()));
+        }
         let trees = Trees::open(&db)?;
         let log = Arc::new(log);
-        check_schema(&db, &log, &trees)?;
+        check_schema(&db, &log, &trees, had_data)?;
         let counts = StatusCounts::load(&trees.payments)?;
         let confirmations = confirmations::Counted::load(&trees.confirmations);
         let group = GroupCommit::start(db.clone(), log.clone())?;
@@ -334,7 +346,17 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn check_schema(db: &sled::Db, log: &LogFile, trees: &Trees) -> Result<(), StoreError> {
+const LOST_RECORDS: &str = "its log file holds data, but the storage engine recovered no \
+     ledger from it: a damaged record made it drop that record and everything after it";
+
+/// Checks the schema version, writing it into a new ledger. `had_data`: the log file held
+/// data before this open, so a missing version means the ledger lost records.
+fn check_schema(
+    db: &sled::Db,
+    log: &LogFile,
+    trees: &Trees,
+    had_data: bool,
+) -> Result<(), StoreError> {
     match trees.meta.get(layout::SCHEMA_VERSION_KEY)? {
         Some(raw) => {
             let found: u32 = codec::decode(layout::META, layout::SCHEMA_VERSION_KEY, &raw)?;
@@ -349,6 +371,7 @@ fn check_schema(db: &sled::Db, log: &LogFile, trees: &Trees) -> Result<(), Store
         None if !trees.payments.is_empty() => Err(StoreError::Corrupt(
             "the ledger holds payments but no schema version; refusing to guess its layout".into(),
         )),
+        None if had_data => Err(StoreError::Corrupt(LOST_RECORDS.into())),
         None => {
             let version = codec::encode("the schema version", &SCHEMA_VERSION)?;
             trees.meta.insert(layout::SCHEMA_VERSION_KEY, version)?;
