@@ -46,6 +46,23 @@ async fn ledger_with(dir: &std::path::Path, payments: &[Payment]) {
     }
 }
 
+/// Opens the ledger in `dir` once the previous holder's lock is gone: sled may release it
+/// a moment after the last handle is dropped.
+fn reopen(dir: &std::path::Path) -> Store {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Store::open(dir) {
+            Ok(store) => return store,
+            Err(paylink::store::StoreError::Locked { .. })
+                if std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            Err(e) => panic!("cannot reopen the ledger: {e}"),
+        }
+    }
+}
+
 fn settings(dir: &std::path::Path) -> Settings {
     Settings {
         data_dir: dir.to_path_buf(),
@@ -63,7 +80,8 @@ async fn stored_control_characters_are_escaped_and_keep_each_payment_on_one_row(
     ledger_with(dir.path(), std::slice::from_ref(&p)).await;
 
     let mut out = Vec::new();
-    paylink::ops::payments_list(&settings(dir.path()), None, 50, false, &mut out).unwrap();
+    when_free(|| paylink::ops::payments_list(&settings(dir.path()), None, 50, false, &mut out))
+        .unwrap();
     let text = String::from_utf8(out).unwrap();
     let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("ent_")).collect();
     assert_eq!(rows.len(), 1, "one payment, one row:\n{text}");
@@ -79,7 +97,8 @@ async fn stored_control_characters_are_escaped_and_keep_each_payment_on_one_row(
     );
 
     let mut out = Vec::new();
-    paylink::ops::payments_show(&settings(dir.path()), &p.id, false, &mut out).unwrap();
+    when_free(|| paylink::ops::payments_show(&settings(dir.path()), &p.id, false, &mut out))
+        .unwrap();
     let text = String::from_utf8(out).unwrap();
     let line = text.lines().find(|l| l.starts_with("description")).unwrap();
     assert!(
@@ -133,7 +152,7 @@ async fn an_old_ledger_with_readable_files_is_tightened_on_open() {
     for name in ["db", "conf"] {
         std::fs::set_permissions(dir.join(name), std::fs::Permissions::from_mode(0o644)).unwrap();
     }
-    drop(Store::open(&dir).unwrap());
+    drop(reopen(&dir));
     for name in ["db", "conf"] {
         assert_eq!(mode(&dir.join(name)), 0o600, "{name}");
     }
@@ -150,6 +169,37 @@ fn paylink(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
         .env("RUST_LOG", "error")
         .output()
         .unwrap()
+}
+
+/// [`paylink`], once no other holder's lock is in the way (sled may release a dropped
+/// ledger's lock a moment late).
+fn paylink_when_free(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let out = paylink(dir, args);
+        if !text(&out.stderr).contains("in use by another paylink process")
+            || std::time::Instant::now() > deadline
+        {
+            return out;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
+/// Runs an operator command in this process once no other holder's lock is in the way.
+fn when_free<T>(mut f: impl FnMut() -> anyhow::Result<T>) -> anyhow::Result<T> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match f() {
+            Err(e)
+                if format!("{e:#}").contains("in use by another paylink process")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10))
+            }
+            other => return other,
+        }
+    }
 }
 
 fn text(b: &[u8]) -> String {
@@ -172,8 +222,10 @@ async fn a_damaged_ledger_is_refused_as_damaged_every_time_not_as_in_use() {
     }
     std::fs::write(&db, &bytes).unwrap();
 
-    let e = paylink::ops::payments_list(&settings(dir.path()), None, 50, false, &mut Vec::new())
-        .unwrap_err();
+    let e = when_free(|| {
+        paylink::ops::payments_list(&settings(dir.path()), None, 50, false, &mut Vec::new())
+    })
+    .unwrap_err();
     let msg = format!("{e:#}");
     assert!(msg.contains("is damaged"), "{msg}");
     assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
@@ -186,14 +238,14 @@ async fn a_damaged_ledger_is_refused_as_damaged_every_time_not_as_in_use() {
     // it opens (which is why README.md says to copy the directory aside first); what
     // paylink must not do is take the remains for a new ledger and initialise it: the
     // ledger is refused as damaged every time, by every command.
-    let out = paylink(dir.path(), &["ledger", "verify"]);
+    let out = paylink_when_free(dir.path(), &["ledger", "verify"]);
     assert!(!out.status.success());
     assert!(
         text(&out.stderr).contains("is damaged"),
         "{}",
         text(&out.stderr)
     );
-    let out = paylink(dir.path(), &["payments", "list"]);
+    let out = paylink_when_free(dir.path(), &["payments", "list"]);
     assert!(
         text(&out.stderr).contains("is damaged"),
         "{}",
@@ -202,10 +254,25 @@ async fn a_damaged_ledger_is_refused_as_damaged_every_time_not_as_in_use() {
 }
 
 #[tokio::test]
+async fn a_first_open_cut_short_is_still_a_new_ledger_not_a_damaged_one() {
+    // sled's files exist (sled opened the directory) but paylink never finished
+    // creating its ledger there, as after a crash during the very first start.
+    let dir = tempfile::tempdir().unwrap();
+    drop(sled::open(dir.path()).unwrap());
+    let store = reopen(dir.path());
+    assert!(store.is_empty());
+    drop(store);
+    assert!(std::fs::metadata(dir.path().join("db")).unwrap().len() > 0);
+    // From now on the directory is known to hold a ledger.
+    assert!(dir.path().join("paylink-ledger").exists());
+    reopen(dir.path());
+}
+
+#[tokio::test]
 async fn a_ledger_held_by_another_process_is_named_as_such() {
     let dir = tempfile::tempdir().unwrap();
     ledger_with(dir.path(), &[payment("Clase")]).await;
-    let held = Store::open(dir.path()).unwrap();
+    let held = reopen(dir.path());
     let out = paylink(dir.path(), &["payments", "list"]);
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
@@ -215,7 +282,7 @@ async fn a_ledger_held_by_another_process_is_named_as_such() {
     );
     assert!(!stderr.contains("damaged"), "{stderr}");
     drop(held);
-    let out = paylink(dir.path(), &["payments", "list"]);
+    let out = paylink_when_free(dir.path(), &["payments", "list"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
 }
 
@@ -224,7 +291,7 @@ async fn ledger_verify_passes_a_sound_ledger_and_lists_what_does_not_decode() {
     let dir = tempfile::tempdir().unwrap();
     let ps: Vec<Payment> = (0..3).map(|i| payment(&format!("Clase {i}"))).collect();
     ledger_with(dir.path(), &ps).await;
-    let out = paylink(dir.path(), &["ledger", "verify"]);
+    let out = paylink_when_free(dir.path(), &["ledger", "verify"]);
     let stdout = text(&out.stdout);
     assert!(out.status.success(), "{stdout}{}", text(&out.stderr));
     assert!(stdout.contains("payments  3 (3 draft"), "{stdout}");
@@ -233,7 +300,7 @@ async fn ledger_verify_passes_a_sound_ledger_and_lists_what_does_not_decode() {
 
     // A payment record whose status reads but whose body does not decode.
     {
-        let store = Store::open(dir.path()).unwrap();
+        let store = reopen(dir.path());
         let tree = store
             .db()
             .open_tree(paylink::store::layout::PAYMENTS)
@@ -242,7 +309,7 @@ async fn ledger_verify_passes_a_sound_ledger_and_lists_what_does_not_decode() {
             .unwrap();
         store.db().flush().unwrap();
     }
-    let out = paylink(dir.path(), &["ledger", "verify"]);
+    let out = paylink_when_free(dir.path(), &["ledger", "verify"]);
     let stdout = text(&out.stdout);
     assert!(!out.status.success(), "{stdout}");
     assert!(stdout.contains("ent_broken"), "{stdout}");

@@ -13,6 +13,39 @@ use std::path::Path;
 
 use super::StoreError;
 
+/// A file written once a new ledger's schema record is durable (and on the first open of
+/// a ledger made before this file existed): from then on, a ledger in this directory that
+/// opens without its records has lost them, rather than being new.
+pub(super) const MARKER: &str = "paylink-ledger";
+
+pub(super) fn has_marker(dir: &Path) -> bool {
+    dir.join(MARKER).exists()
+}
+
+/// Writes [`MARKER`] (0600) and makes it durable.
+pub(super) fn write_marker(dir: &Path) -> Result<(), StoreError> {
+    use std::io::Write;
+    let path = dir.join(MARKER);
+    let fail = |e: std::io::Error| StoreError::Io(format!("cannot write {}: {e}", path.display()));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(&path).map_err(fail)?;
+    f.write_all(
+        b"This directory holds a paylink ledger (sled). Back it up with master.key; \
+          do not edit it by hand.\n",
+    )
+    .map_err(fail)?;
+    f.sync_all().map_err(fail)?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(fail)
+}
+
 /// Creates `dir` (and missing parents) as 0700, or warns if the existing `dir` lets other
 /// users in.
 pub(super) fn prepare_dir(dir: &Path) -> Result<(), StoreError> {
@@ -65,7 +98,7 @@ pub(super) fn restrict_files(dir: &Path) -> Result<(), StoreError> {
         for entry in entries.flatten() {
             let name = entry.file_name();
             let name = name.to_string_lossy();
-            if name == "conf" || name == "db" || name.starts_with("snap.") {
+            if name == "conf" || name == "db" || name == MARKER || name.starts_with("snap.") {
                 set_mode(&entry.path(), 0o600)?;
             } else if name == "blobs" {
                 set_mode(&entry.path(), 0o700)?;

@@ -257,17 +257,22 @@ impl Store {
     pub fn open_with_cache(dir: &Path, cache_bytes: u64) -> Result<Store, StoreError> {
         files::prepare_dir(dir)?;
         // sled takes a damaged log record for the torn end of the log and silently drops
-        // it and everything after it, so a damaged ledger can open empty. A ledger whose
-        // log held data but that opens without its schema version is refused as damaged
-        // rather than initialised afresh over what is left of it.
-        let had_data = std::fs::metadata(dir.join("db")).is_ok_and(|m| m.len() > 0);
+        // it and everything after it, so a damaged ledger can open empty. A directory
+        // marked as holding a ledger that opens without its schema version is refused as
+        // damaged rather than initialised afresh over what is left of it.
+        let had_ledger = files::has_marker(dir);
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
             .open()
             .map_err(|e| StoreError::opening(dir, e))?;
         files::restrict_files(dir)?;
-        Store::from_db(db, LogFile::open(dir)?, had_data).map_err(|e| e.loading(dir))
+        let store =
+            Store::from_db(db, LogFile::open(dir)?, had_ledger).map_err(|e| e.loading(dir))?;
+        if !had_ledger {
+            files::write_marker(dir)?;
+        }
+        Ok(store)
     }
 
     /// A ledger in a temporary sled database, deleted on drop (tests, benches).
@@ -276,15 +281,15 @@ impl Store {
         Store::from_db(db, LogFile::none(), false)
     }
 
-    fn from_db(db: sled::Db, log: LogFile, had_data: bool) -> Result<Store, StoreError> {
+    fn from_db(db: sled::Db, log: LogFile, had_ledger: bool) -> Result<Store, StoreError> {
         // Before opening (and so creating) any tree: a ledger that lost its records must
         // not get fresh trees written over what is left of it.
-        if had_data && !db.tree_names().iter().any(|n| n == layout::META.as_bytes()) {
+        if had_ledger && !db.tree_names().iter().any(|n| n == layout::META.as_bytes()) {
             return Err(StoreError::Corrupt(LOST_RECORDS.into()));
         }
         let trees = Trees::open(&db)?;
         let log = Arc::new(log);
-        check_schema(&db, &log, &trees, had_data)?;
+        check_schema(&db, &log, &trees, had_ledger)?;
         let counts = StatusCounts::load(&trees.payments)?;
         let confirmations = confirmations::Counted::load(&trees.confirmations);
         let group = GroupCommit::start(db.clone(), log.clone())?;
@@ -346,16 +351,16 @@ impl std::fmt::Debug for Store {
     }
 }
 
-const LOST_RECORDS: &str = "its log file holds data, but the storage engine recovered no \
-     ledger from it: a damaged record made it drop that record and everything after it";
+const LOST_RECORDS: &str = "the directory held a paylink ledger, but the storage engine \
+     recovered none of it: a damaged record made it drop that record and everything after it";
 
-/// Checks the schema version, writing it into a new ledger. `had_data`: the log file held
-/// data before this open, so a missing version means the ledger lost records.
+/// Checks the schema version, writing it into a new ledger. `had_ledger`: the directory is
+/// marked as holding a ledger, so a missing version means the ledger lost records.
 fn check_schema(
     db: &sled::Db,
     log: &LogFile,
     trees: &Trees,
-    had_data: bool,
+    had_ledger: bool,
 ) -> Result<(), StoreError> {
     match trees.meta.get(layout::SCHEMA_VERSION_KEY)? {
         Some(raw) => {
@@ -371,7 +376,7 @@ fn check_schema(
         None if !trees.payments.is_empty() => Err(StoreError::Corrupt(
             "the ledger holds payments but no schema version; refusing to guess its layout".into(),
         )),
-        None if had_data => Err(StoreError::Corrupt(LOST_RECORDS.into())),
+        None if had_ledger => Err(StoreError::Corrupt(LOST_RECORDS.into())),
         None => {
             let version = codec::encode("the schema version", &SCHEMA_VERSION)?;
             trees.meta.insert(layout::SCHEMA_VERSION_KEY, version)?;
