@@ -67,11 +67,8 @@ impl Application {
     ) -> anyhow::Result<Application> {
         let store = {
             let (dir, cache) = (settings.data_dir.clone(), settings.cache_bytes());
-            tokio::task::spawn_blocking(move || Store::open_with_cache(&dir, cache))
-                .await?
-                .with_context(|| {
-                    format!("cannot open the ledger at {}", settings.data_dir.display())
-                })?
+            // The error names the directory and says what to do (see StoreError).
+            tokio::task::spawn_blocking(move || Store::open_with_cache(&dir, cache)).await??
         };
         let listener =
             bind_with_backlog(settings.listener_addr, LISTENER_BACKLOG).with_context(|| {
@@ -213,9 +210,17 @@ impl Application {
     pub fn spawn_background(&mut self, tasks: &mut JoinSet<anyhow::Result<()>>) {
         let metrics = Arc::new(webhook::Metrics::new());
         if let Some(listener) = self.listener.take() {
-            let state = webhook::WebhookState::new(
+            let options = webhook::WebhookOptions {
+                metrics_access: webhook::MetricsAccess::new(
+                    self.settings.metrics_token.as_ref(),
+                    self.listener_addr,
+                ),
+                ..Default::default()
+            };
+            let state = webhook::WebhookState::start(
                 self.payments.clone(),
                 metrics.clone(),
+                options,
                 self.shutdown.child_token(),
             );
             let router = webhook::router(state);

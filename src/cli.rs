@@ -155,6 +155,13 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Check the ledger itself.
+    Ledger {
+        #[command(subcommand)]
+        action: LedgerAction,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Configure the Flow account of an organization (stored in the ledger, secret sealed).
     Integration {
         #[command(subcommand)]
@@ -248,6 +255,16 @@ pub enum IntegrationAction {
 }
 
 #[derive(Debug, Subcommand)]
+pub enum LedgerAction {
+    /// Open the ledger, decode every payment, event and claim, check every index, and
+    /// report counts and problems; exits non-zero when it finds any. Stop paylink first.
+    Verify {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum ConfirmationsAction {
     /// List received confirmations, newest first.
     List {
@@ -258,7 +275,8 @@ pub enum ConfirmationsAction {
     },
 }
 
-/// Logs go to stderr only: in stdio mode stdout is the MCP channel.
+/// Logs go to stderr only (in stdio mode stdout is the MCP channel), with payer e-mails
+/// redacted (see [`crate::logging`]).
 /// `quiet`: commands whose stdout is a transcript log only warnings by default.
 pub fn init_tracing(verbose: u8, quiet: bool) {
     let default = match verbose {
@@ -270,7 +288,7 @@ pub fn init_tracing(verbose: u8, quiet: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(crate::logging::RedactingStderr)
         .with_ansi(false)
         .with_env_filter(filter)
         .try_init();
@@ -350,6 +368,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             common,
         } => {
             crate::ops::confirmations_list(&common.settings()?, limit, json, &mut std::io::stdout())
+        }
+        Command::Ledger {
+            action: LedgerAction::Verify { json },
+            common,
+        } => {
+            let sound =
+                crate::ops::ledger_verify(&common.settings()?, json, &mut std::io::stdout())?;
+            if sound {
+                Ok(())
+            } else {
+                anyhow::bail!("the ledger has problems (listed above)")
+            }
         }
         Command::Integration { action, common } => {
             integration(action, &common.settings()?, &mut std::io::stdout())
@@ -451,13 +481,8 @@ fn integration(
     use crate::domain::Environment;
     use crate::gateway::flow::{PRODUCTION_BASE_URL, SANDBOX_BASE_URL};
     use crate::integrations::{NewIntegration, list, save, set_active};
-    let store = crate::store::Store::open_with_cache(&settings.data_dir, settings.cache_bytes())
-        .map_err(|e| {
-            anyhow::anyhow!(
-                "cannot open the ledger at {}: {e} (is `paylink serve` running?)",
-                settings.data_dir.display()
-            )
-        })?;
+    use crate::ops::shown;
+    let store = crate::store::Store::open_with_cache(&settings.data_dir, settings.cache_bytes())?;
     match action {
         IntegrationAction::Flow {
             api_url,
@@ -564,11 +589,11 @@ fn integration(
                     writeln!(
                         out,
                         "{:<16} {:<12} {:<8} {:<32} {:<8} (sealed)",
-                        s.organization,
+                        shown(&s.organization),
                         s.environment.as_str(),
                         s.active,
-                        s.api_url,
-                        s.default_currency
+                        shown(&s.api_url),
+                        shown(&s.default_currency)
                     )?;
                 }
             }

@@ -61,6 +61,9 @@ pub struct Settings {
     /// After a create whose outcome is unknown, how long before the gateway may be asked
     /// to create it again (see `PaymentSettings::create_settle_window`).
     pub create_settle_window: Duration,
+    /// When set, `/metrics` on the side listener wants `Authorization: Bearer <token>`.
+    /// Unset, `/metrics` is open on a loopback listener and refused (403) on any other.
+    pub metrics_token: Option<SecretString>,
 }
 
 /// What every listener allows: the same for the side listener and MCP over HTTP.
@@ -126,13 +129,15 @@ impl Default for Settings {
             http_max_sessions_per_org: 256,
             http_session_idle: Duration::from_secs(120),
             create_settle_window: Duration::from_secs(60),
+            metrics_token: None,
         }
     }
 }
 
 /// The keys `paylink.toml` accepts (all optional). Secrets do not belong in it: Flow
 /// credentials go into the ledger with `paylink integration flow`, or come from the
-/// environment.
+/// environment. `metrics_token` is the exception, for deployments that keep one config
+/// file (keep that file 0600); `PAYLINK_METRICS_TOKEN` is the better home.
 #[derive(Debug, Default, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileSettings {
@@ -157,6 +162,7 @@ struct FileSettings {
     http_max_sessions_per_org: Option<u64>,
     http_session_idle_secs: Option<u64>,
     create_settle_secs: Option<u64>,
+    metrics_token: Option<String>,
 }
 
 /// A configuration value that cannot be used. The message names the field and the fix.
@@ -191,6 +197,32 @@ pub fn check_url(field: &str, url: &str) -> Result<String, ConfigError> {
         return Err(bad(field, format!("{url:?} has no host")));
     }
     Ok(u.to_string())
+}
+
+/// The shortest metrics token accepted.
+pub const MIN_METRICS_TOKEN_CHARS: usize = 16;
+
+/// Checks a metrics bearer token: at least [`MIN_METRICS_TOKEN_CHARS`] characters, no
+/// spaces or control characters. The message never repeats the token.
+fn check_metrics_token(field: &str, v: &str) -> Result<SecretString, ConfigError> {
+    let t = v.trim();
+    if t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad(
+            field,
+            "contains spaces or control characters; use a random token such as the output of \
+             `openssl rand -hex 32`",
+        ));
+    }
+    if t.chars().count() < MIN_METRICS_TOKEN_CHARS {
+        return Err(bad(
+            field,
+            format!(
+                "is shorter than {MIN_METRICS_TOKEN_CHARS} characters; use a random token such \
+                 as the output of `openssl rand -hex 32`"
+            ),
+        ));
+    }
+    Ok(SecretString::from(t.to_string()))
 }
 
 fn parse_secs(field: &str, v: &str) -> Result<Duration, ConfigError> {
@@ -412,6 +444,9 @@ impl Settings {
             let f = "PAYLINK_HTTP_SESSION_IDLE_SECS";
             self.http_session_idle = check_timeout(f, parse_u64(f, &v)?)?;
         }
+        if let Some(v) = env("PAYLINK_METRICS_TOKEN") {
+            self.metrics_token = Some(check_metrics_token("PAYLINK_METRICS_TOKEN", &v)?);
+        }
         let key = env("FLOW_API_KEY");
         let secret = env("FLOW_SECRET_KEY");
         match (key, secret) {
@@ -581,6 +616,9 @@ impl Settings {
         if let Some(v) = f.http_allowed_origins {
             self.http_allowed_origins = check_origins("http_allowed_origins", v)?;
         }
+        if let Some(v) = f.metrics_token {
+            self.metrics_token = Some(check_metrics_token("metrics_token", &v)?);
+        }
         if let Some(v) = f.http_max_sessions_per_org {
             self.http_max_sessions_per_org = check_count("http_max_sessions_per_org", v)?;
         }
@@ -648,6 +686,14 @@ mod tests {
                 "PAYLINK_RECONCILE_INTERVAL_SECS",
             ),
             (&[("PAYLINK_CACHE_MB", "1GiB")], "PAYLINK_CACHE_MB"),
+            (
+                &[("PAYLINK_METRICS_TOKEN", "short-tok3n")],
+                "PAYLINK_METRICS_TOKEN",
+            ),
+            (
+                &[("PAYLINK_METRICS_TOKEN", "has a space in it, long enough")],
+                "PAYLINK_METRICS_TOKEN",
+            ),
             (&[("PAYLINK_CACHE_MB", "0")], "PAYLINK_CACHE_MB"),
             (&[("PAYLINK_CACHE_MB", "1048577")], "PAYLINK_CACHE_MB"),
             (
@@ -696,6 +742,36 @@ mod tests {
         let e = Settings::default().apply_file(&f).unwrap_err();
         assert_eq!(e.field, "cache_mb");
         assert!(e.problem.contains("16 to 1048576"), "{e}");
+    }
+
+    #[test]
+    fn a_metrics_token_comes_from_env_or_file_and_short_ones_are_refused_unrepeated() {
+        use secrecy::ExposeSecret;
+        let s = Settings::default()
+            .apply_env(env(&[("PAYLINK_METRICS_TOKEN", " 0123456789abcdef ")]))
+            .unwrap();
+        assert_eq!(
+            s.metrics_token.as_ref().unwrap().expose_secret(),
+            "0123456789abcdef"
+        );
+        assert!(!format!("{s:?}").contains("0123456789abcdef"));
+        let e = Settings::default()
+            .apply_env(env(&[("PAYLINK_METRICS_TOKEN", "tok-15-chars-xx")]))
+            .unwrap_err();
+        assert!(e.problem.contains("shorter than 16"), "{e}");
+        assert!(!e.to_string().contains("tok-15-chars-xx"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("paylink.toml");
+        std::fs::write(&f, "metrics_token = \"file-token-0123456789\"\n").unwrap();
+        let s = Settings::default().apply_file(&f).unwrap();
+        assert_eq!(
+            s.metrics_token.as_ref().unwrap().expose_secret(),
+            "file-token-0123456789"
+        );
+        std::fs::write(&f, "metrics_token = \"short\"\n").unwrap();
+        let e = Settings::default().apply_file(&f).unwrap_err();
+        assert_eq!(e.field, "metrics_token");
+        assert!(!e.to_string().contains("\"short\""), "{e}");
     }
 
     #[test]

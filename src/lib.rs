@@ -15,6 +15,7 @@ pub mod domain;
 pub mod gateway;
 pub mod html;
 pub mod integrations;
+pub mod logging;
 pub mod mcp;
 pub mod net;
 pub mod notify;

@@ -3,10 +3,12 @@
 //! given. The ledger is opened by one process at a time (sled's lock): run these while
 //! `paylink serve` is stopped, or against a copy of the data directory.
 
+use std::borrow::Cow;
 use std::io::Write;
 
 use anyhow::Context;
 use paylink_tools::NameStyle;
+use paylink_tools::validate::is_unsafe_char;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Application;
@@ -18,24 +20,44 @@ use crate::reconcile::{Reconciler, reconcile_once, reconcile_one};
 use crate::store::Store;
 use crate::webhook::Metrics;
 
+/// Opens the ledger; the error says whether another process holds it, it is damaged, or
+/// something else failed (see [`crate::store::StoreError`]).
 fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Store::open_with_cache(&settings.data_dir, settings.cache_bytes()).with_context(|| {
-        format!(
-            "cannot open the ledger at {} (is `paylink serve` running? only one process may open it)",
-            settings.data_dir.display()
-        )
-    })
+    Ok(Store::open_with_cache(
+        &settings.data_dir,
+        settings.cache_bytes(),
+    )?)
+}
+
+/// Stored text as it may reach the operator's terminal: every character that input
+/// validation refuses (controls, bidirectional controls, tags; see
+/// [`paylink_tools::validate::is_unsafe_char`]) is shown as a visible escape such as
+/// `\u{1b}`, so a ledger written before that validation, or edited by hand, cannot move
+/// the cursor, recolour the screen or forge table rows.
+pub(crate) fn shown(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
 }
 
 fn row(p: &Payment) -> String {
     format!(
         "{:<24}  {:<8}  {:>14}  {:<20}  {:<10}  {}",
-        p.id,
+        shown(&p.id),
         p.status.as_str(),
         p.amount.to_string(),
         p.updated_at.rfc3339().chars().take(19).collect::<String>(),
         p.failure_reason.map(|r| r.as_str()).unwrap_or(""),
-        p.description.chars().take(40).collect::<String>()
+        shown(&p.description.chars().take(40).collect::<String>())
     )
 }
 
@@ -90,7 +112,7 @@ pub fn payments_show(
         )?;
         return Ok(());
     }
-    writeln!(out, "payment        {}", p.id)?;
+    writeln!(out, "payment        {}", shown(&p.id))?;
     writeln!(
         out,
         "status         {}{}",
@@ -100,29 +122,29 @@ pub fn payments_show(
             .unwrap_or_default()
     )?;
     writeln!(out, "amount         {}", p.amount)?;
-    writeln!(out, "description    {}", p.description)?;
+    writeln!(out, "description    {}", shown(&p.description))?;
     writeln!(
         out,
         "organization   {} / {}",
-        p.organization,
+        shown(&p.organization),
         p.environment.as_str()
     )?;
-    writeln!(out, "customer       {}", p.customer_email)?;
+    writeln!(out, "customer       {}", shown(&p.customer_email))?;
     writeln!(
         out,
         "entity         {}",
-        p.entity_id.as_deref().unwrap_or("-")
+        shown(p.entity_id.as_deref().unwrap_or("-"))
     )?;
     writeln!(
         out,
         "flow order     {}",
-        p.provider_reference.as_deref().unwrap_or("-")
+        shown(p.provider_reference.as_deref().unwrap_or("-"))
     )?;
-    writeln!(out, "commerce order {}", p.commerce_order)?;
+    writeln!(out, "commerce order {}", shown(&p.commerce_order))?;
     writeln!(
         out,
         "link           {}",
-        p.payment_link_url.as_deref().unwrap_or("-")
+        shown(p.payment_link_url.as_deref().unwrap_or("-"))
     )?;
     writeln!(out, "created        {}", p.created_at.rfc3339())?;
     if let Some(t) = p.paid_at {
@@ -137,7 +159,7 @@ pub fn payments_show(
             e.at.rfc3339(),
             format!("{:?}", e.kind).to_lowercase(),
             format!("{:?}", e.source).to_lowercase(),
-            e.detail.unwrap_or_default()
+            shown(e.detail.as_deref().unwrap_or_default())
         )?;
     }
     Ok(())
@@ -236,13 +258,54 @@ pub fn confirmations_list(
             out,
             "{:<24}  {:<40}  {:<24}  {}",
             c.received_at.rfc3339().chars().take(24).collect::<String>(),
-            c.token,
-            c.payment_id.as_deref().unwrap_or("-"),
-            c.outcome
+            shown(&c.token),
+            shown(c.payment_id.as_deref().unwrap_or("-")),
+            shown(&c.outcome)
         )?;
     }
     writeln!(out, "\n{} shown", list.len())?;
     Ok(())
+}
+
+/// `paylink ledger verify`: opens the ledger (which fails, saying so, when sled finds it
+/// damaged or another process holds it), decodes every payment, event and claim, checks
+/// every index, and reports counts and problems. Returns whether the ledger is sound.
+pub fn ledger_verify(settings: &Settings, json: bool, out: &mut dyn Write) -> anyhow::Result<bool> {
+    let dir = &settings.data_dir;
+    if !dir.join("db").exists() {
+        anyhow::bail!(
+            "no ledger at {}: give the data directory with --data-dir or PAYLINK_DATA_DIR",
+            dir.display()
+        );
+    }
+    let store = open_store(settings)?;
+    let v = store.verify()?;
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
+        return Ok(v.problems.is_empty());
+    }
+    let total: u64 = v.payments.iter().map(|(_, n)| n).sum();
+    let by_status: Vec<String> = v.payments.iter().map(|(s, n)| format!("{n} {s}")).collect();
+    writeln!(out, "ledger    {}", shown(&dir.display().to_string()))?;
+    writeln!(out, "payments  {total} ({})", by_status.join(", "))?;
+    writeln!(out, "events    {}", v.events)?;
+    if v.problems.is_empty() {
+        writeln!(out, "problems  none")?;
+        writeln!(
+            out,
+            "\nVerdict: OK — every record decodes and every index agrees."
+        )?;
+    } else {
+        writeln!(out, "problems  {}", v.problems.len())?;
+        for p in &v.problems {
+            writeln!(out, "  - {}", shown(p))?;
+        }
+        writeln!(
+            out,
+            "\nVerdict: DAMAGED — see \"Recovering a damaged ledger\" in README.md."
+        )?;
+    }
+    Ok(v.problems.is_empty())
 }
 
 /// Checks the configuration, the ledger, the public URL and (with credentials) a signed

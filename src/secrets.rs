@@ -98,7 +98,15 @@ impl MasterKey {
         if let Some(dir) = path.parent()
             && !dir.as_os_str().is_empty()
         {
-            std::fs::create_dir_all(dir).map_err(err)?;
+            // Private like the ledger directory it usually is (see store/files.rs).
+            let mut builder = std::fs::DirBuilder::new();
+            builder.recursive(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::DirBuilderExt;
+                builder.mode(0o700);
+            }
+            builder.create(dir).map_err(err)?;
         }
         let key: [u8; 32] = rand::random();
         let mut opts = std::fs::OpenOptions::new();
@@ -190,6 +198,18 @@ mod tests {
             );
         }
         assert!(format!("{key:?}").contains("REDACTED"));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_in_a_new_directory_makes_that_directory_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("new-data").join("master.key");
+        MasterKey::load(None, &path).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(path.parent().unwrap()), 0o700);
+        assert_eq!(mode(&path), 0o600);
     }
 
     #[test]

@@ -35,7 +35,7 @@ use paylink::gateway::flow::{FlowClient, FlowClientConfig, FlowError};
 use paylink::gateway::retry::RetryPolicy;
 use paylink::sandbox::{DEFAULT_API_KEY, DEFAULT_SECRET_KEY};
 use paylink::webhook::valid_token;
-use paylink_tools::validate::email_is_plausible;
+use paylink_tools::validate::{email_is_plausible, first_unsafe_char};
 use paylink_tools::{parse_create, parse_get_status};
 use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -279,6 +279,7 @@ fn tool_arguments_of_any_shape_are_parsed_or_refused_with_a_next_step() {
                 Ok(req) => {
                     let chars = req.description.chars().count();
                     prop_assert!((1..=255).contains(&chars));
+                    prop_assert!(first_unsafe_char(&req.description).is_none());
                     prop_assert!(email_is_plausible(&req.customer_email));
                     for info in CURRENCIES {
                         let c = Currency::from_code(info.code).unwrap();

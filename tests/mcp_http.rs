@@ -240,3 +240,67 @@ async fn a_2026_client_listening_to_a_payment_hears_when_it_is_paid() {
     assert_eq!(s["status"], "paid");
     agent.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn metrics_beyond_loopback_need_the_metrics_token() {
+    let w = World::new().await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    // Bound to every interface without a token: refused, with the fix named.
+    let (mut child, _, side) = w
+        .http_with_listener(&[("PAYLINK_LISTEN", "0.0.0.0:0")], &[])
+        .await;
+    let r = http.get(format!("{side}/metrics")).send().await.unwrap();
+    assert_eq!(r.status(), 403);
+    assert!(r.text().await.unwrap().contains("PAYLINK_METRICS_TOKEN"));
+    child.kill().await.unwrap();
+
+    // With a token: 401 without it or with another, metrics with it (any scheme case).
+    let token = "metrics-token-0123456789abcdef";
+    let (mut child, _, side) = w
+        .http_with_listener(
+            &[
+                ("PAYLINK_LISTEN", "0.0.0.0:0"),
+                ("PAYLINK_METRICS_TOKEN", token),
+            ],
+            &[],
+        )
+        .await;
+    let url = format!("{side}/metrics");
+    assert_eq!(http.get(&url).send().await.unwrap().status(), 401);
+    let wrong = http
+        .get(&url)
+        .header("authorization", "Bearer metrics-token-0123456789abcdeX")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let ok = http
+        .get(&url)
+        .header("authorization", format!("bearer {token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(ok.text().await.unwrap().contains("paylink_"));
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_short_metrics_token_stops_paylink_at_start() {
+    let w = World::new().await;
+    let out = tokio::process::Command::new(BIN)
+        .args(["serve", "--http", "127.0.0.1:0"])
+        .envs(w.env())
+        .env("PAYLINK_METRICS_TOKEN", "too-short-token")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .await
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("PAYLINK_METRICS_TOKEN") && stderr.contains("shorter than 16"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("too-short-token"), "{stderr}");
+}

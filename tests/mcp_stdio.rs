@@ -347,3 +347,55 @@ async fn flow_being_down_is_a_retryable_error_and_the_retry_finishes_the_same_pa
     assert_eq!(created, 1, "one idempotency key, one Flow order");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn trace_logging_never_shows_a_payers_email() {
+    let w = World::new().await;
+    let log_dir = tempfile::tempdir().unwrap();
+    let log_path = log_dir.path().join("stderr.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let (client, _) = w
+        .stdio_with(&[], &[("RUST_LOG", "trace")], log.into())
+        .await;
+    let email = "zoe.quintana+pay@gmail.com";
+    let created = structured(
+        &call(
+            &client,
+            "payment.create",
+            json!({"amount": 5000, "description": "Clase", "customerEmail": email}),
+        )
+        .await,
+    );
+    let id = created["paymentId"].as_str().unwrap().to_string();
+    structured(&call(&client, "payment.getStatus", json!({ "entityId": id })).await);
+    let read = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(format!(
+            "payment://{id}"
+        )))
+        .await
+        .unwrap();
+    assert!(
+        format!("{read:?}").contains(email),
+        "the owner still sees it"
+    );
+    // rmcp logs each response at debug; wait until the resource read's is written.
+    let read_log = || std::fs::read_to_string(&log_path).unwrap_or_default();
+    wait_for(
+        "paylink to log the resources/read response",
+        Duration::from_secs(10),
+        || async {
+            read_log().contains(&format!("payment://{id}")) && read_log().matches(&id).count() >= 3
+        },
+    )
+    .await;
+    client.cancel().await.unwrap();
+    let text = read_log();
+    assert!(
+        !text.contains("zoe.quintana"),
+        "an e-mail reached the log:\n{text}"
+    );
+    assert!(
+        text.contains("z***@gmail.com"),
+        "the requests were logged, redacted:\n{text}"
+    );
+}

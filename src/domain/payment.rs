@@ -138,8 +138,9 @@ impl Transition {
     }
 }
 
-/// The payment entity (seeds 000 and 003).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// The payment entity (seeds 000 and 003). Its `Debug` redacts the payer's e-mail, so a
+/// payment in a log line or an error shows `a***@gmail.com`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Payment {
     /// Opaque id, `ent_` followed by 20 lowercase letters and digits.
@@ -172,6 +173,37 @@ pub struct Payment {
     pub check_attempts: u32,
     /// The number of events recorded for this payment; also its optimistic version.
     pub version: u64,
+}
+
+impl std::fmt::Debug for Payment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Payment")
+            .field("id", &self.id)
+            .field("organization", &self.organization)
+            .field("environment", &self.environment)
+            .field("amount", &self.amount)
+            .field("description", &self.description)
+            .field("status", &self.status)
+            .field("provider_reference", &self.provider_reference)
+            .field("commerce_order", &self.commerce_order)
+            .field("payment_link_url", &self.payment_link_url)
+            .field("flow_token", &self.flow_token)
+            .field(
+                "customer_email",
+                &paylink_tools::validate::redact_email(&self.customer_email),
+            )
+            .field("entity_id", &self.entity_id)
+            .field("paid_at", &self.paid_at)
+            .field("failure_reason", &self.failure_reason)
+            .field("created_at", &self.created_at)
+            .field("updated_at", &self.updated_at)
+            .field("idempotency_key", &self.idempotency_key)
+            .field("expires_at", &self.expires_at)
+            .field("next_check_at", &self.next_check_at)
+            .field("check_attempts", &self.check_attempts)
+            .field("version", &self.version)
+            .finish()
+    }
 }
 
 /// The relation name between a payment and its entity (seed 000).
@@ -326,6 +358,18 @@ pub(crate) mod tests {
             check_attempts: 0,
             version: 1,
         }
+    }
+
+    #[test]
+    fn debug_output_of_a_payment_shows_no_full_email() {
+        let mut p = draft();
+        p.customer_email = "zoe.quintana+pay@gmail.com".into();
+        let shown = format!("{p:?} {p:#?}");
+        assert!(!shown.contains("zoe.quintana"), "{shown}");
+        assert!(
+            shown.contains("z***@gmail.com") && shown.contains(&p.id),
+            "{shown}"
+        );
     }
 
     #[test]

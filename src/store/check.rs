@@ -14,7 +14,29 @@ use super::layout;
 use super::{Store, StoreError};
 use crate::domain::{Payment, PaymentEvent, PaymentStatus};
 
+/// What [`Store::verify`] found.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Verification {
+    /// Payments by status, as stored.
+    pub payments: Vec<(PaymentStatus, u64)>,
+    /// Events in the log, across all payments.
+    pub events: u64,
+    /// Everything inconsistent or undecodable; empty means the ledger is sound.
+    pub problems: Vec<String>,
+}
+
 impl Store {
+    /// Decodes every payment, event and claim and runs [`Store::check_consistency`]
+    /// (`paylink ledger verify`). A full scan: call on a quiet ledger.
+    pub fn verify(&self) -> Result<Verification, StoreError> {
+        let problems = self.check_consistency()?;
+        Ok(Verification {
+            payments: self.status_counts().to_vec(),
+            events: self.inner()?.trees.events.len() as u64,
+            problems,
+        })
+    }
+
     /// Returns the problems found; empty means consistent.
     pub fn check_consistency(&self) -> Result<Vec<String>, StoreError> {
         let mut problems = Vec::new();

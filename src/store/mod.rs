@@ -63,6 +63,7 @@ mod configs;
 mod confirmations;
 mod counts;
 mod error;
+mod files;
 mod health;
 mod index;
 pub mod layout;
@@ -79,6 +80,7 @@ use std::sync::{Arc, RwLock};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
 
+pub use check::Verification;
 pub use commit::CommitMode;
 pub use error::StoreError;
 
@@ -276,23 +278,35 @@ impl Inner {
 
     /// Opens the ledger in `dir` (see [`Store::open_with_cache`]).
     fn open(dir: &Path, cache_bytes: u64) -> Result<Inner, StoreError> {
-        std::fs::create_dir_all(dir).map_err(|e| {
-            StoreError::Io(format!(
-                "cannot create the ledger directory {}: {e}",
-                dir.display()
-            ))
-        })?;
+        files::prepare_dir(dir)?;
+        // sled takes a damaged log record for the torn end of the log and silently drops
+        // it and everything after it, so a damaged ledger can open empty. A directory
+        // marked as holding a ledger that opens without its schema version is refused as
+        // damaged rather than initialised afresh over what is left of it.
+        let had_ledger = files::has_marker(dir);
         let db = sled::Config::new()
             .path(dir)
             .cache_capacity(cache_bytes)
-            .open()?;
-        Inner::from_db(db, LogFile::open(dir)?)
+            .open()
+            .map_err(|e| StoreError::opening(dir, e))?;
+        files::restrict_files(dir)?;
+        let inner =
+            Inner::from_db(db, LogFile::open(dir)?, had_ledger).map_err(|e| e.loading(dir))?;
+        if !had_ledger {
+            files::write_marker(dir)?;
+        }
+        Ok(inner)
     }
 
-    fn from_db(db: sled::Db, log: LogFile) -> Result<Inner, StoreError> {
+    fn from_db(db: sled::Db, log: LogFile, had_ledger: bool) -> Result<Inner, StoreError> {
+        // Before opening (and so creating) any tree: a ledger that lost its records must
+        // not get fresh trees written over what is left of it.
+        if had_ledger && !db.tree_names().iter().any(|n| n == layout::META.as_bytes()) {
+            return Err(StoreError::Corrupt(LOST_RECORDS.into()));
+        }
         let trees = Trees::open(&db)?;
         let log = Arc::new(log);
-        check_schema(&db, &log, &trees)?;
+        check_schema(&db, &log, &trees, had_ledger)?;
         let counts = StatusCounts::load(&trees.payments)?;
         let confirmations = confirmations::Counted::load(&trees.confirmations);
         let group = GroupCommit::start(db.clone(), log.clone())?;
@@ -344,8 +358,9 @@ async fn blocking<T: Send + 'static>(
 pub const DEFAULT_CACHE_BYTES: u64 = 1024 * 1024 * 1024;
 
 impl Store {
-    /// Opens (creating if needed) the ledger in `dir`, writing the schema version into a
-    /// new ledger and refusing a ledger of another version. Counts payments by status and
+    /// Opens (creating if needed) the ledger in `dir`, readable by this user only (see
+    /// `store/files.rs`), writing the schema version into a new ledger and refusing a
+    /// ledger of another version. Counts payments by status and
     /// the confirmation log's entries, one scan each: call via `spawn_blocking` from async
     /// code when the ledger may be large.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
@@ -367,7 +382,7 @@ impl Store {
     pub fn open_temporary() -> Result<Store, StoreError> {
         let db = sled::Config::new().temporary(true).open()?;
         Ok(Store::from_inner(
-            Inner::from_db(db, LogFile::none())?,
+            Inner::from_db(db, LogFile::none(), false)?,
             None,
         ))
     }
@@ -474,7 +489,17 @@ impl std::fmt::Debug for Store {
     }
 }
 
-fn check_schema(db: &sled::Db, log: &LogFile, trees: &Trees) -> Result<(), StoreError> {
+const LOST_RECORDS: &str = "the directory held a paylink ledger, but the storage engine \
+     recovered none of it: a damaged record made it drop that record and everything after it";
+
+/// Checks the schema version, writing it into a new ledger. `had_ledger`: the directory is
+/// marked as holding a ledger, so a missing version means the ledger lost records.
+fn check_schema(
+    db: &sled::Db,
+    log: &LogFile,
+    trees: &Trees,
+    had_ledger: bool,
+) -> Result<(), StoreError> {
     match trees.meta.get(layout::SCHEMA_VERSION_KEY)? {
         Some(raw) => {
             let found: u32 = codec::decode(layout::META, layout::SCHEMA_VERSION_KEY, &raw)?;
@@ -489,6 +514,7 @@ fn check_schema(db: &sled::Db, log: &LogFile, trees: &Trees) -> Result<(), Store
         None if !trees.payments.is_empty() => Err(StoreError::Corrupt(
             "the ledger holds payments but no schema version; refusing to guess its layout".into(),
         )),
+        None if had_ledger => Err(StoreError::Corrupt(LOST_RECORDS.into())),
         None => {
             let version = codec::encode("the schema version", &SCHEMA_VERSION)?;
             trees.meta.insert(layout::SCHEMA_VERSION_KEY, version)?;

@@ -13,7 +13,8 @@
 //!   so it answers promptly even while a storm keeps the main runtime busy ([`lane`]).
 //!   `503` with the reason while the ledger cannot write (an atomic flag the store keeps;
 //!   no ledger I/O per check), so a load balancer stops sending payments to a full disk.
-//! - `GET /metrics` — Prometheus text ([`metrics`]); never scans the ledger.
+//! - `GET /metrics` — Prometheus text ([`metrics`]); never scans the ledger. Open on a
+//!   loopback listener, else only with `PAYLINK_METRICS_TOKEN` ([`metrics_access`]).
 //!
 //! # Invariants
 //!
@@ -24,6 +25,7 @@
 mod lane;
 pub mod log;
 pub mod metrics;
+pub mod metrics_access;
 mod queue;
 mod return_page;
 mod verify;
@@ -34,14 +36,15 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{StatusCode, header};
-use axum::response::IntoResponse;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 
 pub use lane::serve;
 pub use log::{ConfirmationEntry, list_confirmations};
 pub use metrics::Metrics;
+pub use metrics_access::MetricsAccess;
 
 use crate::payments::Payments;
 use log::Outcome;
@@ -70,6 +73,8 @@ pub struct WebhookOptions {
     /// Live checks the (unauthenticated) return page may start per second, for the whole
     /// process; over it, the page shows the ledger's status.
     pub return_page_checks_per_second: u32,
+    /// Who may read `/metrics` (open by default, as on a loopback listener).
+    pub metrics_access: MetricsAccess,
 }
 
 impl Default for WebhookOptions {
@@ -81,6 +86,7 @@ impl Default for WebhookOptions {
             fallback_per_second: 10,
             return_page_timeout: Duration::from_secs(5),
             return_page_checks_per_second: 10,
+            metrics_access: MetricsAccess::Open,
         }
     }
 }
@@ -220,7 +226,10 @@ async fn healthz(State(state): State<WebhookState>) -> (StatusCode, &'static str
     }
 }
 
-async fn metrics(State(state): State<WebhookState>) -> impl IntoResponse {
+async fn metrics(State(state): State<WebhookState>, headers: HeaderMap) -> Response {
+    if let Some(refusal) = state.options().metrics_access.refusal(&headers) {
+        return refusal;
+    }
     let text = state.metrics().render(state.payments().store());
     (
         [(
@@ -229,6 +238,7 @@ async fn metrics(State(state): State<WebhookState>) -> impl IntoResponse {
         )],
         text,
     )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -68,16 +68,32 @@ impl World {
 
     /// `paylink serve` over stdio, with an rmcp client attached.
     pub async fn stdio(&self, extra_args: &[&str]) -> (Client, mpsc::UnboundedReceiver<String>) {
-        let env = self.env();
+        self.stdio_with(extra_args, &[], Stdio::null()).await
+    }
+
+    /// Like [`World::stdio`], with extra environment and paylink's stderr sent to `stderr`.
+    pub async fn stdio_with(
+        &self,
+        extra_args: &[&str],
+        extra_env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> (Client, mpsc::UnboundedReceiver<String>) {
+        let mut env = self.env();
+        env.extend(
+            extra_env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string())),
+        );
         let args: Vec<String> = extra_args.iter().map(|s| s.to_string()).collect();
         let cmd = tokio::process::Command::new(BIN).configure(|c| {
-            c.arg("serve")
-                .args(&args)
-                .envs(env)
-                .stderr(Stdio::null())
-                .kill_on_drop(true);
+            c.arg("serve").args(&args).envs(env).kill_on_drop(true);
         });
-        let transport = TokioChildProcess::new(cmd).unwrap();
+        // The builder's stderr, not the command's: rmcp sets the child's stderr itself
+        // (inherited unless told otherwise), overriding one set on the command.
+        let (transport, _) = TokioChildProcess::builder(cmd)
+            .stderr(stderr)
+            .spawn()
+            .unwrap();
         let (tx, rx) = mpsc::unbounded_channel();
         let client = Recorder(tx)
             .serve(transport)

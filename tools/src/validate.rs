@@ -15,8 +15,8 @@ pub const MAX_EMAIL_CHARS: usize = 254;
 pub const MAX_KEY_CHARS: usize = 128;
 pub const MAX_ENTITY_CHARS: usize = 128;
 
-/// A create request that passed the syntax checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A create request that passed the syntax checks. Its `Debug` redacts the e-mail.
+#[derive(Clone, PartialEq, Eq)]
 pub struct CreateRequest {
     /// The amount as the exact decimal text of the JSON number.
     pub amount_text: String,
@@ -26,6 +26,38 @@ pub struct CreateRequest {
     pub entity_id: Option<String>,
     pub idempotency_key: Option<String>,
     pub allow_paid_entity: bool,
+}
+
+impl std::fmt::Debug for CreateRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CreateRequest")
+            .field("amount_text", &self.amount_text)
+            .field("currency", &self.currency)
+            .field("description", &self.description)
+            .field("customer_email", &redact_email(&self.customer_email))
+            .field("entity_id", &self.entity_id)
+            .field("idempotency_key", &self.idempotency_key)
+            .field("allow_paid_entity", &self.allow_paid_entity)
+            .finish()
+    }
+}
+
+/// A payer's e-mail as logs and debug output may show it: the first character of the
+/// local part, `***`, and the domain (`ana@gmail.com` → `a***@gmail.com`). Enough to
+/// tell two payers apart when debugging, not enough to contact or identify one.
+pub fn redact_email(email: &str) -> String {
+    match email.rsplit_once('@') {
+        Some((local, domain)) => {
+            let first: String = local
+                .trim_start_matches(['\\', '"'])
+                .chars()
+                .take(1)
+                .filter(|c| !is_unsafe_char(*c))
+                .collect();
+            format!("{first}***@{domain}")
+        }
+        None => "***".to_string(),
+    }
 }
 
 /// A status request that passed the syntax checks.
@@ -102,7 +134,7 @@ fn kind(v: &Value) -> &'static str {
 /// A plausible e-mail address: one `@`, a non-empty local part without spaces or control
 /// characters (quoted local parts allowed), and a domain of dot-separated labels.
 pub fn email_is_plausible(email: &str) -> bool {
-    if email.len() > MAX_EMAIL_CHARS || email.chars().any(|c| c.is_control()) {
+    if email.len() > MAX_EMAIL_CHARS || email.chars().any(is_unsafe_char) {
         return false;
     }
     let Some((local, domain)) = email.rsplit_once('@') else {
@@ -135,6 +167,44 @@ pub fn email_is_plausible(email: &str) -> bool {
     local_ok && domain_ok
 }
 
+/// Whether `c` must never reach stored free text: control characters (Unicode category
+/// Cc: NUL, BEL, ESC, CR, LF, DEL, C1), bidirectional formatting controls (U+061C, U+200E,
+/// U+200F, U+202A–U+202E, U+2066–U+2069), which reorder what a terminal or page shows,
+/// and tag characters (U+E0000–U+E007F), which are invisible and can smuggle text. Every
+/// free-text argument is checked with this one rule, and the operator CLI escapes the
+/// same characters on output.
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061C}'
+                | '\u{200E}'
+                | '\u{200F}'
+                | '\u{202A}'..='\u{202E}'
+                | '\u{2066}'..='\u{2069}'
+                | '\u{E0000}'..='\u{E007F}'
+        )
+}
+
+/// The first character of `s` that [`is_unsafe_char`] refuses, with its position (counted
+/// in characters from 1) and a name for error messages such as "U+001B (a control
+/// character)".
+pub fn first_unsafe_char(s: &str) -> Option<(usize, String)> {
+    s.chars()
+        .enumerate()
+        .find(|(_, c)| is_unsafe_char(*c))
+        .map(|(i, c)| {
+            let kind = if c.is_control() {
+                "a control character"
+            } else if ('\u{E0000}'..='\u{E007F}').contains(&c) {
+                "an invisible tag character"
+            } else {
+                "a bidirectional text control"
+            };
+            (i + 1, format!("U+{:04X} ({kind})", c as u32))
+        })
+}
+
 fn check_id(field: &str, value: &str, max: usize) -> Result<String, ToolError> {
     let v = value.trim();
     if v.is_empty() {
@@ -149,10 +219,13 @@ fn check_id(field: &str, value: &str, max: usize) -> Result<String, ToolError> {
             format!("{field} is longer than {max} characters"),
         ));
     }
-    if v.chars().any(|c| c.is_control()) {
+    if let Some((at, what)) = first_unsafe_char(v) {
         return Err(invalid(
             field,
-            format!("{field} must not contain control characters"),
+            format!(
+                "{field} contains {what} at character {at}; control, bidirectional and tag \
+                 characters are not allowed"
+            ),
         ));
     }
     Ok(v.to_string())
@@ -204,6 +277,19 @@ pub fn parse_create(args: &Map<String, Value>) -> Result<CreateRequest, ToolErro
                 description.chars().count()
             ),
             "Shorten the description (Flow shows it on the payment page) and call again.",
+        )
+        .field("description"));
+    }
+    if let Some((at, what)) = first_unsafe_char(&description) {
+        return Err(ToolError::new(
+            ErrorCode::InvalidDescription,
+            format!(
+                "description contains {what} at character {at}; control characters (line \
+                 breaks, tabs, escape sequences), bidirectional controls and tag characters \
+                 are not allowed"
+            ),
+            "Write the description as one line of plain text, without line breaks or special \
+             formatting characters, and call again.",
         )
         .field("description"));
     }
@@ -385,6 +471,81 @@ mod tests {
             assert_eq!((e.code, e.field.as_deref()), (code, Some(field)), "{args}");
             assert!(!e.next_step.is_empty());
         }
+    }
+
+    #[test]
+    fn descriptions_with_control_bidi_or_tag_characters_are_refused() {
+        let cases: &[(&str, &str)] = &[
+            ("Clase\u{1b}[31m roja", "U+001B"),
+            ("Clase\nID  paid  CLP 1", "U+000A"),
+            ("Clase\rX", "U+000D"),
+            ("Clase\0", "U+0000"),
+            ("Clase\u{7}", "U+0007"),
+            ("Clase\tde yoga", "U+0009"),
+            ("Clase\u{7f}", "U+007F"),
+            ("Cla\u{85}se", "U+0085"),
+            ("Clase \u{202E}fdp.exe", "U+202E"),
+            ("Clase \u{202A}x", "U+202A"),
+            ("Clase \u{2066}x", "U+2066"),
+            ("Clase \u{2069}x", "U+2069"),
+            ("Clase \u{200E}x", "U+200E"),
+            ("Clase \u{200F}x", "U+200F"),
+            ("Clase \u{61C}x", "U+061C"),
+            ("Clase \u{E0041}\u{E007F}", "U+E0041"),
+            ("Clase \u{E0000}", "U+E0000"),
+        ];
+        for (description, named) in cases {
+            let mut v = base();
+            v["description"] = json!(description);
+            let e = parse_create(&obj(v)).unwrap_err();
+            assert_eq!(
+                (e.code, e.field.as_deref()),
+                (ErrorCode::InvalidDescription, Some("description")),
+                "{description:?}"
+            );
+            assert!(e.message.contains(named), "{description:?}: {}", e.message);
+            assert!(
+                !e.message.chars().any(is_unsafe_char),
+                "the error must not echo the character: {:?}",
+                e.message
+            );
+            assert!(!e.next_step.is_empty());
+        }
+        // Ordinary text, accents, emoji and zero-width joiners in emoji stay accepted.
+        for ok in [
+            "Clase de matemáticas",
+            "Café ☕ para 2 — 50% off",
+            "👩‍💻 taller",
+            "עברית ועוד",
+        ] {
+            let mut v = base();
+            v["description"] = json!(ok);
+            assert_eq!(parse_create(&obj(v)).unwrap().description, ok);
+        }
+    }
+
+    #[test]
+    fn entity_ids_use_the_same_character_rule() {
+        for bad in ["ent\u{1b}x", "ent\u{202E}x", "ent\u{E0041}"] {
+            let mut v = base();
+            v["entityId"] = json!(bad);
+            let e = parse_create(&obj(v)).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("entityId"), "{bad:?}");
+            let e = parse_get_status(&obj(json!({ "entityId": bad }))).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("entityId"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn debug_output_of_a_request_shows_no_full_email() {
+        let mut v = base();
+        v["customerEmail"] = json!("zoe.quintana+pay@gmail.com");
+        let r = parse_create(&obj(v)).unwrap();
+        let shown = format!("{r:?} {r:#?}");
+        assert!(!shown.contains("zoe.quintana"), "{shown}");
+        assert!(shown.contains("z***@gmail.com"), "{shown}");
+        assert_eq!(redact_email("\"ana maría\"@x.cl"), "a***@x.cl");
+        assert_eq!(redact_email("no-at-sign"), "***");
     }
 
     #[test]

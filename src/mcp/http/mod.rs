@@ -86,7 +86,7 @@ struct Auth {
     tokens: Arc<HashMap<[u8; 32], String>>,
 }
 
-fn digest(token: &str) -> [u8; 32] {
+pub(crate) fn digest(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
@@ -112,7 +112,7 @@ async fn require_bearer(State(auth): State<Auth>, mut req: Request, next: Next) 
 
 /// The token of an `Authorization: Bearer <token>` header; the scheme is
 /// case-insensitive (RFC 9110 §11.1).
-fn bearer_token(value: &str) -> Option<&str> {
+pub(crate) fn bearer_token(value: &str) -> Option<&str> {
     let (scheme, token) = value.trim().split_once(' ')?;
     scheme
         .eq_ignore_ascii_case("bearer")
