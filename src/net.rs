@@ -141,6 +141,10 @@ where
         };
         let _ = stream.set_nodelay(true);
         let Some(admitted) = gate.admit(peer.ip()) else {
+            // Read what already arrived first: closing a socket with unread input resets
+            // it, and the reset can destroy the 503 before the client reads it.
+            let mut sink = [0u8; 4096];
+            while matches!(stream.try_read(&mut sink), Ok(n) if n > 0) {}
             let _ = stream.try_write(FULL);
             continue;
         };

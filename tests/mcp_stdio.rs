@@ -315,7 +315,15 @@ async fn bad_arguments_are_refused_with_their_code_and_flow_sees_no_create() {
 #[tokio::test]
 async fn flow_being_down_is_a_retryable_error_and_the_retry_finishes_the_same_payment() {
     let w = World::new().await;
-    let (client, _) = w.stdio(&[]).await;
+    // A 500 leaves the attempt's outcome unknown: paylink sends nothing again before the
+    // settle window (1 s here) has passed and a lookup found no order.
+    let (client, _) = w
+        .stdio_with(
+            &[],
+            &[("PAYLINK_CREATE_SETTLE_SECS", "1")],
+            std::process::Stdio::null(),
+        )
+        .await;
     use paylink::sandbox::{Fault, FaultKind, FaultTarget};
     w.sandbox.sandbox.add_fault(Fault {
         target: FaultTarget::Create,
@@ -325,7 +333,7 @@ async fn flow_being_down_is_a_retryable_error_and_the_retry_finishes_the_same_pa
     let a = json!({"amount": 5000, "description": "Down", "customerEmail": "ana@gmail.com", "idempotencyKey": "down-1"});
     let r = call(&client, "payment.create", a.clone()).await;
     assert_eq!(error_code(&r), "gateway_unavailable");
-    let err = &r.structured_content.as_ref().unwrap()["error"];
+    let err = r.structured_content.as_ref().unwrap()["error"].clone();
     assert_eq!(err["retryable"], true);
     assert!(
         err["nextStep"]
@@ -334,7 +342,25 @@ async fn flow_being_down_is_a_retryable_error_and_the_retry_finishes_the_same_pa
             .contains("SAME idempotencyKey")
     );
     w.sandbox.sandbox.clear_faults();
-    let ok = structured(&call(&client, "payment.create", a).await);
+    // The agent retries as told until the payment is finished.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let ok = loop {
+        let r = call(&client, "payment.create", a.clone()).await;
+        if r.is_error != Some(true) {
+            break structured(&r);
+        }
+        assert_eq!(
+            error_code(&r),
+            "gateway_unavailable",
+            "{:?}",
+            r.structured_content
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the retry never went through"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
     assert_eq!(ok["status"], "pending");
     assert_eq!(ok["paymentId"], err["paymentId"]);
     let created = w

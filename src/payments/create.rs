@@ -25,7 +25,7 @@ use crate::gateway::flow::FlowError;
 use crate::gateway::{OrderRequest, PaymentGateway};
 use crate::store::{ApplyOutcome, DraftOutcome};
 
-/// How long after a create attempt's own timeout Flow may still be acting on it, at least.
+/// The shortest wait after a create attempt with an unknown outcome ended.
 const IN_FLIGHT_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A create request in domain terms (validated syntax; money not yet parsed).
@@ -87,8 +87,8 @@ impl Payments {
     }
 
     /// What this process knows of the payment's last failed `payment/create`: `None` if
-    /// nothing, `Some(None)` if Flow answered it, `Some(Some(t))` if it was sent at `t` and
-    /// may still be in flight (it timed out or the connection broke).
+    /// nothing, `Some(None)` if Flow answered it, `Some(Some(t))` if it ended at `t` with an
+    /// unknown outcome (a timeout, a proxy's 5xx, a broken reply) and may still arrive.
     fn last_attempt(&self, id: &str) -> Option<Option<Timestamp>> {
         let attempts = self
             .inner
@@ -100,7 +100,7 @@ impl Payments {
             .map(|(at, in_flight)| in_flight.then_some(*at))
     }
 
-    /// Records the outcome of an attempt sent at `at`; a success needs no record.
+    /// Records the outcome of an attempt that ended at `at`; a success needs no record.
     fn note_attempt(&self, id: &str, at: Timestamp, outcome: Option<bool>) {
         let mut attempts = self
             .inner
@@ -271,16 +271,18 @@ impl Payments {
                     // "Not found" proves nothing while an earlier attempt may still be in
                     // flight at Flow: re-sending now could make a second order. Trust it
                     // only once the earlier attempt has certainly ended.
-                    // Unknown to this process (it restarted): the attempt began at creation.
-                    let last = self
-                        .last_attempt(&draft.id)
-                        .unwrap_or(Some(draft.created_at));
-                    if let Some(last) = last {
+                    // Unknown to this process (it restarted): the attempt began at creation
+                    // and ended at the latest when the client's timeout did.
+                    let timeout = entry.client.config().timeout;
+                    let last = self.last_attempt(&draft.id).unwrap_or(Some(
+                        draft.created_at.plus_millis(timeout.as_millis() as i64),
+                    ));
+                    if let Some(ended) = last {
                         // Late arrivals (a proxy that delivers after answering 504, a
-                        // request queued past our timeout) are covered by the settle window.
-                        let grace = (entry.client.config().timeout + IN_FLIGHT_MARGIN)
-                            .max(self.settings().create_settle_window);
-                        let settled_at = last.plus_millis(grace.as_millis() as i64);
+                        // request queued past our timeout) are covered by the settle window,
+                        // counted from when the attempt ended.
+                        let grace = self.settings().create_settle_window.max(IN_FLIGHT_MARGIN);
+                        let settled_at = ended.plus_millis(grace.as_millis() as i64);
                         let now = Timestamp::now();
                         if now < settled_at {
                             return Err(PaymentError::StillInFlight {
@@ -320,7 +322,7 @@ impl Payments {
             Ok(_) => None,
             Err(e) => Some(e.outcome_unknown()),
         };
-        self.note_attempt(&id, now, outcome);
+        self.note_attempt(&id, Timestamp::now(), outcome);
         match result {
             Ok(created) => {
                 let t = Transition::Pending {
