@@ -14,6 +14,10 @@
 //!     the ledger's size on disk.
 //! (b) **MCP sessions.** 256 rmcp streamable-HTTP clients at once, each doing initialize,
 //!     tools/list and a getStatus; success count and latency per phase.
+//! (c) **Slow clients.** From 127.0.0.2, thousands of connections to both listeners that
+//!     send half a request head and stall. Meanwhile `/healthz` is probed as in (a), and
+//!     a confirmation and an MCP call from 127.0.0.1 must succeed; the generator reports
+//!     how many were refused at once (per-address cap) and closed by the header timeout.
 //!
 //! Open files: 2,000 connections need about 2,100 descriptors on each side. When the soft
 //! limit is lower, the server and the generator are started through `sh -c 'ulimit -n …'`
@@ -51,6 +55,7 @@ fn main() {
     match std::env::var(ROLE_ENV).as_deref() {
         Ok("storm") => return load_gen::storm(),
         Ok("sessions") => return load_gen::sessions(),
+        Ok("slow") => return load_gen::slow(),
         _ => {}
     }
     let size = if std::env::args().any(|a| a == "--bench") {
@@ -247,6 +252,21 @@ async fn run(size: Size) {
         .env("FLOW_SECRET_KEY", DEFAULT_SECRET_KEY)
         .env("FLOW_BASE_URL", &sb.api_url)
         .env("RUST_LOG", "error")
+        // The storm comes from one address (loopback): lift the per-address cap above it,
+        // and the session cap above (b)'s sessions. (c) shows the caps at work from another.
+        .env(
+            "PAYLINK_MAX_CONNECTIONS",
+            (size.connections + 2_048).to_string(),
+        )
+        .env(
+            "PAYLINK_MAX_CONNECTIONS_PER_IP",
+            (size.connections + 1_024).to_string(),
+        )
+        .env(
+            "PAYLINK_HTTP_MAX_SESSIONS_PER_ORG",
+            (size.sessions * 2).to_string(),
+        )
+        .env("PAYLINK_HEADER_TIMEOUT_SECS", "5")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .kill_on_drop(true)
@@ -368,7 +388,7 @@ async fn run(size: Size) {
 
     let rss_before = rss_kib(pid);
     let vars = [
-        ("MCP_URL", mcp_url),
+        ("MCP_URL", mcp_url.clone()),
         ("SESSIONS", size.sessions.to_string()),
         ("PAYMENT_ID", paid_id),
     ];
@@ -385,5 +405,58 @@ async fn run(size: Size) {
         mib(peak),
         mib(rss_kib(pid))
     );
+
+    // (c) Slow clients from another address, past its per-address cap on both listeners.
+    let per_addr = size.connections + 1_500;
+    let vars = [
+        ("SLOW_ADDRS", format!("{listener},{mcp}")),
+        ("SLOW_CONNECTIONS", per_addr.to_string()),
+        ("SLOW_HOLD_SECS", "8".to_string()),
+    ];
+    let slow = generator("slow", 2 * per_addr as u64 + 512, &vars)
+        .spawn()
+        .unwrap();
+    let mut slow = tokio::spawn(async move { slow.wait_with_output().await.unwrap() });
+    let lis = listener.clone();
+    let url = mcp_url.clone();
+    let bystander = tokio::spawn(async move {
+        // Give the attack a moment to open its connections, then act as Flow and an agent.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let t = Instant::now();
+        let confirmation = reqwest::Client::new()
+            .post(format!("http://{lis}/webhook/flow"))
+            .form(&[("token", "UNKNOWNTOKEN0")])
+            .send()
+            .await
+            .map(|r| r.status().as_u16());
+        let confirmed_in = t.elapsed();
+        let t = Instant::now();
+        let agent = match ().serve(StreamableHttpClientTransport::from_uri(url)).await {
+            Ok(c) => {
+                let ok = c.list_all_tools().await.is_ok();
+                let _ = c.cancel().await;
+                ok
+            }
+            Err(_) => false,
+        };
+        (confirmation, confirmed_in, agent, t.elapsed())
+    });
+    let (probes, peak) = watch(&listener, pid, &mut slow).await;
+    let out = slow.await.unwrap();
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        println!("(c) {line}");
+    }
+    let (confirmation, confirmed_in, agent, agent_in) = bystander.await.unwrap();
+    println!(
+        "(c) meanwhile from 127.0.0.1: a confirmation answered {confirmation:?} in {:.1} ms; an MCP session (initialize + tools/list) {} in {:.1} ms",
+        confirmed_in.as_secs_f64() * 1e3,
+        if agent { "succeeded" } else { "FAILED" },
+        agent_in.as_secs_f64() * 1e3
+    );
+    println!(
+        "(c) /healthz during the slow-client storm: {}",
+        healthz(&probes, 0.0, f64::MAX)
+    );
+    println!("(c) server RSS peak {}", mib(peak));
     let _ = server.kill().await;
 }

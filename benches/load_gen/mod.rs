@@ -10,6 +10,11 @@
 //!   connection pool), as one agent host would: building a native-TLS client per session
 //!   costs tens of milliseconds of CPU in the generator, which is not what is measured.
 //!
+//! - `slow`: from 127.0.0.2, opens `SLOW_CONNECTIONS` connections to each of `SLOW_ADDRS`
+//!   that send half a request head and stall (slowloris), holds them `SLOW_HOLD_SECS`, and
+//!   counts how the server treated them: refused at once (503), closed by its header
+//!   timeout, or still open.
+//!
 //! Each prints summary lines on stdout; `phases: <connected> <done>` gives the storm's
 //! phase boundaries in seconds since the generator started, for the orchestrator.
 
@@ -199,6 +204,66 @@ pub fn storm() {
             statuses[4],
             statuses[5],
             percentiles(lat)
+        );
+    });
+}
+
+pub fn slow() {
+    let addrs: Vec<String> = env::<String>("SLOW_ADDRS")
+        .split(',')
+        .map(str::to_string)
+        .collect();
+    let per_addr: usize = env("SLOW_CONNECTIONS");
+    let hold = Duration::from_secs(env("SLOW_HOLD_SECS"));
+    runtime().block_on(async move {
+        let mut held = Vec::new();
+        let mut failed = 0;
+        for addr in &addrs {
+            let to: std::net::SocketAddr = addr.parse().unwrap();
+            for _ in 0..per_addr {
+                let socket = tokio::net::TcpSocket::new_v4().unwrap();
+                if socket.bind("127.0.0.2:0".parse().unwrap()).is_err() {
+                    failed += 1;
+                    continue;
+                }
+                match socket.connect(to).await {
+                    Ok(mut s) => {
+                        let _ = s
+                            .write_all(b"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+                            .await;
+                        held.push(s);
+                    }
+                    Err(_) => failed += 1,
+                }
+            }
+        }
+        println!(
+            "slow: {} half-open connections from 127.0.0.2 ({failed} could not connect), held {} s",
+            held.len(),
+            hold.as_secs()
+        );
+        let began = Instant::now();
+        let outcomes = held.into_iter().map(|mut s| async move {
+            let mut buf = Vec::new();
+            match tokio::time::timeout(hold, s.read_to_end(&mut buf)).await {
+                Ok(_) if buf.starts_with(b"HTTP/1.1 503") => ("refused", began.elapsed()),
+                Ok(_) => ("closed", began.elapsed()),
+                Err(_) => ("open", hold),
+            }
+        });
+        let results = futures::future::join_all(outcomes).await;
+        let count = |what: &str| results.iter().filter(|(k, _)| *k == what).count();
+        let closed: Vec<Duration> = results
+            .iter()
+            .filter(|(k, _)| *k == "closed")
+            .map(|(_, t)| *t)
+            .collect();
+        println!(
+            "slow: refused at once with 503: {}; closed by the server's header timeout: {} (after {}); still open at the end: {}",
+            count("refused"),
+            closed.len(),
+            percentiles(closed),
+            count("open")
         );
     });
 }
