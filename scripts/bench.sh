@@ -31,6 +31,11 @@ run ledger  cargo bench --bench ledger -- --noplot
 run webhook cargo bench --bench webhook
 run mcp     cargo bench --bench mcp
 run load    cargo bench --bench load
+# Side by side with the official Python and TypeScript SDK servers, measured with the
+# official Python SDK client and a plain HTTP/1.1 keep-alive / plain stdio client.
+cargo build --release --bin paylink
+bash benches/peers/setup.sh
+run peers   benches/peers/.venv/bin/python benches/peers/drive.py --json "$out/peers.json"
 
 if [ -z "${QUICK:-}" ]; then
   # The long variants of the robustness tests.
