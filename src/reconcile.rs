@@ -304,9 +304,42 @@ async fn check_pending(
             status.commerce_order, p.commerce_order
         ));
     }
+    if let Some(ours) = &p.provider_reference {
+        report_second_order(deps, &entry, p, ours).await;
+    }
     match transition_for(p, &status.verdict, now) {
         None => Ok((p.clone(), Checked::StillPending)),
         Some(t) => record(deps, p, &t).await,
+    }
+}
+
+/// Looks for a second gateway order under this payment's reference (a create that arrived
+/// twice, say through a proxy that delivered a request it had answered 504 to). Its link was
+/// never recorded, so nobody can be shown it; the operator is told so it can be cancelled.
+async fn report_second_order(
+    deps: &Reconciler,
+    entry: &crate::payments::GatewayEntry,
+    p: &Payment,
+    ours: &str,
+) {
+    let started = Instant::now();
+    let found = entry
+        .client
+        .status_by_commerce_order(&p.commerce_order)
+        .await;
+    deps.metrics
+        .observe_gateway("status_by_commerce_order", "reconciler", started);
+    if let Ok(Some(other)) = found
+        && other.provider_ref != ours
+    {
+        deps.metrics.duplicate_orders.inc();
+        tracing::error!(
+            payment = %p.id,
+            commerce_order = %p.commerce_order,
+            our_order = %ours,
+            second_order = %other.provider_ref,
+            "the gateway holds a second order for this payment; its link was never shown to anyone; cancel it in the gateway's dashboard"
+        );
     }
 }
 

@@ -275,3 +275,30 @@ async fn reconcile_one_checks_a_payment_on_request_even_when_not_due() {
             .is_err()
     );
 }
+
+#[tokio::test]
+async fn a_second_order_at_flow_for_one_payment_is_reported_and_its_link_never_shown() {
+    let h = Harness::start().await;
+    let p = h.create(5000).await;
+    let ours = p.payment_link_url.clone().expect("our link");
+    // A create that reached Flow twice (a proxy delivered a request it had answered 504 to).
+    let second_token = order_at_flow(&h, &p.commerce_order).await;
+    assert_ne!(second_token, Harness::token(&p));
+
+    let r = reconcile_once(&h.reconciler(), hours_from_now(2)).await;
+    assert_eq!(r, report(1, 0, 1, 0));
+    assert_eq!(
+        h.metrics.duplicate_orders.get(),
+        1,
+        "the second order is reported"
+    );
+    let after = h.get(&p.id);
+    assert_eq!(after.payment_link_url.as_deref(), Some(ours.as_str()));
+    assert!(
+        !after
+            .payment_link_url
+            .unwrap_or_default()
+            .contains(&second_token),
+        "the second order's link is never recorded"
+    );
+}

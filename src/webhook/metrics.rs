@@ -61,6 +61,7 @@ pub struct Metrics {
     pub reconciler_checked: Counter,
     pub reconciler_changed: Counter,
     pub reconciler_errors: Counter,
+    pub duplicate_orders: Counter,
     pub notifications_sent: Counter,
     pub notifications_failed: Counter,
     gateway_latency: HistogramFamily,
@@ -141,6 +142,11 @@ impl Metrics {
             "reconciler_errors",
             "Reconciler checks that failed (gateway or ledger)",
         );
+        let duplicate_orders = counter(
+            r,
+            "duplicate_orders",
+            "Payments for which the gateway holds a second order (its link never shown)",
+        );
         let notifications_sent = counter(
             r,
             "notifications_sent",
@@ -184,6 +190,7 @@ impl Metrics {
             reconciler_checked,
             reconciler_changed,
             reconciler_errors,
+            duplicate_orders,
             notifications_sent,
             notifications_failed,
             gateway_latency,
