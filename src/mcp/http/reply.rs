@@ -69,6 +69,15 @@ pub async fn prefer_json(response: Response) -> Response {
     }
 }
 
+/// Which members a JSON-RPC message has, read without building its values.
+#[derive(serde::Deserialize)]
+struct Shape {
+    method: Option<serde::de::IgnoredAny>,
+    id: Option<serde::de::IgnoredAny>,
+    result: Option<serde::de::IgnoredAny>,
+    error: Option<serde::de::IgnoredAny>,
+}
+
 /// Looks through the complete events in `buf` for the first that carries data. `None`
 /// while only priming events and comments have arrived.
 fn first_message(buf: &[u8]) -> Option<First> {
@@ -88,12 +97,12 @@ fn first_message(buf: &[u8]) -> Option<First> {
         if data.trim().is_empty() {
             continue; // a priming event, a keep-alive comment
         }
-        let Ok(value) = serde_json::from_str::<serde_json::Value>(&data) else {
+        let Ok(shape) = serde_json::from_str::<Shape>(&data) else {
             return Some(First::Streams);
         };
-        let is_response = value.get("method").is_none()
-            && value.get("id").is_some()
-            && (value.get("result").is_some() || value.get("error").is_some());
+        let is_response = shape.method.is_none()
+            && shape.id.is_some()
+            && (shape.result.is_some() || shape.error.is_some());
         return Some(if is_response {
             First::Response(Bytes::from(data))
         } else {
