@@ -127,7 +127,7 @@ impl Default for Settings {
             http_allowed_hosts: Vec::new(),
             http_allowed_origins: Vec::new(),
             http_max_sessions_per_org: 256,
-            http_session_idle: Duration::from_secs(120),
+            http_session_idle: Duration::from_secs(300),
             create_settle_window: Duration::from_secs(60),
             metrics_token: None,
         }

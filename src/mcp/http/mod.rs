@@ -58,7 +58,7 @@ impl Default for HttpOptions {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             max_sessions_per_org: 256,
-            session_idle: Duration::from_secs(120),
+            session_idle: Duration::from_secs(300),
         }
     }
 }
