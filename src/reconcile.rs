@@ -322,14 +322,7 @@ async fn report_second_order(
     p: &Payment,
     ours: &str,
 ) {
-    let started = Instant::now();
-    let found = entry
-        .client
-        .status_by_commerce_order(&p.commerce_order)
-        .await;
-    deps.metrics
-        .observe_gateway("status_by_commerce_order", "reconciler", started);
-    if let Ok(Some(other)) = found
+    if let Ok(Some(other)) = by_commerce_order(deps, entry, p).await
         && other.provider_ref != ours
     {
         deps.metrics.duplicate_orders.inc();
@@ -343,13 +336,12 @@ async fn report_second_order(
     }
 }
 
-/// A draft: did Flow create its order?
-async fn check_draft(
+/// The gateway's order under the payment's reference, timed.
+async fn by_commerce_order(
     deps: &Reconciler,
+    entry: &crate::payments::GatewayEntry,
     p: &Payment,
-    now: Timestamp,
-) -> Result<(Payment, Checked), String> {
-    let entry = gateway(deps, p)?;
+) -> Result<Option<OrderStatus>, crate::gateway::flow::FlowError> {
     let started = Instant::now();
     let answer = entry
         .client
@@ -357,6 +349,17 @@ async fn check_draft(
         .await;
     deps.metrics
         .observe_gateway("status_by_commerce_order", "reconciler", started);
+    answer
+}
+
+/// A draft: did Flow create its order?
+async fn check_draft(
+    deps: &Reconciler,
+    p: &Payment,
+    now: Timestamp,
+) -> Result<(Payment, Checked), String> {
+    let entry = gateway(deps, p)?;
+    let answer = by_commerce_order(deps, &entry, p).await;
     let t = match answer.map_err(|e| e.to_string())? {
         None => Transition::Failed {
             reason: FailureReason::NotCreated,

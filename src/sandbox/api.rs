@@ -102,19 +102,8 @@ async fn handle(State(sb): State<Sandbox>, Path(endpoint): Path<String>, req: Re
                     let (response, outcome) = answer(&sb, &method, &endpoint, &params, &host);
                     tracing::debug!(%endpoint, %outcome, "flow sandbox: late delivery handled");
                     // Recorded like any request Flow handled, answered to nobody.
-                    let record = RecordedRequest {
-                        at,
-                        method: method.to_string(),
-                        api_key: param(&params, "apiKey").map(str::to_string),
-                        params: params
-                            .into_iter()
-                            .filter(|(n, _)| n != SIGNATURE_PARAM)
-                            .collect(),
-                        endpoint,
-                        http_status: response.status().as_u16(),
-                        outcome,
-                    };
-                    sb.lock().requests.push(record);
+                    let status = response.status().as_u16();
+                    record(&sb, at, &method, endpoint, params, status, outcome);
                 });
                 (
                     (StatusCode::GATEWAY_TIMEOUT, "gateway timeout").into_response(),
@@ -128,24 +117,37 @@ async fn handle(State(sb): State<Sandbox>, Path(endpoint): Path<String>, req: Re
             _ => response.status().as_u16(),
         };
         tracing::debug!(%method, %endpoint, http_status, %outcome, "flow sandbox api request");
-        let record = RecordedRequest {
-            at,
-            method: method.to_string(),
-            api_key: param(&params, "apiKey").map(str::to_string),
-            params: params
-                .into_iter()
-                .filter(|(n, _)| n != SIGNATURE_PARAM)
-                .collect(),
-            endpoint,
-            http_status,
-            outcome,
-        };
-        sb.lock().requests.push(record);
+        record(&sb, at, &method, endpoint, params, http_status, outcome);
         response
     });
     task.await.unwrap_or_else(|_| {
         (StatusCode::INTERNAL_SERVER_ERROR, "sandbox task failed").into_response()
     })
+}
+
+/// Adds a handled request to the request log (its signature left out).
+fn record(
+    sb: &Sandbox,
+    at: String,
+    method: &Method,
+    endpoint: String,
+    params: Vec<(String, String)>,
+    http_status: u16,
+    outcome: String,
+) {
+    let entry = RecordedRequest {
+        at,
+        method: method.to_string(),
+        api_key: param(&params, "apiKey").map(str::to_string),
+        params: params
+            .into_iter()
+            .filter(|(n, _)| n != SIGNATURE_PARAM)
+            .collect(),
+        endpoint,
+        http_status,
+        outcome,
+    };
+    sb.lock().requests.push(entry);
 }
 
 /// The answer to `close_connection`. With a kill switch it is never written. Without one
