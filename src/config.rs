@@ -56,7 +56,7 @@ pub struct Settings {
     pub http_allowed_origins: Vec<String>,
     /// MCP over HTTP: open sessions per organization.
     pub http_max_sessions_per_org: usize,
-    /// MCP over HTTP: an idle session is closed after this.
+    /// MCP over HTTP: a session with no request and no open stream is closed after this.
     pub http_session_idle: Duration,
     /// After a create whose outcome is unknown, how long before the gateway may be asked
     /// to create it again (see `PaymentSettings::create_settle_window`).
@@ -127,7 +127,7 @@ impl Default for Settings {
             http_allowed_hosts: Vec::new(),
             http_allowed_origins: Vec::new(),
             http_max_sessions_per_org: 256,
-            http_session_idle: Duration::from_secs(300),
+            http_session_idle: Duration::from_secs(120),
             create_settle_window: Duration::from_secs(60),
             metrics_token: None,
         }

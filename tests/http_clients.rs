@@ -438,3 +438,88 @@ async fn a_repeated_argument_key_is_refused_over_http_and_stdio() {
         );
     }
 }
+
+#[tokio::test]
+async fn idle_sessions_close_but_one_holding_a_stream_stays() {
+    let w = World::new().await;
+    let (_child, url) = w
+        .http(&[("PAYLINK_HTTP_SESSION_IDLE_SECS", "1")], &[])
+        .await;
+    let mut idle = Plain::connect(&url, None).await;
+    assert_plain_json(&idle.initialize().await);
+    let mut listening = Plain::connect(&url, None).await;
+    assert_plain_json(&listening.initialize().await);
+
+    // The listening client holds its GET stream open on a connection of its own.
+    let rest = url.strip_prefix("http://").unwrap();
+    let (host, _) = rest.split_once('/').unwrap();
+    let mut stream = TcpStream::connect(host).await.unwrap();
+    let get = format!(
+        "GET /mcp HTTP/1.1\r\nHost: {host}\r\nAccept: text/event-stream\r\nMCP-Protocol-Version: 2025-11-25\r\nMcp-Session-Id: {}\r\n\r\n",
+        listening.session.as_deref().unwrap()
+    );
+    stream.write_all(get.as_bytes()).await.unwrap();
+    let mut head = BufReader::new(&mut stream);
+    let mut status = String::new();
+    head.read_line(&mut status).await.unwrap();
+    assert!(status.contains(" 200 "), "{status}");
+
+    // A probe is itself a request that keeps the session in use, so look only every 2 s
+    // (twice the idle limit), until a deadline.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let mut probe = Plain::connect(&url, None).await;
+        probe.session = idle.session.clone();
+        if probe.rpc("ping", json!({})).await.status == 404 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the idle session was never closed"
+        );
+    }
+    assert_plain_json(&listening.rpc("ping", json!({})).await);
+    drop(idle);
+}
+
+#[tokio::test]
+async fn allowed_hosts_and_origins_are_settings() {
+    let w = World::new().await;
+    let (_child, url) = w
+        .http(
+            &[
+                ("PAYLINK_HTTP_ALLOWED_HOSTS", "pay.example.com"),
+                ("PAYLINK_HTTP_ALLOWED_ORIGINS", "https://app.example.com"),
+            ],
+            &[],
+        )
+        .await;
+    let init = json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"proxy","version":"1"}}}).to_string();
+    let post = |host: &'static str, origin: Option<&'static str>| {
+        let (url, init) = (url.clone(), init.clone());
+        async move {
+            let mut r = reqwest::Client::new()
+                .post(&url)
+                .header("Host", host)
+                .header("Content-Type", "application/json")
+                .header("Accept", "application/json, text/event-stream");
+            if let Some(o) = origin {
+                r = r.header("Origin", o);
+            }
+            r.body(init).send().await.unwrap().status().as_u16()
+        }
+    };
+    // Behind a reverse proxy the public name is accepted; others still are not.
+    assert_eq!(post("pay.example.com", None).await, 200);
+    assert_eq!(post("evil.example", None).await, 403);
+    // A browser's Origin must be the configured one.
+    assert_eq!(
+        post("pay.example.com", Some("https://app.example.com")).await,
+        200
+    );
+    assert_eq!(
+        post("pay.example.com", Some("https://evil.example")).await,
+        403
+    );
+}

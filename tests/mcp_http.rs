@@ -304,3 +304,93 @@ async fn a_short_metrics_token_stops_paylink_at_start() {
     );
     assert!(!stderr.contains("too-short-token"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_listener_never_hears_of_another_organizations_payment() {
+    use rmcp::model::{ClientConfig, ProtocolVersion, ServerNotification, SubscriptionFilter};
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+
+    let w = World::new().await;
+    let tokens = format!("{ACME}=acme,{GLOBEX}=globex");
+    let (_child, url) = w.http(&[("PAYLINK_HTTP_TOKENS", &tokens)], &[]).await;
+    let acme = connect(&url, Some(ACME)).await.unwrap();
+    let created = structured(
+        &call(
+            &acme,
+            "payment.create",
+            json!({"amount": 5000, "description": "listen", "customerEmail": "a@gmail.com"}),
+        )
+        .await,
+    );
+    let uri = created["resourceUri"].as_str().unwrap().to_string();
+    let listen_as = |token: &'static str| {
+        let (url, uri) = (url.clone(), uri.clone());
+        async move {
+            let cfg = StreamableHttpClientTransportConfig::with_uri(url).auth_header(token);
+            let client = ClientConfig::default()
+                .serve_with_lifecycle(
+                    StreamableHttpClientTransport::from_config(cfg),
+                    ClientLifecycleMode::Discover {
+                        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+                    },
+                )
+                .await
+                .unwrap();
+            let sub = client
+                .listen(
+                    SubscriptionFilter::builder()
+                        .resource_subscription(uri)
+                        .build(),
+                )
+                .await
+                .unwrap();
+            (client, sub)
+        }
+    };
+    let (_own_client, mut own) = listen_as(ACME).await;
+    let (_spy_client, mut spy) = listen_as(GLOBEX).await;
+
+    let token = created["paymentLinkUrl"]
+        .as_str()
+        .unwrap()
+        .split("token=")
+        .nth(1)
+        .unwrap()
+        .to_string();
+    w.sandbox
+        .sandbox
+        .settle(&token, Outcome::Paid)
+        .await
+        .unwrap();
+    tokio::time::timeout(std::time::Duration::from_secs(10), async {
+        loop {
+            if let Some(ServerNotification::ResourceUpdatedNotification(n)) =
+                own.next().await.unwrap()
+                && n.params.uri == uri
+            {
+                return;
+            }
+        }
+    })
+    .await
+    .expect("acme's listener hears its payment");
+    // Both listeners are served by the same forwarding step: had globex been sent the
+    // update, it would have arrived with acme's.
+    let heard = tokio::time::timeout(std::time::Duration::from_millis(500), async {
+        loop {
+            match spy.next().await {
+                Ok(Some(ServerNotification::ResourceUpdatedNotification(n)))
+                    if n.params.uri == uri =>
+                {
+                    return true;
+                }
+                Ok(Some(_)) => continue,
+                _ => return false,
+            }
+        }
+    })
+    .await
+    .unwrap_or(false);
+    assert!(!heard, "globex heard of acme's payment");
+    acme.cancel().await.unwrap();
+}

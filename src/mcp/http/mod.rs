@@ -30,6 +30,7 @@ use sha2::{Digest, Sha256};
 use tokio_util::sync::CancellationToken;
 
 use super::{McpContext, Organization, PaylinkServer};
+use futures::StreamExt;
 use sessions::{OwnedSessions, Owners};
 
 /// The largest MCP request body accepted (tool arguments are small).
@@ -47,7 +48,7 @@ pub struct HttpOptions {
     pub allowed_origins: Vec<String>,
     /// Open sessions per organization; an `initialize` past it gets `429`.
     pub max_sessions_per_org: usize,
-    /// A session with no request for this long is closed.
+    /// A session with no request and no open stream for this long is closed.
     pub session_idle: Duration,
 }
 
@@ -58,7 +59,7 @@ impl Default for HttpOptions {
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
             max_sessions_per_org: 256,
-            session_idle: Duration::from_secs(300),
+            session_idle: Duration::from_secs(120),
         }
     }
 }
@@ -148,11 +149,27 @@ async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
     {
         return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
     }
+    if let Some(id) = &session {
+        g.owners.touch(id);
+    }
     let method = req.method().clone();
     if method != Method::POST {
         let response = next.run(req).await;
         if method == Method::DELETE && response.status() == StatusCode::ACCEPTED {
             return StatusCode::NO_CONTENT.into_response();
+        }
+        if let Some(id) = &session
+            && method == Method::GET
+            && response.status().is_success()
+        {
+            // The session is in use while its client holds this stream open.
+            let open = g.owners.stream_opened(id);
+            let (parts, body) = response.into_parts();
+            let body = body.into_data_stream().map(move |chunk| {
+                let _ = &open;
+                chunk
+            });
+            return Response::from_parts(parts, axum::body::Body::from_stream(body));
         }
         return response;
     }
@@ -197,22 +214,33 @@ pub fn router(ctx: Arc<McpContext>, opts: &HttpOptions, shutdown: CancellationTo
         // A plain JSON reply when the call emits nothing before its result (rmcp falls
         // back to an event stream when it does): one less framing layer per tool call.
         .with_json_response(true)
-        .with_cancellation_token(shutdown);
+        .with_cancellation_token(shutdown.clone());
     if !opts.allowed_origins.is_empty() {
         config = config.with_allowed_origins(opts.allowed_origins.clone());
     }
     let owners = Arc::new(Owners::default());
     let mut local = LocalSessionManager::default();
-    local.session_config.keep_alive = Some(opts.session_idle);
+    // Idle sessions are closed by `sessions::sweep`, which knows about open streams; rmcp's
+    // own timer is only a backstop.
+    local.session_config.keep_alive = Some(opts.session_idle.max(Duration::from_secs(3600)));
     let guard_state = Guard {
         owners: owners.clone(),
         default_organization: ctx.default_organization.clone(),
         max_sessions_per_org: opts.max_sessions_per_org,
     };
-    let sessions = OwnedSessions::new(local, owners, ctx.default_organization.clone());
+    let sessions = Arc::new(OwnedSessions::new(
+        local,
+        owners,
+        ctx.default_organization.clone(),
+    ));
+    tokio::spawn(sessions::sweep(
+        sessions.clone(),
+        opts.session_idle,
+        shutdown.clone(),
+    ));
     let service = StreamableHttpService::new(
         move || Ok(PaylinkServer::new(ctx.clone())),
-        sessions.into(),
+        sessions,
         config,
     );
     let mut routes = Router::new()
