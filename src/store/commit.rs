@@ -288,3 +288,112 @@ impl Ledger {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Payment, PaymentStatus, Source, Timestamp, Transition, new_payment_id};
+    use crate::store::{ApplyOutcome, DraftOutcome, Store, layout};
+
+    fn draft(key: &str) -> Payment {
+        let mut p = crate::domain::payment::tests::draft();
+        p.id = new_payment_id();
+        p.commerce_order = format!("PL-{key}");
+        p.idempotency_key = key.into();
+        p
+    }
+
+    fn create(p: &Payment) -> Op {
+        Op::Create {
+            draft: p.clone(),
+            fingerprint: "fp".into(),
+            claim_expires_at: None,
+            source: Source::Tool,
+        }
+    }
+
+    fn go_pending(id: &str, token: &str) -> Op {
+        Op::Apply {
+            id: id.into(),
+            transition: Transition::Pending {
+                provider_reference: "1".into(),
+                flow_token: token.into(),
+                payment_link_url: "https://sandbox.flow.cl/pay".into(),
+                expires_at: None,
+                next_check_at: None,
+            },
+            source: Source::Tool,
+            now: Timestamp(2_000),
+        }
+    }
+
+    /// One batch: each op sees the ones before it, and an op that fails (before or after
+    /// writing) fails alone, leaving none of its writes behind.
+    #[tokio::test]
+    async fn ops_in_one_batch_see_each_other_and_fail_alone() {
+        let store = Store::open_temporary().unwrap();
+        let broken = draft("broken");
+        store
+            .create_draft(&broken, "fp", None, Source::Tool)
+            .await
+            .unwrap();
+        let inner = store.inner().unwrap();
+        // An event already where the next transition's event goes: that transition
+        // writes the payment, then finds the slot taken and aborts.
+        inner
+            .trees
+            .events
+            .insert(layout::event_key(&broken.id, 2), &b"{}"[..])
+            .unwrap();
+        let ledger = Ledger {
+            db: inner.db.clone(),
+            log: inner.log.clone(),
+            trees: inner.trees.clone(),
+            counts: inner.counts.clone(),
+        };
+        let a = draft("k1");
+        let ops = [
+            create(&a),
+            go_pending(&broken.id, "tok_broken"),
+            go_pending("ent_missing", "tok_missing"),
+            create(&draft("k1")),
+            go_pending(&a.id, "tok_a"),
+        ];
+        let results = ledger
+            .transact_ops(&ops.iter().collect::<Vec<_>>())
+            .unwrap();
+        let outcomes: Vec<String> = results
+            .iter()
+            .map(|r| match r {
+                Ok(Done::Draft(DraftOutcome::Created(p))) if p.id == a.id => "created a".into(),
+                Ok(Done::Draft(DraftOutcome::Existing(p))) if p.id == a.id => "existing a".into(),
+                Ok(Done::Apply(ApplyOutcome::Changed { payment, .. })) if payment.id == a.id => {
+                    "a changed".into()
+                }
+                Err(StoreError::Corrupt(_)) => "corrupt".into(),
+                Err(StoreError::NotFound(_)) => "not found".into(),
+                other => format!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                "created a",
+                "corrupt",
+                "not found",
+                "existing a",
+                "a changed"
+            ]
+        );
+        let stored_a = store.get(&a.id).unwrap().unwrap();
+        assert_eq!(stored_a.status, PaymentStatus::Pending);
+        assert_eq!(store.by_token("tok_a").unwrap(), Some(stored_a));
+        // The aborted transition left neither its payment write nor its index entry.
+        let stored_broken = store.get(&broken.id).unwrap().unwrap();
+        assert_eq!(
+            (stored_broken.status, stored_broken.version),
+            (PaymentStatus::Draft, 1)
+        );
+        assert_eq!(store.by_token("tok_broken").unwrap(), None);
+    }
+}
