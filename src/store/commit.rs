@@ -305,7 +305,7 @@ mod tests {
 
     fn create(p: &Payment) -> Op {
         Op::Create {
-            draft: p.clone(),
+            draft: Box::new(p.clone()),
             fingerprint: "fp".into(),
             claim_expires_at: None,
             source: Source::Tool,

@@ -97,7 +97,8 @@ fn append_event(tx: &Tx<'_>, event: &crate::domain::PaymentEvent) -> TxResult<()
 /// same batch wrote.
 pub(crate) enum Op {
     Create {
-        draft: Payment,
+        /// Boxed: a payment is several times the size of the other ops.
+        draft: Box<Payment>,
         fingerprint: String,
         claim_expires_at: Option<Timestamp>,
         source: Source,
@@ -281,7 +282,7 @@ impl Store {
             )));
         }
         let op = Op::Create {
-            draft: draft.clone(),
+            draft: Box::new(draft.clone()),
             fingerprint: idempotency_fingerprint.to_owned(),
             claim_expires_at,
             source,
