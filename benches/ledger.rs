@@ -1,4 +1,4 @@
-//! Ledger benchmarks: durable write latency, concurrent write throughput (group commit
+//! Ledger benchmarks: durable write latency, concurrent write throughput (batched commit
 //! against a flush per write), the due scan at 10k and 1M payments, JSON cost, and a
 //! one-shot footprint figure (disk bytes and resident memory per 100,000 payments).
 //!
@@ -163,7 +163,7 @@ fn json(c: &mut Criterion) {
 
 fn modes() -> [(&'static str, CommitMode); 2] {
     [
-        ("group", CommitMode::GroupCommit),
+        ("batched", CommitMode::Batched),
         ("flush_each", CommitMode::FlushEachWrite),
     ]
 }

@@ -1,5 +1,5 @@
 //! End-to-end load on the side listener and the reconciler, over loopback HTTP with the
-//! offline sandbox as Flow and a real sled ledger (durable writes, group commit).
+//! offline sandbox as Flow and a real sled ledger (durable writes, batched commit).
 //!
 //! 1. **Confirmations.** This process hosts the sandbox and the listener; it creates
 //!    `PAYMENTS` payments, settles them paid in the sandbox with the confirmations dropped,

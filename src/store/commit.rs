@@ -1,53 +1,95 @@
-//! Group commit: many writers, one fsync.
+//! Batched commit: many writers, one transaction, one fsync.
 //!
-//! A writer commits its sled transaction, then takes a *ticket*: the number of commits so
-//! far, its own included. A flusher thread repeatedly notes the commit count (`covers`),
-//! calls `Db::flush` (write out the log and fsync), and publishes `covers` on a watch
-//! channel. A writer returns once a published value reaches its ticket, that is, once a
-//! flush that *started after* its commit has completed. Every writer that committed while
-//! one flush was running is served by the next single flush.
+//! # Why not let each writer commit and share the fsync
 //!
-//! In sled 0.34 a flush holds the process-wide transaction lock (shared) for its whole
-//! fsync, so a flush started while writers are still inside their transactions stalls
-//! them and covers only the commits made so far. The flusher therefore waits for writers
-//! that are *in flight* (between `begin` and commit) to commit, but never longer than the
-//! last flush took, so a writer waits at most about two flushes. A lone writer finds
-//! nobody in flight and is flushed at once.
+//! The ledger used to let every writer run its own sled transaction and then wait for a
+//! flusher thread whose single flush covered every commit made so far. It reached about
+//! one write per `fdatasync` whatever the number of writers: sled 0.34 runs every
+//! transaction under a process-wide lock, and its flush holds that lock (shared) while the
+//! log write reaches the disk, so writers queued behind each flush instead of joining it.
 //!
-//! The flusher is a plain thread, not a task: it must run to completion whatever happens
-//! to the futures waiting on it (a caller's timeout drops its future, never the flush),
-//! and it must not depend on a particular tokio runtime being alive. It parks on a condvar
-//! when nothing is pending and is joined when the store is dropped.
+//! # What happens instead
+//!
+//! One *committer* thread performs every write. [`Committer::submit`] sends an [`Op`] (a
+//! create, a transition or a reschedule, as data) with a oneshot for its answer. The
+//! committer takes everything queued (up to [`MAX_BATCH`]), runs all of it as ONE sled
+//! transaction over the payment trees, in arrival order, then calls [`LogFile::flush`]
+//! once (sled's flush, then `fdatasync` of sled's log) and answers every op. While it
+//! flushes, new ops queue up and become the next batch, so the batch size follows the load
+//! by itself: a lone writer is committed at once, 64 writers share each fsync.
+//!
+//! # Invariants
+//!
+//! - **Per-op logic is unchanged.** Each op runs exactly the logic it would run alone
+//!   ([`Op::run`]), reading through the transaction, so it sees the writes of the ops
+//!   before it in the batch (sled's transactional reads see the transaction's own writes).
+//!   Two creates with one idempotency key in one batch give one `Created` and one
+//!   `Existing`; racing `paid` and `failed` give one change and one refusal.
+//! - **Atomic per payment, and per batch.** A payment, its claim, its index entries and
+//!   its event are written by one op inside one transaction, which sled recovers as one
+//!   log batch; a crash keeps all of a batch or none of it.
+//! - **One op's failure is its own.** An op's refusal (no such payment, an id already
+//!   taken) is found before it writes and is only that op's answer. An op that fails after
+//!   writing (a corrupt record) aborts the transaction; the batch is then run again
+//!   without it, so the others never see its partial writes. Only a storage failure fails
+//!   the whole batch; sled retries the transaction on a conflict.
+//! - **Nothing answered before it is durable.** Every op, including one that wrote nothing
+//!   (`Existing`, `Unchanged`, a refusal), is answered only after a flush that started
+//!   after its batch committed, so nobody is told of state that a crash could take back. A
+//!   failed flush fails every op of its batch, and the store then stops writing until it
+//!   has reopened the database ([`super::health`]).
+//! - **Counts move after commit.** Status counts move once per committed op, before the
+//!   flush, as when every writer committed on its own.
+//! - **Ops outlive their callers.** A caller that stops waiting (a timeout drops its
+//!   future) does not withdraw its op: once sent it is committed and counted, like a
+//!   write on the blocking pool that nobody awaits.
+//!
+//! The committer is a plain thread, not a task: it must not depend on a particular tokio
+//! runtime being alive. It is joined when the store is dropped, after answering what is
+//! queued, so a reopen of the same directory never finds sled's lock still held. A panic
+//! inside an op is caught: the batch is run again op by op, and the op that panics hands
+//! its panic to its own caller, as a write on the blocking pool would.
+//!
+//! # Durability of a flush
 //!
 //! sled 0.34's `flush` on Linux writes the log and waits with `sync_file_range`, which
 //! commits neither file metadata (the log's growth) nor the device's write cache; sled
 //! fsyncs only from its background thread, every 500 ms. That survives SIGKILL but not
 //! power loss, so every flush here is [`LogFile::flush`]: sled's flush, then `fdatasync`
-//! of sled's log file, done outside sled's lock so writers keep committing meanwhile.
+//! of sled's log file.
 //!
-//! [`CommitMode::FlushEachWrite`] is the naive alternative (each writer flushes on its
-//! own, on tokio's blocking pool), kept so `benches/ledger.rs` can compare the two. The
-//! naive `flush_async` per write was measured first and hangs forever under concurrent
-//! writers in sled 0.34.7 (sled#1308): it is not used anywhere.
+//! [`CommitMode::FlushEachWrite`] is the naive alternative (each writer runs its own
+//! transaction on tokio's blocking pool and flushes on its own), kept so
+//! `benches/ledger.rs` can compare the two. sled's `flush_async` is used nowhere: under
+//! concurrent callers it hangs forever in sled 0.34.7 (sled#1308).
 
 use std::fs::File;
+use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
 use std::path::Path;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
-use tokio::sync::watch;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+use tokio::sync::oneshot;
 
+use super::Trees;
+use super::counts::StatusCounts;
 use super::error::StoreError;
+use super::write::{Done, Op};
 
 /// How a write is made durable before it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CommitMode {
-    /// Concurrent writers share flushes (the default).
-    GroupCommit,
-    /// Every writer flushes on its own.
+    /// The committer runs concurrent writers' ops in one transaction and one flush (the
+    /// default).
+    Batched,
+    /// Every writer runs its own transaction and flushes on its own.
     FlushEachWrite,
 }
+
+/// The most ops in one transaction: bounds the wait of the last op in a batch and the
+/// memory a transaction holds.
+pub(crate) const MAX_BATCH: usize = 256;
 
 /// sled's log file, opened by the store to fsync it (none for a temporary database).
 #[derive(Debug)]
@@ -83,134 +125,61 @@ impl LogFile {
     }
 }
 
-#[derive(Debug, Default)]
-struct State {
-    /// Transactions committed so far (tickets handed out).
-    committed: u64,
-    /// Writers between `begin` and commit (or failure).
-    in_flight: u64,
-    shutdown: bool,
+/// What the committer needs of the open database.
+pub(crate) struct Ledger {
+    pub db: sled::Db,
+    pub log: Arc<LogFile>,
+    pub trees: Trees,
+    pub counts: Arc<StatusCounts>,
 }
 
-#[derive(Debug, Clone, Default)]
-struct Durable {
-    /// Every ticket up to this one is on disk.
-    upto: u64,
-    /// The last failed flush: the tickets it covered and sled's message.
-    failure: Option<(u64, String)>,
+/// An op's answer: its result, or the panic it raised.
+type Answer = std::thread::Result<Result<Done, StoreError>>;
+
+struct Request {
+    op: Op,
+    answer: oneshot::Sender<Answer>,
 }
 
-#[derive(Debug)]
-struct Shared {
-    state: Mutex<State>,
-    wake: Condvar,
-    durable: watch::Sender<Durable>,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // The state is two plain fields; a panic elsewhere cannot leave it half-written.
-        self.state
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-    }
-}
-
-#[derive(Debug)]
-pub(crate) struct GroupCommit {
-    shared: Arc<Shared>,
+/// The committer thread and its queue.
+pub(crate) struct Committer {
+    queue: Option<mpsc::Sender<Request>>,
     thread: Option<JoinHandle<()>>,
 }
 
-impl GroupCommit {
-    pub fn start(db: sled::Db, log: Arc<LogFile>) -> Result<GroupCommit, StoreError> {
-        let shared = Arc::new(Shared {
-            state: Mutex::new(State::default()),
-            wake: Condvar::new(),
-            durable: watch::channel(Durable::default()).0,
-        });
-        let for_thread = shared.clone();
+impl Committer {
+    pub fn start(ledger: Ledger) -> Result<Committer, StoreError> {
+        let (queue, requests) = mpsc::channel();
         let thread = std::thread::Builder::new()
-            .name("paylink-ledger-flush".into())
-            .spawn(move || run_flusher(&db, &log, &for_thread))
-            .map_err(|e| StoreError::Io(format!("cannot start the ledger flusher thread: {e}")))?;
-        Ok(GroupCommit {
-            shared,
+            .name("paylink-ledger-commit".into())
+            .spawn(move || run(&ledger, &requests))
+            .map_err(|e| {
+                StoreError::Io(format!("cannot start the ledger committer thread: {e}"))
+            })?;
+        Ok(Committer {
+            queue: Some(queue),
             thread: Some(thread),
         })
     }
 
-    /// Call before a write transaction starts; commit or drop the guard when it is done.
-    pub fn begin(&self) -> InFlight<'_> {
-        self.shared.lock().in_flight += 1;
-        InFlight {
-            shared: &self.shared,
-            done: false,
+    /// Queues `op` and waits until its batch is durable.
+    pub async fn submit(&self, op: Op) -> Result<Done, StoreError> {
+        let stopped = || StoreError::Io("the ledger committer stopped".into());
+        let (answer, answered) = oneshot::channel();
+        let queue = self.queue.as_ref().ok_or_else(stopped)?;
+        queue.send(Request { op, answer }).map_err(|_| stopped())?;
+        match answered.await {
+            Ok(Ok(result)) => result,
+            Ok(Err(panic)) => resume_unwind(panic),
+            Err(_) => Err(stopped()),
         }
     }
-
-    /// A ticket covering every commit so far, for an outcome that wrote nothing but must
-    /// not report state that is not yet durable.
-    pub fn horizon(&self) -> u64 {
-        self.shared.lock().committed
-    }
-
-    /// Waits until a flush that started after the ticket was taken has completed.
-    pub async fn wait(&self, ticket: u64) -> Result<(), StoreError> {
-        let mut rx = self.shared.durable.subscribe();
-        let reached = |d: &Durable| {
-            d.upto >= ticket || d.failure.as_ref().is_some_and(|(upto, _)| *upto >= ticket)
-        };
-        let d = rx
-            .wait_for(reached)
-            .await
-            .map_err(|_| StoreError::Io("the ledger flusher stopped".into()))?
-            .clone();
-        if d.upto >= ticket {
-            return Ok(());
-        }
-        let message = d.failure.map(|(_, m)| m).unwrap_or_default();
-        Err(StoreError::Io(format!(
-            "flushing the ledger to disk failed: {message}"
-        )))
-    }
 }
 
-/// A writer inside its transaction. Dropping it without `committed` (the transaction
-/// failed or wrote nothing) only tells the flusher not to wait for it.
-pub(crate) struct InFlight<'a> {
-    shared: &'a Shared,
-    done: bool,
-}
-
-impl InFlight<'_> {
-    /// Call right after the transaction committed: the ticket to wait for.
-    pub fn committed(mut self) -> u64 {
-        let ticket = {
-            let mut s = self.shared.lock();
-            s.committed += 1;
-            s.in_flight -= 1;
-            s.committed
-        };
-        self.done = true;
-        self.shared.wake.notify_one();
-        ticket
-    }
-}
-
-impl Drop for InFlight<'_> {
+impl Drop for Committer {
     fn drop(&mut self) {
-        if !self.done {
-            self.shared.lock().in_flight -= 1;
-            self.shared.wake.notify_one();
-        }
-    }
-}
-
-impl Drop for GroupCommit {
-    fn drop(&mut self) {
-        self.shared.lock().shutdown = true;
-        self.shared.wake.notify_one();
+        // Closing the queue ends the thread once it has answered what was queued.
+        self.queue.take();
         if let Some(thread) = self.thread.take() {
             // Joined so the thread's database handle is released before the store's drop
             // returns: a reopen of the same directory must not find the lock still held.
@@ -219,48 +188,212 @@ impl Drop for GroupCommit {
     }
 }
 
-/// The longest a flush waits for writers in flight, whatever the last flush took.
-const MAX_GATHER: Duration = Duration::from_millis(10);
+fn run(ledger: &Ledger, requests: &mpsc::Receiver<Request>) {
+    while let Ok(first) = requests.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match requests.try_recv() {
+                Ok(request) => batch.push(request),
+                Err(_) => break,
+            }
+        }
+        ledger.commit(batch);
+    }
+}
 
-fn run_flusher(db: &sled::Db, log: &LogFile, shared: &Shared) {
-    let mut flushed = 0;
-    let mut gather = Duration::ZERO;
-    loop {
-        let covers = {
-            let mut s = shared.lock();
-            while s.committed == flushed && !s.shutdown {
-                s = shared
-                    .wake
-                    .wait(s)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-            }
-            if s.committed == flushed {
-                return; // shutting down with nothing pending
-            }
-            let deadline = Instant::now() + gather;
-            while s.in_flight > 0 && !s.shutdown {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    break;
+/// Why a batch's transaction was aborted: the op at `at` failed after it had written.
+struct Failed {
+    at: usize,
+    error: StoreError,
+}
+
+impl Ledger {
+    /// Runs the batch as one transaction and one flush, then answers every request.
+    fn commit(&self, batch: Vec<Request>) {
+        let ops: Vec<&Op> = batch.iter().map(|r| &r.op).collect();
+        // Only the transaction runs op logic; a panic there leaves nothing committed.
+        let transacted = match catch_unwind(AssertUnwindSafe(|| self.transact_ops(&ops))) {
+            Ok(transacted) => transacted,
+            Err(panic) if batch.len() == 1 => {
+                if let Some(request) = batch.into_iter().next() {
+                    let _ = request.answer.send(Err(panic));
                 }
-                s = shared
-                    .wake
-                    .wait_timeout(s, left)
-                    .map(|(s, _)| s)
-                    .unwrap_or_else(|poisoned| poisoned.into_inner().0);
+                return;
             }
-            s.committed
+            Err(_) => {
+                // Find the op that panicked by committing them one by one, so the others
+                // still get their answers.
+                for request in batch {
+                    self.commit(vec![request]);
+                }
+                return;
+            }
         };
-        let started = Instant::now();
-        let result = log.flush(db);
-        gather = started.elapsed().min(MAX_GATHER);
-        flushed = covers;
-        shared.durable.send_modify(|d| match result {
-            Ok(_) => d.upto = covers,
-            Err(e) => {
-                tracing::error!(error = %e, "flushing the ledger failed");
-                d.failure = Some((covers, e.to_string()));
+        let results = match transacted.and_then(|results| self.durable(results)) {
+            Ok(results) => results,
+            Err(e) => batch.iter().map(|_| Err(e.clone())).collect(),
+        };
+        for (request, result) in batch.into_iter().zip(results) {
+            // A caller that stopped waiting is no reason to stop: its op is committed.
+            let _ = request.answer.send(Ok(result));
+        }
+    }
+
+    /// Counts what a committed transaction wrote, then flushes it to disk.
+    fn durable(
+        &self,
+        results: Vec<Result<Done, StoreError>>,
+    ) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
+        for done in results.iter().flatten() {
+            done.count(&self.counts);
+        }
+        self.log.flush(&self.db).inspect_err(|e| {
+            tracing::error!(error = %e, ops = results.len(), "flushing the ledger failed");
+        })?;
+        Ok(results)
+    }
+
+    /// Runs every op in one transaction, in order. An op that aborts the transaction is
+    /// answered with its error and the rest are run again without it, so the committed
+    /// transaction holds none of its partial writes. Fails only when storage does.
+    fn transact_ops(&self, ops: &[&Op]) -> Result<Vec<Result<Done, StoreError>>, StoreError> {
+        let mut failed: Vec<Option<StoreError>> = ops.iter().map(|_| None).collect();
+        loop {
+            let attempt = self.trees.transact(|tx| {
+                let mut results = Vec::with_capacity(ops.len());
+                for (at, op) in ops.iter().enumerate() {
+                    if let Some(error) = &failed[at] {
+                        results.push(Err(error.clone()));
+                        continue;
+                    }
+                    results.push(op.run(tx).map_err(|e| match e {
+                        ConflictableTransactionError::Abort(error) => {
+                            ConflictableTransactionError::Abort(Failed { at, error })
+                        }
+                        ConflictableTransactionError::Conflict => {
+                            ConflictableTransactionError::Conflict
+                        }
+                        ConflictableTransactionError::Storage(e) => {
+                            ConflictableTransactionError::Storage(e)
+                        }
+                    })?);
+                }
+                Ok(results)
+            });
+            match attempt {
+                Ok(results) => return Ok(results),
+                Err(TransactionError::Abort(Failed { at, error })) => failed[at] = Some(error),
+                Err(TransactionError::Storage(e)) => return Err(e.into()),
             }
-        });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Payment, PaymentStatus, Source, Timestamp, Transition, new_payment_id};
+    use crate::store::{ApplyOutcome, DraftOutcome, Store, layout};
+
+    fn draft(key: &str) -> Payment {
+        let mut p = crate::domain::payment::tests::draft();
+        p.id = new_payment_id();
+        p.commerce_order = format!("PL-{key}");
+        p.idempotency_key = key.into();
+        p
+    }
+
+    fn create(p: &Payment) -> Op {
+        Op::Create {
+            draft: Box::new(p.clone()),
+            fingerprint: "fp".into(),
+            claim_expires_at: None,
+            source: Source::Tool,
+        }
+    }
+
+    fn go_pending(id: &str, token: &str) -> Op {
+        Op::Apply {
+            id: id.into(),
+            transition: Transition::Pending {
+                provider_reference: "1".into(),
+                flow_token: token.into(),
+                payment_link_url: "https://sandbox.flow.cl/pay".into(),
+                expires_at: None,
+                next_check_at: None,
+            },
+            source: Source::Tool,
+            now: Timestamp(2_000),
+        }
+    }
+
+    /// One batch: each op sees the ones before it, and an op that fails (before or after
+    /// writing) fails alone, leaving none of its writes behind.
+    #[tokio::test]
+    async fn ops_in_one_batch_see_each_other_and_fail_alone() {
+        let store = Store::open_temporary().unwrap();
+        let broken = draft("broken");
+        store
+            .create_draft(&broken, "fp", None, Source::Tool)
+            .await
+            .unwrap();
+        let inner = store.inner().unwrap();
+        // An event already where the next transition's event goes: that transition
+        // writes the payment, then finds the slot taken and aborts.
+        inner
+            .trees
+            .events
+            .insert(layout::event_key(&broken.id, 2), &b"{}"[..])
+            .unwrap();
+        let ledger = Ledger {
+            db: inner.db.clone(),
+            log: inner.log.clone(),
+            trees: inner.trees.clone(),
+            counts: inner.counts.clone(),
+        };
+        let a = draft("k1");
+        let ops = [
+            create(&a),
+            go_pending(&broken.id, "tok_broken"),
+            go_pending("ent_missing", "tok_missing"),
+            create(&draft("k1")),
+            go_pending(&a.id, "tok_a"),
+        ];
+        let results = ledger
+            .transact_ops(&ops.iter().collect::<Vec<_>>())
+            .unwrap();
+        let outcomes: Vec<String> = results
+            .iter()
+            .map(|r| match r {
+                Ok(Done::Draft(DraftOutcome::Created(p))) if p.id == a.id => "created a".into(),
+                Ok(Done::Draft(DraftOutcome::Existing(p))) if p.id == a.id => "existing a".into(),
+                Ok(Done::Apply(ApplyOutcome::Changed { payment, .. })) if payment.id == a.id => {
+                    "a changed".into()
+                }
+                Err(StoreError::Corrupt(_)) => "corrupt".into(),
+                Err(StoreError::NotFound(_)) => "not found".into(),
+                other => format!("unexpected {other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                "created a",
+                "corrupt",
+                "not found",
+                "existing a",
+                "a changed"
+            ]
+        );
+        let stored_a = store.get(&a.id).unwrap().unwrap();
+        assert_eq!(stored_a.status, PaymentStatus::Pending);
+        assert_eq!(store.by_token("tok_a").unwrap(), Some(stored_a));
+        // The aborted transition left neither its payment write nor its index entry.
+        let stored_broken = store.get(&broken.id).unwrap().unwrap();
+        assert_eq!(
+            (stored_broken.status, stored_broken.version),
+            (PaymentStatus::Draft, 1)
+        );
+        assert_eq!(store.by_token("tok_broken").unwrap(), None);
     }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use sled::transaction::TransactionError;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The storage engine or the file system failed (disk full, I/O error, lock held).
     #[error("ledger storage error: {0}")]

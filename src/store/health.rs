@@ -7,10 +7,11 @@
 //! (`Config::set_global_error`, set once, never cleared) and every later reservation,
 //! transaction and flush returns it. Only opening the database again clears it
 //! (`PageCache::start` calls `reset_global_error`). So once one write failed, every write
-//! failed forever, even after space came back. Our group commit added a second, smaller
-//! stickiness: a failed flush is recorded as covering every ticket so far, and a writer
-//! that wrote nothing (a retry finding its payment) waits for that same horizon, so it was
-//! handed the old failure until some new write flushed successfully, which never happened.
+//! failed forever, even after space came back. (The old group commit added a second,
+//! smaller stickiness: a failed flush was recorded as covering every ticket so far, and a
+//! writer that wrote nothing waited for that same horizon, so it was handed the old failure
+//! until some new write flushed successfully. The batched committer answers each batch
+//! with its own flush's result, so nothing is carried over.)
 //!
 //! # What happens instead
 //!

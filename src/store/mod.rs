@@ -4,17 +4,19 @@
 //! # Promises
 //!
 //! - **No acknowledged write lost.** When `create_draft`, `apply` or `reschedule` return
-//!   `Ok`, the change survives SIGKILL and power loss to the extent fsync does: each waits
-//!   for a flush that started after its transaction committed — sled's flush, then an
-//!   `fdatasync` of sled's log file, because sled 0.34's own flush stops at
-//!   `sync_file_range` (see [`commit`]). Outcomes that write nothing (`Existing`, `Unchanged`, ...) also wait until
-//!   everything committed before them is durable, so they never report state a crash could
-//!   take back. `tests/store_crash.rs` kills a writer with SIGKILL and checks this.
+//!   `Ok`, the change survives SIGKILL and power loss to the extent fsync does: each is
+//!   answered after a flush that started after its transaction committed — sled's flush,
+//!   then an `fdatasync` of sled's log file, because sled 0.34's own flush stops at
+//!   `sync_file_range` (see [`commit`]). Outcomes that write nothing (`Existing`,
+//!   `Unchanged`, ...) are answered after that same flush, so they never report state a
+//!   crash could take back. `tests/store_crash.rs` kills a writer with SIGKILL and checks
+//!   this.
 //! - **Nothing charged twice.** `create_draft` claims the idempotency key and records the
 //!   draft in one transaction: one key yields one payment, however many callers race.
 //! - **Status never goes backwards.** Every status change is `Payment::apply` run inside a
-//!   transaction over the stored payment; sled transactions are serializable, so racing
-//!   `paid` and `failed` produce exactly one change and one event.
+//!   transaction over the stored payment, as the transaction sees it: racing `paid` and
+//!   `failed` produce exactly one change and one event, whether they land in one batch
+//!   (the second sees the first's write) or in two (sled transactions are serializable).
 //! - **Every index consistent.** A payment, its index entries and its event are written in
 //!   the same transaction; [`Store::check_consistency`] verifies the whole ledger.
 //!
@@ -31,13 +33,16 @@
 //! that both send key `1` never collide. A claim's expiry is judged against the new
 //! draft's `created_at`, the caller's clock for that request.
 //!
-//! # Group commit
+//! # Group commit, batched
 //!
-//! A flush costs an fsync; concurrent writers share them (see [`commit`]).
-//! `benches/ledger.rs` compares this with a flush per write
-//! ([`CommitMode::FlushEachWrite`]); group commit is the default because it measured
-//! better. The store never calls sled's `flush_async`, which can hang forever under
-//! concurrent callers in sled 0.34.7 (sled#1308).
+//! A flush costs an fsync, and sled 0.34 does not let writers that each run their own
+//! transaction share one (its flush holds the transaction lock). So one committer thread
+//! performs every write: callers send it their write as data, and it runs everything
+//! queued as ONE transaction followed by ONE flush, then answers each caller ([`commit`]
+//! says how, and what stays true: each write's logic and atomicity are those it had alone).
+//! `benches/ledger.rs` compares this with a transaction and a flush per write
+//! ([`CommitMode::FlushEachWrite`]). The store never calls sled's `flush_async`, which can
+//! hang forever under concurrent callers in sled 0.34.7 (sled#1308).
 //!
 //! # A full disk
 //!
@@ -50,9 +55,10 @@
 //! # Threads
 //!
 //! sled 0.34 runs every transaction under a process-wide lock that a flush also holds
-//! (shared) while its log write reaches the disk, so a transaction can wait that long. The
-//! async writers therefore run their transaction on tokio's blocking pool, never on an
-//! async worker. Point reads (`get`, `by_*`, `events`, `due`) are short and fine on async
+//! (shared) while its log write reaches the disk, so a transaction can wait that long.
+//! Payment writes therefore run on the committer thread (or, with
+//! [`CommitMode::FlushEachWrite`], on tokio's blocking pool), never on an async worker;
+//! the async caller only awaits the answer. Point reads (`get`, `by_*`, `events`, `due`) are short and fine on async
 //! threads. Long scans — `list`, `check_consistency`, and `open` (which counts payments by
 //! status in one scan) — should be called via `tokio::task::spawn_blocking`.
 
@@ -78,14 +84,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionResult, TransactionalTree};
+use sled::transaction::{ConflictableTransactionResult, TransactionResult, TransactionalTree};
 
 pub use check::Verification;
 pub use commit::CommitMode;
 pub use error::StoreError;
 
 use crate::domain::{Payment, PaymentEvent, PaymentStatus, TransitionError};
-use commit::{GroupCommit, LogFile};
+use commit::{Committer, Ledger, LogFile};
 use counts::StatusCounts;
 use index::Index;
 
@@ -119,7 +125,7 @@ pub enum ApplyOutcome {
     },
 }
 
-/// The ledger. Cheap to clone; all clones share one database and one flusher.
+/// The ledger. Cheap to clone; all clones share one database and one committer.
 #[derive(Clone)]
 pub struct Store {
     shared: Arc<Shared>,
@@ -162,7 +168,7 @@ impl Shared {
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             if let Some(old) = slot.take() {
                 match Arc::try_unwrap(old) {
-                    // Dropped outside the lock: it joins the flusher threads.
+                    // Dropped outside the lock: it joins the committer thread.
                     Ok(old) => {
                         drop(slot);
                         drop(old);
@@ -188,15 +194,16 @@ impl Shared {
 }
 
 struct Inner {
-    // Dropped first: joins the flusher, which holds a handle on the database.
-    group: GroupCommit,
-    counts: StatusCounts,
+    // Dropped first: joins the committer, which holds a handle on the database.
+    committer: Committer,
+    counts: Arc<StatusCounts>,
     confirmations: confirmations::Counted,
     trees: Trees,
     log: Arc<LogFile>,
     db: sled::Db,
 }
 
+#[derive(Clone)]
 pub(crate) struct Trees {
     meta: sled::Tree,
     payments: sled::Tree,
@@ -230,6 +237,34 @@ impl Trees {
     fn index(&self, i: Index) -> &sled::Tree {
         &self.indexes[i.slot()]
     }
+
+    /// Runs `f` as one serializable transaction over the payments, events, claims and
+    /// index trees. `f` may run more than once (sled retries on conflict): no side effects.
+    fn transact<A, E>(
+        &self,
+        f: impl Fn(&Tx<'_>) -> ConflictableTransactionResult<A, E>,
+    ) -> TransactionResult<A, E> {
+        let [i0, i1, i2, i3, i4, i5] = &self.indexes;
+        (
+            &self.payments,
+            &self.events,
+            &self.claims,
+            i0,
+            i1,
+            i2,
+            i3,
+            i4,
+            i5,
+        )
+            .transaction(|(payments, events, claims, x0, x1, x2, x3, x4, x5)| {
+                f(&Tx {
+                    payments,
+                    events,
+                    claims,
+                    indexes: [x0, x1, x2, x3, x4, x5],
+                })
+            })
+    }
 }
 
 /// The trees of one ledger transaction.
@@ -247,33 +282,12 @@ impl Tx<'_> {
 }
 
 impl Inner {
-    /// Runs `f` as one serializable transaction over the payments, events, claims and
-    /// index trees. `f` may run more than once (sled retries on conflict): no side effects.
+    /// [`Trees::transact`] with the ledger's error.
     fn transact<A>(
         &self,
         f: impl Fn(&Tx<'_>) -> ConflictableTransactionResult<A, StoreError>,
     ) -> Result<A, StoreError> {
-        let t = &self.trees;
-        let [i0, i1, i2, i3, i4, i5] = &t.indexes;
-        let result = (&t.payments, &t.events, &t.claims, i0, i1, i2, i3, i4, i5).transaction(
-            |(payments, events, claims, x0, x1, x2, x3, x4, x5)| {
-                f(&Tx {
-                    payments,
-                    events,
-                    claims,
-                    indexes: [x0, x1, x2, x3, x4, x5],
-                })
-            },
-        );
-        Ok(result?)
-    }
-
-    /// Waits until the ticket's commit is on disk.
-    async fn durable(&self, ticket: u64, mode: CommitMode) -> Result<(), StoreError> {
-        match mode {
-            CommitMode::GroupCommit => self.group.wait(ticket).await,
-            CommitMode::FlushEachWrite => self.flush_off_pool().await,
-        }
+        Ok(self.trees.transact(f)?)
     }
 
     /// Opens the ledger in `dir` (see [`Store::open_with_cache`]).
@@ -307,11 +321,16 @@ impl Inner {
         let trees = Trees::open(&db)?;
         let log = Arc::new(log);
         check_schema(&db, &log, &trees, had_ledger)?;
-        let counts = StatusCounts::load(&trees.payments)?;
+        let counts = Arc::new(StatusCounts::load(&trees.payments)?);
         let confirmations = confirmations::Counted::load(&trees.confirmations);
-        let group = GroupCommit::start(db.clone(), log.clone())?;
+        let committer = Committer::start(Ledger {
+            db: db.clone(),
+            log: log.clone(),
+            trees: trees.clone(),
+            counts: counts.clone(),
+        })?;
         Ok(Inner {
-            group,
+            committer,
             counts,
             confirmations,
             trees,
@@ -430,7 +449,7 @@ impl Store {
         if self.shared.flush_each_write.load(Ordering::Relaxed) {
             CommitMode::FlushEachWrite
         } else {
-            CommitMode::GroupCommit
+            CommitMode::Batched
         }
     }
 

@@ -1,15 +1,21 @@
 //! The ledger's writes: claim-and-record a draft, apply a transition, reschedule a check.
 //!
-//! Each is one transaction over the payment, its events, its claim and its index entries,
-//! run on the blocking pool, then a wait for durability (group commit). Status counts move
-//! only after a transaction has committed, so a retried transaction is never counted twice.
+//! Each is an [`Op`]: its logic runs inside a transaction over the payment, its events, its
+//! claim and its index entries. By default the committer runs it in one transaction with
+//! other callers' ops and one flush ([`super::commit`]); with
+//! [`CommitMode::FlushEachWrite`] it runs alone on the blocking pool and flushes alone.
+//! Status counts move only after a transaction has committed, so a retried transaction is
+//! never counted twice.
+
+use std::sync::Arc;
 
 use sled::transaction::{ConflictableTransactionError, TransactionalTree};
 
 use super::codec::{self, Claim};
+use super::counts::StatusCounts;
 use super::index::Index;
 use super::layout;
-use super::{ApplyOutcome, DraftOutcome, Inner, Store, StoreError, Tx, blocking};
+use super::{ApplyOutcome, CommitMode, DraftOutcome, Inner, Store, StoreError, Tx, blocking};
 use crate::domain::{Applied, Payment, PaymentStatus, Source, Timestamp, Transition};
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -85,104 +91,174 @@ fn append_event(tx: &Tx<'_>, event: &crate::domain::PaymentEvent) -> TxResult<()
     Ok(())
 }
 
-impl Inner {
-    fn create_tx(
-        &self,
-        draft: &Payment,
-        fingerprint: &str,
+/// A ledger write as data, so that the committer can run many callers' writes in one
+/// transaction (see [`super::commit`]). Each op's logic is the same whether it runs alone
+/// or in a batch: it reads through the transaction, so it sees what earlier ops of the
+/// same batch wrote.
+pub(crate) enum Op {
+    Create {
+        /// Boxed: a payment is several times the size of the other ops.
+        draft: Box<Payment>,
+        fingerprint: String,
         claim_expires_at: Option<Timestamp>,
         source: Source,
-    ) -> Result<DraftOutcome, StoreError> {
-        let claim_key = layout::joined(&[&draft.organization, &draft.idempotency_key]);
-        let claim = Claim {
-            payment_id: draft.id.clone(),
-            fingerprint: fingerprint.to_owned(),
-            expires_at: claim_expires_at,
-        };
-        let claim_bytes = codec::encode("the claim", &claim)?;
-        let created = draft.created_event(source);
-        self.transact(|tx| {
-            if let Some(raw) = tx.claims.get(&claim_key)? {
-                let held: Claim = codec::decode(layout::CLAIMS, &claim_key, &raw).map_err(abort)?;
-                if held.is_live(draft.created_at) {
-                    let Some(existing) = read_payment(tx, &held.payment_id)? else {
-                        return Err(abort(StoreError::Corrupt(format!(
-                            "the claim {} points at payment {}, which does not exist",
-                            layout::show(&claim_key),
-                            held.payment_id
-                        ))));
-                    };
-                    return Ok(if held.fingerprint == fingerprint {
-                        DraftOutcome::Existing(existing)
-                    } else {
-                        DraftOutcome::Conflict { existing }
-                    });
-                }
-            }
-            if tx.payments.get(draft.id.as_bytes())?.is_some() {
-                return Err(abort(StoreError::InvalidInput(format!(
-                    "a payment with id {} already exists under another idempotency key",
-                    draft.id
-                ))));
-            }
-            tx.claims
-                .insert(claim_key.as_slice(), claim_bytes.as_slice())?;
-            write_payment(tx, None, draft)?;
-            append_event(tx, &created)?;
-            Ok(DraftOutcome::Created(draft.clone()))
-        })
-    }
-
-    fn apply_tx(
-        &self,
-        id: &str,
-        t: &Transition,
+    },
+    Apply {
+        id: String,
+        transition: Transition,
         source: Source,
         now: Timestamp,
-    ) -> Result<ApplyOutcome, StoreError> {
-        self.transact(|tx| {
-            let Some(current) = read_payment(tx, id)? else {
-                return Err(abort(StoreError::NotFound(format!("payment {id}"))));
-            };
-            match current.apply(t, source, now) {
-                Err(error) => Ok(ApplyOutcome::Refused {
-                    payment: current,
-                    error,
-                }),
-                Ok(Applied::Unchanged) => Ok(ApplyOutcome::Unchanged(current)),
-                Ok(Applied::Changed { payment, event }) => {
-                    write_payment(tx, Some(&current), &payment)?;
-                    append_event(tx, &event)?;
-                    Ok(ApplyOutcome::Changed {
-                        payment: *payment,
-                        event,
-                    })
-                }
-            }
-        })
-    }
-
-    /// Returns whether anything was written.
-    fn reschedule_tx(
-        &self,
-        id: &str,
+    },
+    Reschedule {
+        id: String,
         next_check_at: Option<Timestamp>,
         check_attempts: u32,
-    ) -> Result<bool, StoreError> {
-        self.transact(|tx| {
-            let Some(current) = read_payment(tx, id)? else {
-                return Err(abort(StoreError::NotFound(format!("payment {id}"))));
-            };
-            if current.next_check_at == next_check_at && current.check_attempts == check_attempts {
-                return Ok(false);
-            }
-            let mut p = current.clone();
-            p.next_check_at = next_check_at;
-            p.check_attempts = check_attempts;
-            write_payment(tx, Some(&current), &p)?;
-            Ok(true)
+    },
+}
+
+/// What an op did.
+#[derive(Debug)]
+pub(crate) enum Done {
+    Draft(DraftOutcome),
+    Apply(ApplyOutcome),
+    Rescheduled,
+}
+
+/// An op's result inside a transaction. The outer error is for the transaction: storage
+/// failures, conflicts, and failures found after the op had already written (those abort
+/// it). The inner error is the op's own refusal (no such payment, an id already taken),
+/// always found before it wrote anything, so the transaction and any other op batched
+/// with it go on untouched.
+pub(crate) type Step<T> = TxResult<Result<T, StoreError>>;
+
+impl Op {
+    pub(crate) fn run(&self, tx: &Tx<'_>) -> Step<Done> {
+        Ok(match self {
+            Op::Create {
+                draft,
+                fingerprint,
+                claim_expires_at,
+                source,
+            } => create(tx, draft, fingerprint, *claim_expires_at, *source)?.map(Done::Draft),
+            Op::Apply {
+                id,
+                transition,
+                source,
+                now,
+            } => apply(tx, id, transition, *source, *now)?.map(Done::Apply),
+            Op::Reschedule {
+                id,
+                next_check_at,
+                check_attempts,
+            } => reschedule(tx, id, *next_check_at, *check_attempts)?.map(|()| Done::Rescheduled),
         })
     }
+}
+
+impl Done {
+    /// Moves the status counts by what this op wrote. Call once, after its transaction
+    /// committed: a transaction that sled retries is never counted twice.
+    pub(crate) fn count(&self, counts: &StatusCounts) {
+        match self {
+            Done::Draft(DraftOutcome::Created(p)) => counts.add(p.status),
+            Done::Apply(ApplyOutcome::Changed { event, .. }) => {
+                if let Some(from) = event.from {
+                    counts.moved(from, event.to);
+                }
+            }
+            Done::Draft(_) | Done::Apply(_) | Done::Rescheduled => {}
+        }
+    }
+}
+
+fn create(
+    tx: &Tx<'_>,
+    draft: &Payment,
+    fingerprint: &str,
+    claim_expires_at: Option<Timestamp>,
+    source: Source,
+) -> Step<DraftOutcome> {
+    let claim_key = layout::joined(&[&draft.organization, &draft.idempotency_key]);
+    if let Some(raw) = tx.claims.get(&claim_key)? {
+        let held: Claim = codec::decode(layout::CLAIMS, &claim_key, &raw).map_err(abort)?;
+        if held.is_live(draft.created_at) {
+            let Some(existing) = read_payment(tx, &held.payment_id)? else {
+                return Ok(Err(StoreError::Corrupt(format!(
+                    "the claim {} points at payment {}, which does not exist",
+                    layout::show(&claim_key),
+                    held.payment_id
+                ))));
+            };
+            return Ok(Ok(if held.fingerprint == fingerprint {
+                DraftOutcome::Existing(existing)
+            } else {
+                DraftOutcome::Conflict { existing }
+            }));
+        }
+    }
+    if tx.payments.get(draft.id.as_bytes())?.is_some() {
+        return Ok(Err(StoreError::InvalidInput(format!(
+            "a payment with id {} already exists under another idempotency key",
+            draft.id
+        ))));
+    }
+    let claim = Claim {
+        payment_id: draft.id.clone(),
+        fingerprint: fingerprint.to_owned(),
+        expires_at: claim_expires_at,
+    };
+    let claim_bytes = codec::encode("the claim", &claim).map_err(abort)?;
+    tx.claims.insert(claim_key, claim_bytes)?;
+    write_payment(tx, None, draft)?;
+    append_event(tx, &draft.created_event(source))?;
+    Ok(Ok(DraftOutcome::Created(draft.clone())))
+}
+
+fn apply(
+    tx: &Tx<'_>,
+    id: &str,
+    t: &Transition,
+    source: Source,
+    now: Timestamp,
+) -> Step<ApplyOutcome> {
+    let Some(current) = read_payment(tx, id)? else {
+        return Ok(Err(StoreError::NotFound(format!("payment {id}"))));
+    };
+    Ok(Ok(match current.apply(t, source, now) {
+        Err(error) => ApplyOutcome::Refused {
+            payment: current,
+            error,
+        },
+        Ok(Applied::Unchanged) => ApplyOutcome::Unchanged(current),
+        Ok(Applied::Changed { payment, event }) => {
+            write_payment(tx, Some(&current), &payment)?;
+            append_event(tx, &event)?;
+            ApplyOutcome::Changed {
+                payment: *payment,
+                event,
+            }
+        }
+    }))
+}
+
+/// Writes nothing when the schedule is already the one asked for.
+fn reschedule(
+    tx: &Tx<'_>,
+    id: &str,
+    next_check_at: Option<Timestamp>,
+    check_attempts: u32,
+) -> Step<()> {
+    let Some(current) = read_payment(tx, id)? else {
+        return Ok(Err(StoreError::NotFound(format!("payment {id}"))));
+    };
+    if current.next_check_at == next_check_at && current.check_attempts == check_attempts {
+        return Ok(Ok(()));
+    }
+    let mut p = current.clone();
+    p.next_check_at = next_check_at;
+    p.check_attempts = check_attempts;
+    write_payment(tx, Some(&current), &p)?;
+    Ok(Ok(()))
 }
 
 impl Store {
@@ -205,19 +281,16 @@ impl Store {
                 draft.status, draft.version
             )));
         }
-        let (draft, fingerprint) = (draft.clone(), idempotency_fingerprint.to_owned());
-        self.write(move |inner| {
-            let outcome = inner.create_tx(&draft, &fingerprint, claim_expires_at, source)?;
-            let wrote = match &outcome {
-                DraftOutcome::Created(p) => {
-                    inner.counts.add(p.status);
-                    true
-                }
-                DraftOutcome::Existing(_) | DraftOutcome::Conflict { .. } => false,
-            };
-            Ok((outcome, wrote))
-        })
-        .await
+        let op = Op::Create {
+            draft: Box::new(draft.clone()),
+            fingerprint: idempotency_fingerprint.to_owned(),
+            claim_expires_at,
+            source,
+        };
+        match self.write(op).await? {
+            Done::Draft(outcome) => Ok(outcome),
+            other => Err(mismatched(&other)),
+        }
     }
 
     /// One transaction: read the payment, `Payment::apply`, and on a change write the
@@ -239,21 +312,16 @@ impl Store {
             layout::check_part("the provider reference", provider_reference)?;
             layout::check_part("the flow token", flow_token)?;
         }
-        let (id, t) = (id.to_owned(), t.clone());
-        self.write(move |inner| {
-            let outcome = inner.apply_tx(&id, &t, source, now)?;
-            let wrote = match &outcome {
-                ApplyOutcome::Changed { event, .. } => {
-                    if let Some(from) = event.from {
-                        inner.counts.moved(from, event.to);
-                    }
-                    true
-                }
-                ApplyOutcome::Unchanged(_) | ApplyOutcome::Refused { .. } => false,
-            };
-            Ok((outcome, wrote))
-        })
-        .await
+        let op = Op::Apply {
+            id: id.to_owned(),
+            transition: t.clone(),
+            source,
+            now,
+        };
+        match self.write(op).await? {
+            Done::Apply(outcome) => Ok(outcome),
+            other => Err(mismatched(&other)),
+        }
     }
 
     /// Sets `next_check_at` (None takes the payment out of the due index) and
@@ -266,43 +334,26 @@ impl Store {
         check_attempts: u32,
     ) -> Result<(), StoreError> {
         layout::check_part("the payment id", id)?;
-        let id = id.to_owned();
-        self.write(move |inner| {
-            let wrote = inner.reschedule_tx(&id, next_check_at, check_attempts)?;
-            Ok(((), wrote))
-        })
-        .await
+        let op = Op::Reschedule {
+            id: id.to_owned(),
+            next_check_at,
+            check_attempts,
+        };
+        match self.write(op).await? {
+            Done::Rescheduled => Ok(()),
+            other => Err(mismatched(&other)),
+        }
     }
 
-    /// Runs one write transaction on tokio's blocking pool and returns once it is durable.
-    /// `tx` gives its outcome and whether it wrote anything; an outcome that wrote nothing
-    /// still waits until everything committed before it is durable, so a caller never
-    /// acts on state that a crash could take back.
-    async fn write<T: Send + 'static>(
-        &self,
-        tx: impl FnOnce(&Inner) -> Result<(T, bool), StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
+    /// Runs one write and returns once it is durable, whatever it did: an outcome that
+    /// wrote nothing is answered only after a flush that started after its transaction, so
+    /// a caller never acts on state that a crash could take back.
+    async fn write(&self, op: Op) -> Result<Done, StoreError> {
         let inner = self.writable_inner()?;
-        let mode = self.mode();
-        let result = async {
-            let for_tx = inner.clone();
-            let (outcome, ticket) = blocking(move || {
-                let inner = for_tx;
-                let in_flight = inner.group.begin();
-                let (outcome, wrote) = tx(&inner)?;
-                let ticket = if wrote {
-                    in_flight.committed()
-                } else {
-                    drop(in_flight);
-                    inner.group.horizon()
-                };
-                Ok((outcome, ticket))
-            })
-            .await?;
-            inner.durable(ticket, mode).await?;
-            Ok(outcome)
-        }
-        .await;
+        let result = match self.mode() {
+            CommitMode::Batched => inner.committer.submit(op).await,
+            CommitMode::FlushEachWrite => inner.write_alone(op).await,
+        };
         // Released before a failure is handled: recovery reopens only an unused database.
         drop(inner);
         result.map_err(|e| self.write_failed(e))
@@ -353,5 +404,26 @@ impl Store {
             inner.counts.add(p.status);
         }
         Ok(())
+    }
+}
+
+/// An op answered with another op's outcome: a bug in the committer, never expected.
+fn mismatched(done: &Done) -> StoreError {
+    StoreError::Corrupt(format!("the ledger answered a write with {done:?}"))
+}
+
+impl Inner {
+    /// [`CommitMode::FlushEachWrite`]: the op in a transaction of its own on the blocking
+    /// pool, then a flush of its own.
+    async fn write_alone(self: &Arc<Self>, op: Op) -> Result<Done, StoreError> {
+        let inner = self.clone();
+        let done = blocking(move || {
+            let done = inner.transact(|tx| op.run(tx))??;
+            done.count(&inner.counts);
+            Ok(done)
+        })
+        .await?;
+        self.flush_off_pool().await?;
+        Ok(done)
     }
 }
