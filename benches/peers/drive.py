@@ -643,10 +643,16 @@ class PlainHttp(Client):
 
     def _call(self, conn, name: str, args: dict) -> dict:
         rid = self._id()
-        _, msg = self._post(
-            conn,
-            {"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": {"name": name, "arguments": args}},
-        )
+        obj = {"jsonrpc": "2.0", "id": rid, "method": "tools/call", "params": {"name": name, "arguments": args}}
+        try:
+            _, msg = self._post(conn, obj)
+        except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected, http.client.CannotSendRequest):
+            # The server closed an idle keep-alive connection (uvicorn does after 5 s, paylink
+            # after its header timeout): reconnect once, as any HTTP client does.
+            conn.close()
+            conn.connect()
+            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            _, msg = self._post(conn, obj)
         return _result_of(msg, name)
 
     @contextlib.asynccontextmanager
