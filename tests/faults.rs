@@ -86,11 +86,6 @@ fn link_lost(e: &Value, id: &str) {
     assert!(!e["nextStep"].as_str().unwrap_or("").is_empty(), "{e}");
 }
 
-fn token_of(created: &Value) -> String {
-    let link = created["paymentLinkUrl"].as_str().expect("a link");
-    link.split("token=").nth(1).expect("a token").to_string()
-}
-
 /// The whole story for one kind of trouble: create, getStatus and a confirmation while Flow
 /// misbehaves, then reconciliation once it behaves again.
 async fn scenario(trouble: Trouble) {

@@ -41,13 +41,7 @@ async fn a_payment_created_over_http_turns_paid() {
         &call(&client, "payment.create", json!({"amount": 15000, "description": "Inscripción MTB", "customerEmail": "juan@gmail.com"}))
             .await,
     );
-    let token = created["paymentLinkUrl"]
-        .as_str()
-        .unwrap()
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .to_string();
+    let token = token_of(&created);
     w.sandbox
         .sandbox
         .settle(&token, Outcome::Paid)
@@ -202,13 +196,7 @@ async fn a_2026_client_listening_to_a_payment_hears_when_it_is_paid() {
         .unwrap();
 
     // The payer pays; Flow's confirmation reaches the listener, which records it.
-    let token = created["paymentLinkUrl"]
-        .as_str()
-        .unwrap()
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .to_string();
+    let token = token_of(&created);
     w.sandbox
         .sandbox
         .settle(&token, Outcome::Paid)
@@ -350,13 +338,7 @@ async fn a_listener_never_hears_of_another_organizations_payment() {
     let (_own_client, mut own) = listen_as(ACME).await;
     let (_spy_client, mut spy) = listen_as(GLOBEX).await;
 
-    let token = created["paymentLinkUrl"]
-        .as_str()
-        .unwrap()
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .to_string();
+    let token = token_of(&created);
     w.sandbox
         .sandbox
         .settle(&token, Outcome::Paid)

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 #[path = "../support/mod.rs"]
 mod support;
 #[allow(unused_imports)] // each test binary uses its own part
-pub use support::{BIN, error_of, free_port, structured, wait_for};
+pub use support::{BIN, error_of, free_port, structured, token_of, wait_for};
 
 /// The Flow timeout every scenario runs with (`flow_timeout_secs` in paylink.toml).
 pub const FLOW_TIMEOUT: Duration = Duration::from_secs(1);

@@ -61,3 +61,12 @@ pub fn error_of(r: &CallToolResult) -> Value {
     );
     r.structured_content.clone().expect("error JSON")["error"].clone()
 }
+
+/// The Flow token in a create result's `paymentLinkUrl` (`...?token=<token>`).
+pub fn token_of(created: &Value) -> String {
+    created["paymentLinkUrl"]
+        .as_str()
+        .and_then(|link| link.split("token=").nth(1))
+        .expect("a payment link with a token")
+        .to_string()
+}
