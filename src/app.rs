@@ -324,10 +324,7 @@ impl Application {
         tracing::info!(%addr, "MCP over streamable HTTP at /mcp");
         let router = crate::mcp::http::router(self.mcp.clone(), &opts, self.shutdown.child_token())
             .route("/health", axum::routing::get(|| async { "ok" }));
-        let limits = self
-            .settings
-            .net
-            .limits(crate::mcp::http::MAX_BODY_BYTES + 1024);
+        let limits = self.settings.net.limits(crate::mcp::http::READ_BODY_BYTES);
         crate::net::serve(listener, router, limits, self.shutdown.clone())
             .await
             .context("the MCP HTTP server failed")?;

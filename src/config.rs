@@ -126,8 +126,9 @@ impl Default for Settings {
             net: NetSettings::default(),
             http_allowed_hosts: Vec::new(),
             http_allowed_origins: Vec::new(),
-            http_max_sessions_per_org: 256,
-            http_session_idle: Duration::from_secs(120),
+            http_max_sessions_per_org: crate::mcp::http::HttpOptions::default()
+                .max_sessions_per_org,
+            http_session_idle: crate::mcp::http::HttpOptions::default().session_idle,
             create_settle_window: Duration::from_secs(60),
             metrics_token: None,
         }

@@ -143,8 +143,13 @@ where
         let Some(admitted) = gate.admit(peer.ip()) else {
             // Read what already arrived first: closing a socket with unread input resets
             // it, and the reset can destroy the 503 before the client reads it.
+            // At most 64 KiB: a client that keeps sending cannot hold the accept loop.
             let mut sink = [0u8; 4096];
-            while matches!(stream.try_read(&mut sink), Ok(n) if n > 0) {}
+            for _ in 0..16 {
+                if !matches!(stream.try_read(&mut sink), Ok(n) if n > 0) {
+                    break;
+                }
+            }
             let _ = stream.try_write(FULL);
             continue;
         };

@@ -36,6 +36,10 @@ use sessions::{OwnedSessions, Owners};
 /// The largest MCP request body accepted (tool arguments are small).
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
+/// What the listener reads of a body before rmcp's own cap answers 413 (a little more, so
+/// that answer is rmcp's).
+pub const READ_BODY_BYTES: usize = MAX_BODY_BYTES + 1024;
+
 /// Options of the HTTP transport.
 #[derive(Debug, Clone)]
 pub struct HttpOptions {
@@ -175,7 +179,7 @@ async fn guard(State(g): State<Guard>, req: Request, next: Next) -> Response {
     }
     // The body is already in memory (see crate::net); it is small.
     let (parts, body) = req.into_parts();
-    let bytes = axum::body::to_bytes(body, MAX_BODY_BYTES + 1024)
+    let bytes = axum::body::to_bytes(body, READ_BODY_BYTES)
         .await
         .unwrap_or_default();
     if session.is_none() && g.owners.count(&org) >= g.max_sessions_per_org && is_initialize(&bytes)
