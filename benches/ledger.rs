@@ -48,10 +48,11 @@ fn draft(i: u64, next_check_at: Option<Timestamp>) -> Payment {
         amount: Money::from_minor(5000 + i as i64, Currency::CLP),
         description: "Clase de matemáticas, sesión de 60 minutos".into(),
         status: PaymentStatus::Draft,
-        provider_reference: None,
-        commerce_order: format!("PL-{i:010}"),
+        gateway: paylink::gateway::GatewayKind::Flow,
+        gateway_ref: None,
+        reference: format!("PL-{i:010}"),
         payment_link_url: None,
-        flow_token: None,
+        gateway_token: None,
         customer_email: "apoderado+curso@gmail.com".into(),
         entity_id: Some(format!("session_{}", i % 50_000)),
         paid_at: None,
@@ -69,8 +70,8 @@ fn draft(i: u64, next_check_at: Option<Timestamp>) -> Payment {
 
 fn pending(i: u64) -> Transition {
     Transition::Pending {
-        provider_reference: format!("{}", 90_000_000 + i),
-        flow_token: format!("tok_{i:012}_{}", new_payment_id()),
+        gateway_ref: format!("{}", 90_000_000 + i),
+        gateway_token: format!("tok_{i:012}_{}", new_payment_id()),
         payment_link_url: "https://sandbox.flow.cl/app/web/pay.php?token=abc".into(),
         expires_at: Some(NOW.plus_secs(600)),
         next_check_at: Some(NOW.plus_secs(60)),

@@ -33,7 +33,7 @@ use paylink::sandbox::{
     DEFAULT_API_KEY, DEFAULT_SECRET_KEY, Outcome, RunningSandbox, Sandbox, SandboxConfig,
 };
 use paylink::store::Store;
-use paylink::webhook::{self, Metrics, WebhookOptions, WebhookState};
+use paylink::webhook::{self, WebhookOptions, WebhookState};
 use rand::seq::SliceRandom;
 use secrecy::SecretString;
 use tokio_util::sync::CancellationToken;
@@ -88,40 +88,40 @@ fn flow(sb: &RunningSandbox) -> FlowClient {
     FlowClient::new(cfg).unwrap()
 }
 
-fn payments_on(sb: &RunningSandbox, dir: &std::path::Path, base: &str) -> Payments {
+fn payments_on(sb: &RunningSandbox, dir: &std::path::Path, base: &str) -> (Payments, Store) {
     let store = Store::open(dir).unwrap();
     let gateways = Gateways::new();
     gateways.insert(
         "default",
         GatewayEntry {
-            client: flow(sb),
+            gateway: Arc::new(flow(sb)),
             mode: GatewayMode::OfflineSandbox,
             environment: Environment::Development,
             default_currency: Currency::CLP,
             return_url: None,
         },
     );
-    Payments::new(store, gateways, PaymentSettings::with_public_base(base))
+    let payments = Payments::new(
+        store.clone(),
+        gateways,
+        PaymentSettings::with_public_base(base),
+    );
+    (payments, store)
 }
 
 async fn confirmations(sb: &RunningSandbox, size: &Size) {
     let dir = tempfile::tempdir().unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
-    let payments = payments_on(sb, dir.path(), &base);
-    let metrics = Arc::new(Metrics::new());
+    let (payments, _store) = payments_on(sb, dir.path(), &base);
+    let metrics = payments.metrics().clone();
     let shutdown = CancellationToken::new();
     let options = WebhookOptions {
         workers: 32,
         queue_capacity: size.confirmations,
         ..WebhookOptions::default()
     };
-    let state = WebhookState::start(
-        payments.clone(),
-        metrics.clone(),
-        options,
-        shutdown.child_token(),
-    );
+    let state = WebhookState::start(payments.clone(), options, shutdown.child_token());
     let router = webhook::router(state.clone());
     let stop = shutdown.child_token();
     tokio::spawn(async move {
@@ -156,14 +156,14 @@ async fn confirmations(sb: &RunningSandbox, size: &Size) {
         .drop_next_confirmations(u32::try_from(size.payments).unwrap());
     for p in &created {
         sb.sandbox
-            .settle(p.flow_token.as_deref().unwrap(), Outcome::Paid)
+            .settle(p.gateway_token.as_deref().unwrap(), Outcome::Paid)
             .await
             .unwrap();
     }
     let per_token = size.confirmations.div_ceil(size.payments);
     let mut tokens: Vec<&str> = created
         .iter()
-        .flat_map(|p| std::iter::repeat_n(p.flow_token.as_deref().unwrap(), per_token))
+        .flat_map(|p| std::iter::repeat_n(p.gateway_token.as_deref().unwrap(), per_token))
         .collect();
     tokens.truncate(size.confirmations);
     tokens.shuffle(&mut rand::rng());
@@ -226,7 +226,6 @@ async fn confirmations(sb: &RunningSandbox, size: &Size) {
 
 fn paid(payments: &Payments) -> u64 {
     payments
-        .store()
         .status_counts()
         .iter()
         .find(|(s, _)| *s == PaymentStatus::Paid)
@@ -235,7 +234,7 @@ fn paid(payments: &Payments) -> u64 {
 
 async fn reconciliation(sb: &RunningSandbox, n: usize) {
     let dir = tempfile::tempdir().unwrap();
-    let payments = payments_on(sb, dir.path(), "http://127.0.0.1:9");
+    let (payments, store) = payments_on(sb, dir.path(), "http://127.0.0.1:9");
     let client = flow(sb);
     let run = new_payment_id();
     let orders: Vec<(String, String, i64)> = futures::stream::iter(0..n)
@@ -273,10 +272,10 @@ async fn reconciliation(sb: &RunningSandbox, n: usize) {
         .iter()
         .map(|(co, token, flow_order)| pending(co, token, *flow_order, now))
         .collect();
-    payments.store().bulk_insert_unflushed(&rows).unwrap();
-    payments.store().flush().await.unwrap();
+    store.bulk_insert_unflushed(&rows).unwrap();
+    store.flush().await.unwrap();
 
-    let rec = Reconciler::new(payments.clone(), Arc::new(Metrics::new()));
+    let rec = Reconciler::new(payments.clone());
     println!(
         "== reconciliation: {n} due pending payments, half paid at Flow; {} checks at once, {} per pass",
         rec.concurrency, rec.batch_limit
@@ -315,10 +314,11 @@ fn pending(commerce_order: &str, token: &str, flow_order: i64, now: Timestamp) -
         amount: Money::from_minor(5000, Currency::CLP),
         description: "reconcile bench".into(),
         status: PaymentStatus::Pending,
-        provider_reference: Some(flow_order.to_string()),
-        commerce_order: commerce_order.to_string(),
+        gateway: paylink::gateway::GatewayKind::Flow,
+        gateway_ref: Some(flow_order.to_string()),
+        reference: commerce_order.to_string(),
         payment_link_url: Some(format!("http://127.0.0.1:9/app/web/pay.php?token={token}")),
-        flow_token: Some(token.to_string()),
+        gateway_token: Some(token.to_string()),
         customer_email: "bench@gmail.com".into(),
         entity_id: None,
         paid_at: None,

@@ -50,9 +50,9 @@ fn mode_of(api_url: &str) -> GatewayMode {
     if api_url.trim_end_matches('/') == PRODUCTION_BASE_URL {
         GatewayMode::Live
     } else if matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
-        GatewayMode::OfflineSandbox
+        GatewayMode::Local
     } else {
-        GatewayMode::FlowSandbox
+        GatewayMode::Test
     }
 }
 
@@ -157,7 +157,7 @@ impl Application {
             let mut cfg = FlowClientConfig::new(api_url, api_key, secret);
             cfg.timeout = settings.flow_timeout;
             let entry = GatewayEntry {
-                client: FlowClient::with_http(cfg, http)?,
+                gateway: Arc::new(FlowClient::with_http(cfg, http)?),
                 mode,
                 environment,
                 default_currency: currency,
@@ -208,7 +208,7 @@ impl Application {
     /// Starts the side listener (with its confirmation workers), the reconciler, the
     /// outbound notifier (when configured) and the subscription forwarder.
     pub fn spawn_background(&mut self, tasks: &mut JoinSet<anyhow::Result<()>>) {
-        let metrics = Arc::new(webhook::Metrics::new());
+        let metrics = self.payments.metrics().clone();
         if let Some(listener) = self.listener.take() {
             let options = webhook::WebhookOptions {
                 metrics_access: webhook::MetricsAccess::new(
@@ -219,7 +219,6 @@ impl Application {
             };
             let state = webhook::WebhookState::start(
                 self.payments.clone(),
-                metrics.clone(),
                 options,
                 self.shutdown.child_token(),
             );
@@ -232,7 +231,7 @@ impl Application {
                     .context("the side listener failed")
             });
         }
-        let reconciler = crate::reconcile::Reconciler::new(self.payments.clone(), metrics.clone());
+        let reconciler = crate::reconcile::Reconciler::new(self.payments.clone());
         let (interval, token) = (
             self.settings.reconcile_interval,
             self.shutdown.child_token(),
@@ -272,7 +271,7 @@ impl Application {
         // Each organization's own mode: one may be live while another is in a sandbox.
         for org in std::iter::once(&self.settings.organization).chain(&self.extra_orgs) {
             let mode = self.mcp.mode_of(org);
-            match self.payments.gateways().active(org).map(|e| e.mode) {
+            match self.payments.active_account(org).map(|a| a.mode) {
                 Some(GatewayMode::Live) => {
                     tracing::warn!(organization = %org, mode, "LIVE: real money")
                 }

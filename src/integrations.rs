@@ -184,12 +184,12 @@ pub fn gateway_entry(
         Environment::Development
             if s.api_url.contains("127.0.0.1") || s.api_url.contains("localhost") =>
         {
-            GatewayMode::OfflineSandbox
+            GatewayMode::Local
         }
-        Environment::Development => GatewayMode::FlowSandbox,
+        Environment::Development => GatewayMode::Test,
     };
     Ok(GatewayEntry {
-        client,
+        gateway: std::sync::Arc::new(client),
         mode,
         environment: s.environment,
         default_currency: Currency::from_code(&s.default_currency).unwrap_or(Currency::CLP),

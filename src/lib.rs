@@ -25,4 +25,5 @@ pub mod reconcile;
 pub mod sandbox;
 pub mod secrets;
 pub mod store;
+pub mod telemetry;
 pub mod webhook;

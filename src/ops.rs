@@ -14,11 +14,9 @@ use tokio_util::sync::CancellationToken;
 use crate::app::Application;
 use crate::config::Settings;
 use crate::domain::{Payment, PaymentStatus, Timestamp};
-use crate::gateway::PaymentGateway;
 use crate::payments::GatewayMode;
 use crate::reconcile::{Reconciler, reconcile_once, reconcile_one};
 use crate::store::Store;
-use crate::webhook::Metrics;
 
 /// Opens the ledger; the error says whether another process holds it, it is damaged, or
 /// something else failed (see [`crate::store::StoreError`]).
@@ -138,9 +136,9 @@ pub fn payments_show(
     writeln!(
         out,
         "flow order     {}",
-        shown(p.provider_reference.as_deref().unwrap_or("-"))
+        shown(p.gateway_ref.as_deref().unwrap_or("-"))
     )?;
-    writeln!(out, "commerce order {}", shown(&p.commerce_order))?;
+    writeln!(out, "commerce order {}", shown(&p.reference))?;
     writeln!(
         out,
         "link           {}",
@@ -189,10 +187,9 @@ pub async fn payments_reconcile(
             "note: no Flow credentials: checking against a fresh offline sandbox, which knows no earlier orders"
         )?;
     }
-    let reconciler = Reconciler::new(app.payments.clone(), std::sync::Arc::new(Metrics::new()));
+    let reconciler = Reconciler::new(app.payments.clone());
     let open = app
         .payments
-        .store()
         .status_counts()
         .iter()
         .filter(|(s, _)| !s.is_final())
@@ -364,12 +361,12 @@ async fn check_stored_integrations(
             }
         };
         let result = match entry
-            .client
-            .status_by_commerce_order("paylink-doctor-probe")
+            .gateway
+            .status(crate::gateway::Lookup::Reference("paylink-doctor-probe"))
             .await
         {
             Ok(_) => Ok(format!("{} accepted a signed call", s.api_url)),
-            Err(e) if e.is_auth() => Err(format!(
+            Err(e @ crate::gateway::GatewayError::Misconfigured { .. }) => Err(format!(
                 "{} refused the stored credentials: {e}; store the right keys with `paylink integration flow`",
                 s.api_url
             )),
@@ -447,10 +444,7 @@ pub async fn doctor(
             );
             let result = match crate::gateway::flow::FlowClient::new(cfg) {
                 Err(e) => Err(e.to_string()),
-                Ok(client) => match client
-                    .status_by_commerce_order("paylink-doctor-probe")
-                    .await
-                {
+                Ok(client) => match client.find_by_commerce_order("paylink-doctor-probe").await {
                     Ok(_) => Ok(format!(
                         "{} answered a signed call; credentials accepted",
                         f.api_url

@@ -1,10 +1,11 @@
 //! Reconciliation: asking the gateway about payments whose outcome we may have missed.
 //!
-//! Flow's confirmation may never arrive (seed 003), and a crash can leave a draft whose
-//! order Flow did or did not create. [`reconcile_once`] reads only what is due
+//! A gateway's confirmation may never arrive, and a crash can leave a draft whose order the
+//! gateway did or did not create. [`reconcile_once`] reads only what is due
 //! (`Store::due`: pending payments from `pending_check_after` after creation, drafts from
 //! `draft_check_after`), asks the gateway with bounded concurrency, and records what it says
-//! through [`Payments::record`] so MCP subscribers and outbound notifications hear of it.
+//! through the payments' one check path ([`Payments::check`], [`Payments::resolve_draft`]),
+//! so MCP subscribers and outbound notifications hear of it.
 //! [`run`] is only the loop around it; tests drive `reconcile_once` with their own clock.
 //!
 //! # Invariants
@@ -12,23 +13,23 @@
 //! - A pending payment that is still pending is rescheduled with per-payment exponential
 //!   backoff ([`Backoff::next_check`]), never later than just after its order expires, so
 //!   an expiry is noticed promptly.
-//! - A draft is resolved by commerceOrder: no order → failed `not_created`; an order still
+//! - A draft is resolved by our reference: no order → failed `not_created`; an order still
 //!   pending → failed `link_lost` (its token never reached us, so nobody can pay it); paid →
 //!   paid; rejected or cancelled → failed.
 //! - A gateway or ledger error is counted and the payment rescheduled with backoff; it
 //!   never stops the pass.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::domain::{FailureReason, Payment, PaymentStatus, Source, Timestamp, Transition};
-use crate::gateway::{GatewayVerdict, OrderStatus, PaymentGateway};
-use crate::payments::{PaymentError, Payments, transition_for};
-use crate::webhook::Metrics;
+use crate::domain::{Payment, PaymentStatus, Source, Timestamp};
+use crate::gateway::Verdict;
+use crate::payments::{PaymentError, Payments};
+use crate::telemetry::Metrics;
 
 /// Per-payment backoff between checks of a payment that stays pending.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -78,7 +79,6 @@ impl Backoff {
 #[derive(Clone)]
 pub struct Reconciler {
     pub payments: Payments,
-    pub metrics: Arc<Metrics>,
     /// Gateway checks in flight at once.
     pub concurrency: usize,
     /// Payments read per pass.
@@ -87,11 +87,14 @@ pub struct Reconciler {
 }
 
 impl Reconciler {
+    fn metrics(&self) -> &Arc<Metrics> {
+        self.payments.metrics()
+    }
+
     /// Defaults: 8 checks at once, 500 payments per pass, 5 min backoff base capped at 6 h.
-    pub fn new(payments: Payments, metrics: Arc<Metrics>) -> Reconciler {
+    pub fn new(payments: Payments) -> Reconciler {
         Reconciler {
             payments,
-            metrics,
             concurrency: 8,
             batch_limit: 500,
             backoff: Backoff::default(),
@@ -134,14 +137,14 @@ pub struct Reconciled {
 
 /// One pass over the payments due at `now`.
 pub async fn reconcile_once(deps: &Reconciler, now: Timestamp) -> ReconcileReport {
-    deps.metrics.reconciler_runs.inc();
+    deps.metrics().reconciler_runs.inc();
     let mut report = ReconcileReport::default();
-    let due = match deps.payments.store().due(now, deps.batch_limit) {
+    let due = match deps.payments.due(now, deps.batch_limit) {
         Ok(due) => due,
         Err(e) => {
             tracing::error!(error = %e, "reconciler: cannot read the due payments");
             report.errors += 1;
-            deps.metrics.reconciler_errors.inc();
+            deps.metrics().reconciler_errors.inc();
             return report;
         }
     };
@@ -171,7 +174,6 @@ pub async fn reconcile_one(
 ) -> Result<Reconciled, PaymentError> {
     let p = deps
         .payments
-        .store()
         .get(id)?
         .ok_or_else(|| PaymentError::NotFound(id.to_string()))?;
     let (payment, checked) = check(deps, &p, now, false).await;
@@ -206,11 +208,11 @@ async fn check(
     now: Timestamp,
     scheduled: bool,
 ) -> (Payment, Checked) {
-    deps.metrics.reconciler_checked.inc();
+    deps.metrics().reconciler_checked.inc();
     let result = match p.status {
         PaymentStatus::Draft => check_draft(deps, p, now).await,
         PaymentStatus::Pending => check_pending(deps, p, now).await,
-        PaymentStatus::Failed if !scheduled && p.flow_token.is_some() => {
+        PaymentStatus::Failed if !scheduled && p.gateway_token.is_some() => {
             check_pending(deps, p, now).await
         }
         PaymentStatus::Paid | PaymentStatus::Failed => {
@@ -218,7 +220,6 @@ async fn check(
                 // A final payment has nothing left to check.
                 if let Err(e) = deps
                     .payments
-                    .store()
                     .reschedule(&p.id, None, p.check_attempts)
                     .await
                 {
@@ -236,9 +237,9 @@ async fn check(
         }
     };
     if checked == Checked::Changed {
-        deps.metrics.reconciler_changed.inc();
+        deps.metrics().reconciler_changed.inc();
     } else if matches!(checked, Checked::Error { .. }) {
-        deps.metrics.reconciler_errors.inc();
+        deps.metrics().reconciler_errors.inc();
     }
     let open = matches!(
         payment.status,
@@ -252,7 +253,6 @@ async fn check(
             .next_check(now, payment.check_attempts, payment.expires_at);
         if let Err(e) = deps
             .payments
-            .store()
             .reschedule(&payment.id, Some(next), attempts)
             .await
         {
@@ -262,145 +262,35 @@ async fn check(
     (payment, checked)
 }
 
-/// A pending payment (or, on request, a failed one with a token): ask by token, else by
-/// flowOrder, else by commerceOrder.
+/// A pending payment (or, on request, a failed one with a token): the one check path,
+/// then a look for a second order under the same reference.
 async fn check_pending(
     deps: &Reconciler,
     p: &Payment,
     now: Timestamp,
 ) -> Result<(Payment, Checked), String> {
-    let entry = gateway(deps, p)?;
-    let started = Instant::now();
-    let (call, answer) = match (&p.flow_token, &p.provider_reference) {
-        (Some(token), _) => (
-            "status_by_token",
-            entry.client.status_by_token(token).await.map(Some),
-        ),
-        (None, Some(r)) => (
-            "status_by_provider_ref",
-            entry.client.status_by_provider_ref(r).await.map(Some),
-        ),
-        (None, None) => (
-            "status_by_commerce_order",
-            entry
-                .client
-                .status_by_commerce_order(&p.commerce_order)
-                .await,
-        ),
-    };
-    deps.metrics.observe_gateway(call, "reconciler", started);
-    let status = match answer.map_err(|e| e.to_string())? {
-        Some(s) => s,
-        None => {
-            return Err(format!(
-                "Flow holds no order {} for this pending payment",
-                p.commerce_order
-            ));
-        }
-    };
-    if status.commerce_order != p.commerce_order {
-        return Err(format!(
-            "Flow's order is for commerceOrder {:?}, not {:?}",
-            status.commerce_order, p.commerce_order
-        ));
-    }
-    if let Some(ours) = &p.provider_reference {
-        report_second_order(deps, &entry, p, ours).await;
-    }
-    match transition_for(p, &status.verdict, now) {
-        None => Ok((p.clone(), Checked::StillPending)),
-        Some(t) => record(deps, p, &t).await,
-    }
+    let checked = deps
+        .payments
+        .check_at(p, Source::Reconciler, now)
+        .await
+        .map_err(|e| e.to_string())?;
+    deps.payments.look_for_second_order(p).await;
+    Ok(match (checked.event, checked.status.verdict) {
+        (Some(_), _) => (checked.payment, Checked::Changed),
+        (None, Verdict::Pending) => (checked.payment, Checked::StillPending),
+        (None, _) => (checked.payment, Checked::Unchanged),
+    })
 }
 
-/// Looks for a second gateway order under this payment's reference (a create that arrived
-/// twice, say through a proxy that delivered a request it had answered 504 to). Its link was
-/// never recorded, so nobody can be shown it; the operator is told so it can be cancelled.
-async fn report_second_order(
-    deps: &Reconciler,
-    entry: &crate::payments::GatewayEntry,
-    p: &Payment,
-    ours: &str,
-) {
-    if let Ok(Some(other)) = by_commerce_order(deps, entry, p).await
-        && other.provider_ref != ours
-    {
-        deps.metrics.duplicate_orders.inc();
-        tracing::error!(
-            payment = %p.id,
-            commerce_order = %p.commerce_order,
-            our_order = %ours,
-            second_order = %other.provider_ref,
-            "the gateway holds a second order for this payment; its link was never shown to anyone; cancel it in the gateway's dashboard"
-        );
-    }
-}
-
-/// The gateway's order under the payment's reference, timed.
-async fn by_commerce_order(
-    deps: &Reconciler,
-    entry: &crate::payments::GatewayEntry,
-    p: &Payment,
-) -> Result<Option<OrderStatus>, crate::gateway::flow::FlowError> {
-    let started = Instant::now();
-    let answer = entry
-        .client
-        .status_by_commerce_order(&p.commerce_order)
-        .await;
-    deps.metrics
-        .observe_gateway("status_by_commerce_order", "reconciler", started);
-    answer
-}
-
-/// A draft: did Flow create its order?
+/// A draft: did the gateway create its order?
 async fn check_draft(
     deps: &Reconciler,
     p: &Payment,
     now: Timestamp,
 ) -> Result<(Payment, Checked), String> {
-    let entry = gateway(deps, p)?;
-    let answer = by_commerce_order(deps, &entry, p).await;
-    let t = match answer.map_err(|e| e.to_string())? {
-        None => Transition::Failed {
-            reason: FailureReason::NotCreated,
-        },
-        Some(OrderStatus {
-            verdict: GatewayVerdict::Pending,
-            ..
-        }) => Transition::Failed {
-            reason: FailureReason::LinkLost,
-        },
-        Some(status) => match transition_for(p, &status.verdict, now) {
-            Some(t) => t,
-            None => Transition::Failed {
-                reason: FailureReason::LinkLost,
-            },
-        },
-    };
-    record(deps, p, &t).await
-}
-
-fn gateway(deps: &Reconciler, p: &Payment) -> Result<Arc<crate::payments::GatewayEntry>, String> {
-    deps.payments
-        .gateways()
-        .get(&p.organization, p.environment)
-        .ok_or_else(|| {
-            format!(
-                "no Flow account is configured for organization {:?} ({})",
-                p.organization,
-                p.environment.as_str()
-            )
-        })
-}
-
-async fn record(
-    deps: &Reconciler,
-    p: &Payment,
-    t: &Transition,
-) -> Result<(Payment, Checked), String> {
     let after = deps
         .payments
-        .record(&p.id, t, Source::Reconciler)
+        .resolve_draft(p, Source::Reconciler, now)
         .await
         .map_err(|e| e.to_string())?;
     let checked = if after.status != p.status {

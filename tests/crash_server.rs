@@ -207,8 +207,7 @@ async fn acknowledged_payments_survive_sigkill_of_the_whole_server_under_load() 
         drop(probe);
     }
 
-    let payments = rig.payments().await;
-    let store = payments.store().clone();
+    let (payments, store) = rig.payments().await;
     let all = store.list(None, None, usize::MAX).unwrap();
     let b = std::mem::take(&mut *lock(&book));
     assert!(b.unexpected.is_empty(), "{:#?}", b.unexpected);
@@ -218,7 +217,7 @@ async fn acknowledged_payments_survive_sigkill_of_the_whole_server_under_load() 
             .get(id.as_str())
             .unwrap_or_else(|| panic!("acknowledged {id} ({key}) is not in the ledger"));
         assert_ne!(p.status, PaymentStatus::Draft, "{p:?}");
-        assert_eq!(p.flow_token.as_ref(), Some(token), "{p:?}");
+        assert_eq!(p.gateway_token.as_ref(), Some(token), "{p:?}");
     }
     let orders = rig.orders_by_commerce_order();
     let mut keys = HashSet::new();
@@ -228,7 +227,7 @@ async fn acknowledged_payments_survive_sigkill_of_the_whole_server_under_load() 
             "two payments for {}",
             p.idempotency_key
         );
-        let n = orders.get(&p.commerce_order).copied().unwrap_or(0);
+        let n = orders.get(&p.reference).copied().unwrap_or(0);
         assert!(n <= 1, "{n} Flow orders for {p:?}");
         let paid = store
             .events(&p.id)
@@ -249,7 +248,7 @@ async fn acknowledged_payments_survive_sigkill_of_the_whole_server_under_load() 
         .count();
     for p in store.list(None, None, usize::MAX).unwrap() {
         assert_ne!(p.status, PaymentStatus::Draft, "left a draft: {p:?}");
-        let flow = p.flow_token.as_deref().and_then(|t| rig.flow_status(t));
+        let flow = p.gateway_token.as_deref().and_then(|t| rig.flow_status(t));
         let want = match flow {
             Some(1) => PaymentStatus::Pending,
             Some(2) => PaymentStatus::Paid,
@@ -264,7 +263,7 @@ async fn acknowledged_payments_survive_sigkill_of_the_whole_server_under_load() 
             .filter(|e| is_paid(e.kind))
             .count();
         assert_eq!(paid, usize::from(want == PaymentStatus::Paid), "{p:?}");
-        if let Some(outcome) = p.flow_token.as_ref().and_then(|t| b.settled.get(t)) {
+        if let Some(outcome) = p.gateway_token.as_ref().and_then(|t| b.settled.get(t)) {
             let settled = if *outcome == Outcome::Paid {
                 PaymentStatus::Paid
             } else {

@@ -193,11 +193,8 @@ async fn scenario(trouble: Trouble) {
             PaymentStatus::Draft,
             "a draft was left behind: {p:?}"
         );
-        assert!(
-            w.flow.orders_for(&p.commerce_order) <= 1,
-            "two orders: {p:?}"
-        );
-        if let (PaymentStatus::Pending, Some(token)) = (p.status, &p.flow_token) {
+        assert!(w.flow.orders_for(&p.reference) <= 1, "two orders: {p:?}");
+        if let (PaymentStatus::Pending, Some(token)) = (p.status, &p.gateway_token) {
             let order = w.flow.sandbox.order(token).expect("Flow knows the order");
             assert_eq!(
                 order["status"], 1,

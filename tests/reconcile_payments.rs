@@ -100,19 +100,18 @@ async fn draft(h: &Harness, commerce_order: &str) -> Payment {
     let mut p = h.create(5000).await;
     // A draft as a crash before Flow's answer leaves it: same shape, no token, new ids.
     p.id = new_payment_id();
-    p.commerce_order = commerce_order.to_string();
+    p.reference = commerce_order.to_string();
     p.idempotency_key = format!("draft-{}", p.id);
     p.status = PaymentStatus::Draft;
     p.version = 1;
-    p.flow_token = None;
-    p.provider_reference = None;
+    p.gateway_token = None;
+    p.gateway_ref = None;
     p.payment_link_url = None;
     p.expires_at = None;
     p.created_at = Timestamp::now();
     p.next_check_at = Some(p.created_at.plus_secs(120));
     match h
-        .payments
-        .store()
+        .store
         .create_draft(&p, "fp", None, Source::Tool)
         .await
         .unwrap()
@@ -282,7 +281,7 @@ async fn a_second_order_at_flow_for_one_payment_is_reported_and_its_link_never_s
     let p = h.create(5000).await;
     let ours = p.payment_link_url.clone().expect("our link");
     // A create that reached Flow twice (a proxy delivered a request it had answered 504 to).
-    let second_token = order_at_flow(&h, &p.commerce_order).await;
+    let second_token = order_at_flow(&h, &p.reference).await;
     assert_ne!(second_token, Harness::token(&p));
 
     let r = reconcile_once(&h.reconciler(), hours_from_now(2)).await;

@@ -41,10 +41,11 @@ fn new_draft() -> Payment {
         amount: Money::from_minor(5000, Currency::CLP),
         description: "crash test".into(),
         status: PaymentStatus::Draft,
-        provider_reference: None,
-        commerce_order: format!("PL-{id}"),
+        gateway: paylink::gateway::GatewayKind::Flow,
+        gateway_ref: None,
+        reference: format!("PL-{id}"),
         payment_link_url: None,
-        flow_token: None,
+        gateway_token: None,
         customer_email: "a@b.cl".into(),
         entity_id: Some(format!("entity_{}", &id[4..6])),
         paid_at: None,
@@ -70,8 +71,8 @@ async fn write_forever(store: Store, give_up: Instant) {
         assert!(matches!(outcome, DraftOutcome::Created(_)), "{outcome:?}");
         ack(&format!("ACK create {}", draft.id));
         let pending = Transition::Pending {
-            provider_reference: format!("{}", rand::rng().random_range(1..1_000_000u32)),
-            flow_token: format!("tok_{}", draft.id),
+            gateway_ref: format!("{}", rand::rng().random_range(1..1_000_000u32)),
+            gateway_token: format!("tok_{}", draft.id),
             payment_link_url: "https://sandbox.flow.cl/pay".into(),
             expires_at: Some(Timestamp::now().plus_secs(600)),
             next_check_at: Some(Timestamp::now().plus_secs(60)),

@@ -16,10 +16,11 @@ fn draft(commerce_order: &str, key: &str) -> Payment {
         amount: Money::from_minor(5000, Currency::CLP),
         description: "Clase de matemáticas".into(),
         status: PaymentStatus::Draft,
-        provider_reference: None,
-        commerce_order: commerce_order.into(),
+        gateway: paylink::gateway::GatewayKind::Flow,
+        gateway_ref: None,
+        reference: commerce_order.into(),
         payment_link_url: None,
-        flow_token: None,
+        gateway_token: None,
         customer_email: "a+b@gmail.com".into(),
         entity_id: Some("session_1".into()),
         paid_at: None,
@@ -36,8 +37,8 @@ fn draft(commerce_order: &str, key: &str) -> Payment {
 
 fn pending(token: &str, flow_order: &str) -> Transition {
     Transition::Pending {
-        provider_reference: flow_order.into(),
-        flow_token: token.into(),
+        gateway_ref: flow_order.into(),
+        gateway_token: token.into(),
         payment_link_url: format!("https://sandbox.flow.cl/app/web/pay.php?token={token}"),
         expires_at: Some(Timestamp(60_000)),
         next_check_at: Some(Timestamp(50_000)),
@@ -71,8 +72,8 @@ async fn a_created_draft_is_found_by_id_and_by_commerce_order() {
     let store = Store::open_temporary().unwrap();
     let p = created(&store, &draft("PL-1", "k1")).await;
     assert_eq!(store.get(&p.id).unwrap(), Some(p.clone()));
-    assert_eq!(store.by_commerce_order("PL-1").unwrap(), Some(p.clone()));
-    assert_eq!(store.by_commerce_order("PL-2").unwrap(), None);
+    assert_eq!(store.by_reference("PL-1").unwrap(), Some(p.clone()));
+    assert_eq!(store.by_reference("PL-2").unwrap(), None);
     assert_eq!(
         store.events(&p.id).unwrap(),
         vec![p.created_event(Source::Tool)]
@@ -195,11 +196,8 @@ async fn going_pending_indexes_the_token_and_the_flow_order_and_moves_the_due_en
     assert_eq!(store.due(Timestamp(2_000), 10).unwrap(), vec![p.clone()]);
     let p = changed(&store, &p.id, pending("tok_1", "9001"), 1_500).await;
     assert_eq!(store.by_token("tok_1").unwrap(), Some(p.clone()));
-    assert_eq!(
-        store.by_provider_reference("9001").unwrap(),
-        Some(p.clone())
-    );
-    assert_eq!(store.by_provider_reference("900").unwrap(), None);
+    assert_eq!(store.by_gateway_ref("9001").unwrap(), Some(p.clone()));
+    assert_eq!(store.by_gateway_ref("900").unwrap(), None);
     // Pending reschedules the first check (2_000 -> 50_000): the due entry moved.
     assert!(store.due(Timestamp(49_999), 10).unwrap().is_empty());
     assert_eq!(store.due(Timestamp(50_000), 10).unwrap(), vec![p.clone()]);
@@ -310,7 +308,7 @@ async fn a_reopened_directory_shows_every_payment_index_event_config_and_confirm
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(store.get(&p.id).unwrap(), Some(p.clone()));
     assert_eq!(store.by_token("tok_1").unwrap(), Some(p.clone()));
-    assert_eq!(store.by_provider_reference("77").unwrap(), Some(p.clone()));
+    assert_eq!(store.by_gateway_ref("77").unwrap(), Some(p.clone()));
     assert_eq!(store.events(&p.id).unwrap().len(), 2);
     assert_eq!(store.due(Timestamp(1_600), 10).unwrap(), vec![q]);
     assert_eq!(store.len(), 2);
@@ -338,22 +336,23 @@ async fn a_reopened_directory_shows_every_payment_index_event_config_and_confirm
 }
 
 #[tokio::test]
-async fn a_ledger_of_another_schema_version_is_refused_with_advice() {
+async fn a_ledger_of_a_newer_schema_version_is_refused_with_advice() {
     let dir = tempfile::tempdir().unwrap();
+    let newer = SCHEMA_VERSION + 1;
     {
         let store = Store::open(dir.path()).unwrap();
         let meta = store.db().open_tree(layout::META).unwrap();
-        meta.insert(layout::SCHEMA_VERSION_KEY, b"2".as_slice())
+        meta.insert(layout::SCHEMA_VERSION_KEY, newer.to_string().as_bytes())
             .unwrap();
         store.flush().await.unwrap();
     }
     match Store::open(dir.path()) {
         Err(
             e @ StoreError::SchemaMismatch {
-                found: 2,
+                found,
                 expected: SCHEMA_VERSION,
             },
-        ) => {
+        ) if found == newer => {
             let message = e.to_string();
             assert!(message.contains("do not delete"), "{message}");
         }
@@ -370,7 +369,7 @@ async fn the_consistency_check_is_clean_on_a_healthy_ledger_and_names_a_broken_i
     assert_eq!(store.check_consistency().unwrap(), Vec::<String>::new());
 
     let db = store.db();
-    let commerce = db.open_tree(layout::COMMERCE_ORDER_INDEX).unwrap();
+    let commerce = db.open_tree(layout::REFERENCE_INDEX).unwrap();
     let (first, _) = commerce.first().unwrap().unwrap();
     commerce.remove(first).unwrap();
     let problems = store.check_consistency().unwrap();

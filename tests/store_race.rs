@@ -24,10 +24,11 @@ async fn pending_payment(store: &Store) -> Payment {
         amount: Money::from_minor(5000, Currency::CLP),
         description: "race".into(),
         status: PaymentStatus::Draft,
-        provider_reference: None,
-        commerce_order: "PL-race".into(),
+        gateway: paylink::gateway::GatewayKind::Flow,
+        gateway_ref: None,
+        reference: "PL-race".into(),
         payment_link_url: None,
-        flow_token: None,
+        gateway_token: None,
         customer_email: "a@b.cl".into(),
         entity_id: None,
         paid_at: None,
@@ -48,8 +49,8 @@ async fn pending_payment(store: &Store) -> Payment {
         panic!("not created")
     };
     let pending = Transition::Pending {
-        provider_reference: "1".into(),
-        flow_token: "tok".into(),
+        gateway_ref: "1".into(),
+        gateway_token: "tok".into(),
         payment_link_url: "https://x".into(),
         expires_at: None,
         next_check_at: Some(Timestamp(3_000)),

@@ -38,7 +38,7 @@ async fn settling_paid_confirms_the_payment_paid_with_exactly_one_paid_event() {
     let paid = settle_and_wait(&h, Outcome::Paid, PaymentStatus::Paid).await;
     assert!(paid.paid_at.is_some());
     h.idle().await;
-    let events = h.payments.store().events(&paid.id).unwrap();
+    let events = h.store.events(&paid.id).unwrap();
     assert_eq!(
         events.iter().filter(|e| e.kind == EventKind::Paid).count(),
         1,
@@ -194,7 +194,7 @@ async fn health_and_metrics_answer_with_the_counters() {
         "paylink_reconciler_runs_total 1",
         "paylink_reconciler_checked_total 0",
         "paylink_reconciler_changed_total 0",
-        "paylink_gateway_request_duration_seconds_count{call=\"status_by_token\",caller=\"webhook\"} 1",
+        "paylink_gateway_request_duration_seconds_count{gateway=\"flow\",call=\"status_by_token\",outcome=\"ok\"} 1",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }

@@ -51,7 +51,7 @@ async fn another_merchants_paid_token_changes_nothing_here() {
     let other = flow_client(&h.sandbox, OTHER_API_KEY, OTHER_SECRET_KEY);
     let created = other
         .create(&CreateParams {
-            commerce_order: ours.commerce_order.clone(),
+            commerce_order: ours.reference.clone(),
             subject: "not yours".into(),
             currency: "CLP".into(),
             amount: "5000".into(),

@@ -8,73 +8,62 @@
 
 use std::fmt;
 
-/// What paylink knows of a currency: its ISO code, its exponent (decimal places) and the
-/// smallest order Flow accepts in it, when known.
+/// What paylink knows of a currency: its ISO code and its exponent (decimal places).
+/// Minimum charges are each gateway's own rule and live with the gateway.
 #[derive(Debug, PartialEq, Eq, Hash)]
 pub struct CurrencyInfo {
     pub code: &'static str,
     pub exponent: u8,
-    /// The minimum order in minor units that Flow accepts, when Flow documents one.
-    pub flow_minimum_minor: Option<i64>,
     pub name: &'static str,
 }
 
-/// The currency table. Flow's own documentation names CLP (default), UF and PEN;
-/// the others are the ISO 4217 currencies of Flow's markets and of Stripe's common ones.
+/// The currency table: CLP (the default), the other currencies of the Chilean and Latin
+/// American markets paylink's gateways serve, and common ISO 4217 ones.
 pub static CURRENCIES: &[CurrencyInfo] = &[
     CurrencyInfo {
         code: "CLP",
         exponent: 0,
-        flow_minimum_minor: Some(350),
         name: "Chilean peso",
     },
     // UF (Unidad de Fomento, ISO CLF) is quoted with four decimals.
     CurrencyInfo {
         code: "UF",
         exponent: 4,
-        flow_minimum_minor: None,
         name: "Unidad de Fomento",
     },
     CurrencyInfo {
         code: "PEN",
         exponent: 2,
-        flow_minimum_minor: None,
         name: "Peruvian sol",
     },
     CurrencyInfo {
         code: "MXN",
         exponent: 2,
-        flow_minimum_minor: None,
         name: "Mexican peso",
     },
     CurrencyInfo {
         code: "COP",
         exponent: 2,
-        flow_minimum_minor: None,
         name: "Colombian peso",
     },
     CurrencyInfo {
         code: "ARS",
         exponent: 2,
-        flow_minimum_minor: None,
         name: "Argentine peso",
     },
     CurrencyInfo {
         code: "BRL",
         exponent: 2,
-        flow_minimum_minor: None,
         name: "Brazilian real",
     },
     CurrencyInfo {
         code: "USD",
         exponent: 2,
-        flow_minimum_minor: None,
         name: "US dollar",
     },
     CurrencyInfo {
         code: "EUR",
         exponent: 2,
-        flow_minimum_minor: None,
         name: "Euro",
     },
 ];
@@ -219,7 +208,7 @@ impl Money {
     }
 
     /// The amount in major units as plain decimal text, exactly: `5000` for CLP 5000,
-    /// `12.50` for USD 1250. This is what Flow receives and what is signed.
+    /// `12.50` for USD 1250. This is what a gateway that takes major units receives.
     pub fn major_text(&self) -> String {
         let exp = u32::from(self.currency.exponent());
         if exp == 0 {
@@ -229,14 +218,6 @@ impl Money {
         let whole = self.minor / factor;
         let frac = (self.minor % factor).abs();
         format!("{whole}.{frac:0width$}", width = exp as usize)
-    }
-
-    /// The minimum Flow accepts in this currency, when known.
-    pub fn flow_minimum(currency: Currency) -> Option<Money> {
-        currency
-            .info()
-            .flow_minimum_minor
-            .map(|m| Money::from_minor(m, currency))
     }
 }
 
@@ -354,7 +335,6 @@ mod tests {
         assert_eq!(Currency::from_code("clp"), Some(Currency::CLP));
         assert_eq!(Currency::from_code("XYZ"), None);
         assert_eq!(Currency::CLP.exponent(), 0);
-        assert_eq!(Money::flow_minimum(Currency::CLP).unwrap().minor, 350);
     }
 
     proptest::proptest! {

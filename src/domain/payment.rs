@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::money::Money;
 use super::status::{Change, EventKind, PaymentStatus, TransitionError};
+use crate::gateway::GatewayKind;
 
 /// Milliseconds since the Unix epoch, UTC.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -114,8 +115,8 @@ impl FailureReason {
 pub enum Transition {
     /// The gateway created the order and gave a link.
     Pending {
-        provider_reference: String,
-        flow_token: String,
+        gateway_ref: String,
+        gateway_token: String,
         payment_link_url: String,
         /// When the gateway order stops being payable.
         expires_at: Option<Timestamp>,
@@ -150,12 +151,21 @@ pub struct Payment {
     pub amount: Money,
     pub description: String,
     pub status: PaymentStatus,
-    /// The gateway's order id (Flow's flowOrder).
-    pub provider_reference: Option<String>,
-    /// Our order id at the gateway; written before the gateway is called.
-    pub commerce_order: String,
+    /// The gateway that holds the payment's order. With `organization` and `environment`
+    /// it names the account. Ledgers written before there was a choice hold Flow payments.
+    #[serde(default = "flow")]
+    pub gateway: GatewayKind,
+    /// The gateway's own reference for the order (Flow's flowOrder).
+    #[serde(alias = "providerReference")]
+    pub gateway_ref: Option<String>,
+    /// Our reference at the gateway (Flow's commerceOrder); written before the gateway is
+    /// called, reused by every retry.
+    #[serde(alias = "commerceOrder")]
+    pub reference: String,
     pub payment_link_url: Option<String>,
-    pub flow_token: Option<String>,
+    /// The token the gateway's notifications carry (Flow's token).
+    #[serde(alias = "flowToken")]
+    pub gateway_token: Option<String>,
     pub customer_email: String,
     /// The entity this payment is `payment_for`.
     pub entity_id: Option<String>,
@@ -175,6 +185,10 @@ pub struct Payment {
     pub version: u64,
 }
 
+fn flow() -> GatewayKind {
+    GatewayKind::Flow
+}
+
 impl std::fmt::Debug for Payment {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Payment")
@@ -184,10 +198,11 @@ impl std::fmt::Debug for Payment {
             .field("amount", &self.amount)
             .field("description", &self.description)
             .field("status", &self.status)
-            .field("provider_reference", &self.provider_reference)
-            .field("commerce_order", &self.commerce_order)
+            .field("gateway", &self.gateway)
+            .field("gateway_ref", &self.gateway_ref)
+            .field("reference", &self.reference)
             .field("payment_link_url", &self.payment_link_url)
-            .field("flow_token", &self.flow_token)
+            .field("gateway_token", &self.gateway_token)
             .field(
                 "customer_email",
                 &paylink_tools::validate::redact_email(&self.customer_email),
@@ -280,8 +295,8 @@ impl Payment {
         p.version += 1;
         let detail = match t {
             Transition::Pending {
-                provider_reference,
-                flow_token,
+                gateway_ref,
+                gateway_token,
                 payment_link_url,
                 expires_at,
                 next_check_at,
@@ -289,10 +304,10 @@ impl Payment {
                 p.expires_at = *expires_at;
                 p.next_check_at = *next_check_at;
                 p.check_attempts = 0;
-                p.provider_reference = Some(provider_reference.clone());
-                p.flow_token = Some(flow_token.clone());
+                p.gateway_ref = Some(gateway_ref.clone());
+                p.gateway_token = Some(gateway_token.clone());
                 p.payment_link_url = Some(payment_link_url.clone());
-                Some(format!("gateway order {provider_reference}"))
+                Some(format!("gateway order {gateway_ref}"))
             }
             Transition::Paid { paid_at } => {
                 p.paid_at = Some(*paid_at);
@@ -342,10 +357,11 @@ pub(crate) mod tests {
             amount: Money::from_minor(5000, Currency::CLP),
             description: "Clase de matemáticas".into(),
             status: PaymentStatus::Draft,
-            provider_reference: None,
-            commerce_order: "PL-1".into(),
+            gateway: GatewayKind::Flow,
+            gateway_ref: None,
+            reference: "PL-1".into(),
             payment_link_url: None,
-            flow_token: None,
+            gateway_token: None,
             customer_email: "a+b@gmail.com".into(),
             entity_id: Some("session_1".into()),
             paid_at: None,

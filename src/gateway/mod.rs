@@ -1,85 +1,190 @@
 //! The payment-gateway boundary.
 //!
-//! [`PaymentGateway`] is what the ledger, the tools, the webhook and the reconciler use;
-//! it speaks in domain terms (money, an order request, a gateway verdict). Flow is the first
-//! implementation ([`flow`]); Stripe will be the second. Wire formats live with each
-//! gateway; mapping a gateway's status codes to [`GatewayVerdict`] is an exhaustive match.
+//! [`Gateway`] is all the core knows of a gateway: create a checkout for an amount, read an
+//! order's status by our reference, by the gateway's own reference or by the token its
+//! notifications carry, and read an inbound notification. It answers in neutral terms: a
+//! [`Verdict`] (pending, paid, rejected, cancelled) and a [`GatewayError`] (unavailable,
+//! rejected, misconfigured, not found, link lost). Each gateway lives in its own folder
+//! with its wire formats and codes, which never leave it; [`GatewayKind`] is the one
+//! registration a new gateway adds.
 
+mod error;
 pub mod flow;
 pub mod retry;
 
-use std::future::Future;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+pub use error::{GatewayError, Refusal};
 
 use crate::domain::Money;
 
-/// What paylink asks a gateway to create.
+/// The gateways paylink speaks to; a payment records which one made it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayKind {
+    Flow,
+}
+
+impl GatewayKind {
+    /// The lowercase name used in URLs (`/webhook/<name>`), the ledger and the CLI.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayKind::Flow => "flow",
+        }
+    }
+
+    /// The name people know the gateway by.
+    pub fn display_name(self) -> &'static str {
+        match self {
+            GatewayKind::Flow => "Flow",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<GatewayKind> {
+        match s.trim().to_ascii_lowercase().as_str() {
+            "flow" => Some(GatewayKind::Flow),
+            _ => None,
+        }
+    }
+
+    /// Every gateway, for listings.
+    pub const ALL: [GatewayKind; 1] = [GatewayKind::Flow];
+
+    /// Where the side listener receives this gateway's notifications.
+    pub fn webhook_path(self) -> &'static str {
+        match self {
+            GatewayKind::Flow => "/webhook/flow",
+        }
+    }
+
+    /// Reads an inbound notification body into what it points at. Notifications are hints:
+    /// the truth is a signed status read by the returned token. The error is a short text
+    /// for the sender (a 400 answer), never stored.
+    pub fn read_notification(self, body: &[u8]) -> Result<NotificationHint, &'static str> {
+        match self {
+            GatewayKind::Flow => flow::notification::read(body),
+        }
+    }
+
+    /// The smallest amount the gateway accepts in a currency, where it has a rule.
+    pub fn minimum(self, currency: crate::domain::Currency) -> Option<Money> {
+        match self {
+            GatewayKind::Flow => flow::minimum(currency),
+        }
+    }
+
+    /// The gateway's own status code and wording for a verdict, where its API has one
+    /// (tool results keep Flow's `flowStatus` for compatibility).
+    pub fn status_code(self, verdict: &Verdict) -> Option<(i64, &'static str)> {
+        match self {
+            GatewayKind::Flow => Some(flow::status_code(verdict)),
+        }
+    }
+}
+
+impl std::fmt::Display for GatewayKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.display_name())
+    }
+}
+
+/// What an inbound notification names, before it is verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderRequest {
-    /// Our order id at the gateway; reused on every retry of the same payment.
-    pub commerce_order: String,
+pub struct NotificationHint {
+    /// The token the gateway confirms with (a payment's `gateway_token`).
+    pub token: String,
+}
+
+/// A checkout paylink asks a gateway to open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckoutRequest {
+    /// Our reference at the gateway; reused on every retry of the same payment.
+    pub reference: String,
     pub subject: String,
     pub amount: Money,
     pub payer_email: String,
-    /// Where the gateway confirms server-to-server.
-    pub url_confirmation: String,
+    /// Where the gateway notifies server-to-server.
+    pub notify_url: String,
     /// Where the payer's browser returns.
-    pub url_return: String,
-    /// Seconds after which the order can no longer be paid.
-    pub timeout_secs: Option<u64>,
+    pub return_url: String,
+    /// Seconds after which the checkout can no longer be paid.
+    pub expires_in_secs: Option<u64>,
 }
 
-/// A created order.
+/// An opened checkout.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreatedOrder {
-    /// The gateway's order id (Flow's flowOrder).
-    pub provider_ref: String,
-    /// The token the gateway will confirm with (Flow's token).
+pub struct Checkout {
+    /// The gateway's own reference for the order (Flow's flowOrder).
+    pub gateway_ref: String,
+    /// The token the gateway's notifications will carry (Flow's token).
     pub token: String,
     /// The link to give the payer.
-    pub payment_url: String,
+    pub url: String,
 }
 
 /// The gateway's signed verdict on an order.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum GatewayVerdict {
+pub enum Verdict {
     Pending,
     Paid { paid_at: Option<String> },
     Rejected,
     Cancelled,
 }
 
-/// What a status query returns.
+/// What a status read returns.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OrderStatus {
-    pub provider_ref: String,
-    pub commerce_order: String,
-    pub verdict: GatewayVerdict,
-    /// The gateway's own status code and its meaning (Flow: 1..4).
-    pub gateway_code: i64,
-    pub gateway_message: &'static str,
+pub struct GatewayStatus {
+    pub gateway_ref: String,
+    /// Our reference, as the gateway holds it: must match the payment's.
+    pub reference: String,
+    pub verdict: Verdict,
     /// The order amount as the gateway reports it, when it parses in our currency table.
     pub amount: Option<Money>,
 }
 
-/// A payment gateway. Errors are the gateway's own typed errors.
-pub trait PaymentGateway: Send + Sync {
-    type Error: std::error::Error + Send + Sync + 'static;
+/// How to find an order at the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lookup<'a> {
+    /// By the token its notifications carry.
+    Token(&'a str),
+    /// By the gateway's own reference.
+    GatewayRef(&'a str),
+    /// By our reference.
+    Reference(&'a str),
+}
 
-    fn create_order(
-        &self,
-        req: &OrderRequest,
-    ) -> impl Future<Output = Result<CreatedOrder, Self::Error>> + Send;
-    fn status_by_token(
-        &self,
-        token: &str,
-    ) -> impl Future<Output = Result<OrderStatus, Self::Error>> + Send;
-    fn status_by_provider_ref(
-        &self,
-        provider_ref: &str,
-    ) -> impl Future<Output = Result<OrderStatus, Self::Error>> + Send;
-    /// `Ok(None)` when the gateway has no order with this commerce order.
-    fn status_by_commerce_order(
-        &self,
-        commerce_order: &str,
-    ) -> impl Future<Output = Result<Option<OrderStatus>, Self::Error>> + Send;
+impl Lookup<'_> {
+    /// A metric label for the kind of read.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Lookup::Token(_) => "status_by_token",
+            Lookup::GatewayRef(_) => "status_by_gateway_ref",
+            Lookup::Reference(_) => "status_by_reference",
+        }
+    }
+}
+
+/// One merchant account at one gateway. Implementations time their own calls.
+pub trait Gateway: Send + Sync + std::fmt::Debug {
+    fn kind(&self) -> GatewayKind;
+
+    /// The longest a single call may take; a create whose outcome is unknown is counted
+    /// as possibly in flight until then.
+    fn call_timeout(&self) -> Duration;
+
+    /// Opens a checkout. A retry with the same reference must never open a second one
+    /// where the gateway can tell; where it cannot, the error says the outcome is unknown.
+    fn create_checkout<'a>(
+        &'a self,
+        req: &'a CheckoutRequest,
+    ) -> BoxFuture<'a, Result<Checkout, GatewayError>>;
+
+    /// A signed read of an order's status; `Ok(None)` when the gateway has no such order.
+    fn status<'a>(
+        &'a self,
+        lookup: Lookup<'a>,
+    ) -> BoxFuture<'a, Result<Option<GatewayStatus>, GatewayError>>;
 }

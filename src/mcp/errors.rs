@@ -4,10 +4,7 @@
 use paylink_tools::{ErrorCode, ToolError};
 
 use crate::domain::AmountError;
-use crate::gateway::flow::FlowError;
-use crate::gateway::flow::error::{
-    CODE_BELOW_MINIMUM, CODE_CURRENCY_NOT_ENABLED, CODE_INVALID_EMAIL,
-};
+use crate::gateway::{GatewayError, GatewayKind, Refusal};
 use crate::payments::PaymentError;
 use crate::store::StoreError;
 
@@ -27,16 +24,16 @@ pub fn tool_error(e: &PaymentError) -> ToolError {
             };
             ToolError::new(C::InvalidAmount, a.to_string(), next).field("amount")
         }
-        PaymentError::BelowMinimum { minimum } => ToolError::new(
+        PaymentError::BelowMinimum { gateway, minimum } => ToolError::new(
             C::AmountBelowMinimum,
-            format!("the amount is below Flow's minimum of {minimum}"),
+            format!("the amount is below {gateway}'s minimum of {minimum}"),
             format!("Charge at least {minimum}; amounts are in ordinary units (350 means CLP 350)."),
         )
         .field("amount"),
         PaymentError::UnsupportedCurrency { code, known } => ToolError::new(
             C::UnsupportedCurrency,
             format!("currency {code:?} is not supported; paylink knows {known}"),
-            "Use CLP (or leave currency out) unless the merchant's Flow account enables another currency.",
+            "Use CLP (or leave currency out) unless the merchant's account enables another currency.",
         )
         .field("currency"),
         PaymentError::EntityAlreadyPaid { entity_id, payment_id } => ToolError::new(
@@ -61,15 +58,23 @@ pub fn tool_error(e: &PaymentError) -> ToolError {
         .field("entityId"),
         PaymentError::NotConfigured(org) => ToolError::new(
             C::GatewayMisconfigured,
-            format!("organization {org:?} has no Flow integration configured"),
-            "Tell the operator to run `paylink integration flow ...`; payments cannot be taken until then.",
+            format!("organization {org:?} has no payment gateway configured"),
+            "Tell the operator to set up an integration (`paylink integration flow ...`); payments cannot be taken until then.",
         ),
-        PaymentError::Refused { payment_id, error } => refused(payment_id, error),
-        PaymentError::Gateway { payment_id, error } => gateway(payment_id, error),
-        PaymentError::StillInFlight { payment_id, retry_after_secs } => {
+        PaymentError::NoAccount { organization, environment } => ToolError::new(
+            C::GatewayMisconfigured,
+            format!(
+                "the {} account this payment was made in is no longer configured for organization {organization:?}",
+                environment.as_str()
+            ),
+            "Tell the operator to restore that integration (`paylink doctor` lists them); the payment is kept.",
+        ),
+        PaymentError::Refused { gateway, payment_id, error } => refused(*gateway, payment_id, error),
+        PaymentError::Gateway { gateway, payment_id, error } => gateway_failed(*gateway, payment_id, error),
+        PaymentError::StillInFlight { gateway, payment_id, retry_after_secs } => {
             let mut e = ToolError::new(
                 C::GatewayUnavailable,
-                format!("the earlier attempt to create payment {payment_id} at Flow has an unknown outcome and may still arrive there; paylink has not sent it again, because sending now could make a second order"),
+                format!("the earlier attempt to create payment {payment_id} at {gateway} has an unknown outcome and may still arrive there; paylink has not sent it again, because sending now could make a second order"),
                 format!(
                     "Wait {retry_after_secs} seconds, then call payment.create again with the SAME idempotencyKey and arguments."
                 ),
@@ -78,9 +83,9 @@ pub fn tool_error(e: &PaymentError) -> ToolError {
             e.retryable = true;
             e
         }
-        PaymentError::LinkLost { payment_id } => ToolError::new(
+        PaymentError::LinkLost { gateway, payment_id } => ToolError::new(
             C::PaymentLinkLost,
-            "Flow created the order, but its payment link was lost in transit and cannot be recovered; nobody can pay that order",
+            format!("{gateway} created the order, but its payment link was lost in transit and cannot be recovered; nobody can pay that order"),
             "Create the payment again with a NEW idempotencyKey; the lost order expires by itself.",
         )
         .payment(payment_id.clone()),
@@ -103,58 +108,63 @@ pub fn tool_error(e: &PaymentError) -> ToolError {
     }
 }
 
-fn refused(payment_id: &str, error: &FlowError) -> ToolError {
+fn refused(gateway: GatewayKind, payment_id: &str, error: &GatewayError) -> ToolError {
     use ErrorCode as C;
-    let (code, field, next) = match error.code() {
-        Some(CODE_BELOW_MINIMUM) => (
+    let reason = match error {
+        GatewayError::Rejected { reason, .. } => *reason,
+        _ => Refusal::Other,
+    };
+    let (code, field, next) = match reason {
+        Refusal::BelowMinimum => (
             C::AmountBelowMinimum,
             Some("amount"),
-            "Charge at least CLP 350.",
+            "Charge at least the gateway's minimum (CLP 350 at Flow), then call again with a new idempotencyKey.",
         ),
-        Some(CODE_INVALID_EMAIL) => (
+        Refusal::InvalidEmail => (
             C::InvalidEmail,
             Some("customerEmail"),
-            "Flow refused this e-mail address: ask the customer for another one and call again with a new idempotencyKey.",
+            "The gateway refused this e-mail address: ask the customer for another one and call again with a new idempotencyKey.",
         ),
-        Some(CODE_CURRENCY_NOT_ENABLED) => (
+        Refusal::CurrencyNotEnabled => (
             C::UnsupportedCurrency,
             Some("currency"),
-            "This currency is not enabled on the merchant's Flow account: use CLP.",
+            "This currency is not enabled on the merchant's account: use CLP, or ask the operator to enable it.",
         ),
-        _ => (
+        Refusal::Other => (
             C::GatewayRejected,
             None,
             "Check the arguments, then call again with a new idempotencyKey.",
         ),
     };
-    let message = match error {
-        FlowError::Api { message, .. } => format!("Flow refused the payment: {message}"),
-        other => format!("Flow refused the payment: {other}"),
-    };
-    let e = ToolError::new(code, message, next).payment(payment_id);
+    let e = ToolError::new(
+        code,
+        format!("{gateway} refused the payment: {error}"),
+        next,
+    )
+    .payment(payment_id);
     match field {
         Some(f) => e.field(f),
         None => e,
     }
 }
 
-fn gateway(payment_id: &str, error: &FlowError) -> ToolError {
+fn gateway_failed(gateway: GatewayKind, payment_id: &str, error: &GatewayError) -> ToolError {
     use ErrorCode as C;
-    if error.is_auth() || matches!(error, FlowError::Config(_)) {
-        tracing::error!(payment = payment_id, error = %error, "Flow refused paylink's credentials");
+    if let GatewayError::Misconfigured { detail } = error {
+        tracing::error!(payment = payment_id, error = %detail, "the gateway account is misconfigured");
         return ToolError::new(
             C::GatewayMisconfigured,
-            "Flow refused paylink's credentials; no payment link could be made",
-            "Tell the operator to check the Flow integration (`paylink doctor`). Retrying will not help until then.",
+            format!("{gateway} refused paylink's credentials or its account settings; no payment link could be made"),
+            "Tell the operator to check the integration (`paylink doctor`). Retrying will not help until then.",
         )
         .payment(payment_id);
     }
     let mut e = ToolError::new(
         C::GatewayUnavailable,
         if error.outcome_unknown() {
-            format!("Flow's answer did not arrive ({error}); the payment {payment_id} is saved, and paylink will not send it to Flow again until it has checked whether this attempt arrived")
+            format!("{gateway}'s answer did not arrive ({error}); the payment {payment_id} is saved, and paylink will not send it to {gateway} again until it has checked whether this attempt arrived")
         } else {
-            format!("Flow could not be reached ({error}); the payment {payment_id} is saved and nothing reached Flow")
+            format!("{gateway} could not be reached ({error}); the payment {payment_id} is saved and nothing reached {gateway}")
         },
         "Call payment.create again in a little while with the SAME idempotencyKey and arguments; paylink will finish this payment instead of making a new one.",
     )

@@ -44,12 +44,19 @@ pub struct McpContext {
 impl McpContext {
     /// What `organization`'s payments go through right now, in words (its own account's
     /// mode: organizations of one server may be live and in a sandbox side by side).
-    pub fn mode_of(&self, organization: &str) -> &'static str {
-        match self.payments.gateways().active(organization) {
-            Some(entry) => entry.mode.describe(),
+    pub fn mode_of(&self, organization: &str) -> String {
+        match self.payments.active_account(organization) {
+            Some(account) => account.describe(),
             None => {
-                "no payment gateway configured for this organization: payment.create will fail until the operator configures one"
+                "no payment gateway configured for this organization: payment.create will fail until the operator configures one".to_string()
             }
+        }
+    }
+
+    /// The gateway new payments of `organization` go to, in words for the instructions.
+    fn gateway_of(&self, organization: &str) -> &'static str {
+        match self.payments.active_account(organization).map(|a| a.kind) {
+            Some(crate::gateway::GatewayKind::Flow) | None => "Flow (flow.cl)",
         }
     }
 }
@@ -80,12 +87,13 @@ impl PaylinkServer {
             NameStyle::Snake => ("payment_create", "payment_get_status"),
         };
         format!(
-            "paylink takes payments through Flow (flow.cl). Mode: {mode}.\n\
+            "paylink takes payments through {gateway}. Mode: {mode}.\n\
              Rules: amounts are in the currency's ordinary units (5000 with CLP is CLP 5.000; CLP has no decimals; never multiply by 100). \
              Call {create} with amount, description and customerEmail; give the returned paymentLinkUrl to the customer. \
              If a call fails or times out, call again with the same idempotencyKey and arguments: you get the same payment, never a second charge. \
              Later call {status} with the paymentId (as entityId), or subscribe to the payment's resourceUri to be told when it changes. \
              On an error, follow error.nextStep; error.retryable says whether trying again can help.",
+            gateway = self.ctx.gateway_of(organization),
             mode = self.ctx.mode_of(organization)
         )
     }

@@ -64,7 +64,6 @@ pub async fn read(ctx: &McpContext, org: &str, uri: &str) -> Result<ReadResource
         .map_err(|_| McpError::resource_not_found(format!("no payment {id:?}"), None))?;
     let events = ctx
         .payments
-        .store()
         .events(id)
         .map_err(|e| McpError::internal_error(e.to_string(), None))?;
     let body = serde_json::json!({ "payment": p, "events": events });
@@ -75,10 +74,10 @@ pub async fn read(ctx: &McpContext, org: &str, uri: &str) -> Result<ReadResource
 
 /// The organization's 50 most recent open payments (those worth subscribing to).
 pub async fn list(ctx: &McpContext, org: &str) -> Result<ListResourcesResult, McpError> {
-    let store = ctx.payments.store().clone();
+    let all = ctx.payments.clone();
     let org_owned = org.to_string();
     let payments = tokio::task::spawn_blocking(move || {
-        store.list(Some(&org_owned), Some(PaymentStatus::Pending), 50)
+        all.list(Some(&org_owned), Some(PaymentStatus::Pending), 50)
     })
     .await
     .map_err(|e| McpError::internal_error(e.to_string(), None))?

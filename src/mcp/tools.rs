@@ -16,7 +16,8 @@ use rmcp::model::{
 use super::McpContext;
 use super::errors::tool_error;
 use super::resources::payment_uri;
-use crate::domain::{Money, Payment, PaymentStatus, Source};
+use crate::domain::{Environment, Money, Payment, PaymentStatus, Source};
+use crate::gateway::{GatewayError, Verdict};
 use crate::payments::{CreateInput, GatewayMode};
 
 /// The tools as listed in `style`.
@@ -63,10 +64,13 @@ fn amount_json(m: Money) -> serde_json::Number {
 
 fn environment_label(ctx: &McpContext, p: &Payment) -> &'static str {
     ctx.payments
-        .gateways()
-        .get(&p.organization, p.environment)
-        .map(|e| e.mode.environment_label())
-        .unwrap_or(GatewayMode::FlowSandbox.environment_label())
+        .account(&p.organization, p.environment)
+        .map(|a| a.mode)
+        .unwrap_or(match p.environment {
+            Environment::Production => GatewayMode::Live,
+            Environment::Development => GatewayMode::Test,
+        })
+        .environment_label()
 }
 
 pub async fn call(
@@ -99,10 +103,14 @@ pub async fn call(
         );
         return Ok(error_result(&e));
     }
+    let started = std::time::Instant::now();
     let result = match id {
         ToolId::Create => create(ctx, org, &args).await,
         ToolId::GetStatus => get_status(ctx, org, &args).await,
     };
+    ctx.payments
+        .metrics()
+        .observe_tool(id.canonical_name(), result.is_ok(), started);
     Ok(match result {
         Ok(r) => r,
         Err(e) => error_result(&e),
@@ -139,8 +147,7 @@ async fn create(
             p.id
         ),
     };
-    let (Some(link), Some(flow_order)) = (p.payment_link_url.clone(), p.provider_reference.clone())
-    else {
+    let (Some(link), Some(flow_order)) = (p.payment_link_url.clone(), p.gateway_ref.clone()) else {
         if p.status == PaymentStatus::Failed {
             // An earlier attempt under this key ended without a usable link.
             let reason = p.failure_reason.map(|r| r.as_str()).unwrap_or("failed");
@@ -194,18 +201,31 @@ async fn get_status(
         .await
         .map_err(|e| tool_error(&e))?;
     let p = &outcome.payment;
-    let (flow_status, flow_message) = match &outcome.gateway {
-        Some(g) => (Some(g.gateway_code), Some(g.gateway_message.to_string())),
+    // The gateway's own status code (Flow's flowStatus), kept for compatibility: from its
+    // live answer, else from the ledger's status where that is unambiguous.
+    let verdict = match &outcome.gateway {
+        Some(g) => Some(g.verdict.clone()),
         None => match p.status {
-            PaymentStatus::Paid => (Some(2), Some("Paid".to_string())),
-            PaymentStatus::Pending => (Some(1), Some("Pending payment".to_string())),
-            PaymentStatus::Draft | PaymentStatus::Failed => (None, None),
+            PaymentStatus::Paid => Some(Verdict::Paid { paid_at: None }),
+            PaymentStatus::Pending => Some(Verdict::Pending),
+            PaymentStatus::Draft | PaymentStatus::Failed => None,
         },
     };
+    let (flow_status, flow_message) = match verdict.and_then(|v| p.gateway.status_code(&v)) {
+        Some((code, message)) => (Some(code), Some(message.to_string())),
+        None => (None, None),
+    };
+    let gateway = p.gateway;
     let next_step = match (p.status, &outcome.gateway_error) {
         (PaymentStatus::Paid, _) => "The customer has paid. Continue with what the payment was for.".to_string(),
         (PaymentStatus::Failed, _) => "The payment did not go through. Offer a new link with payment.create (new idempotencyKey).".to_string(),
-        (_, Some(_)) => "Flow could not be reached just now; this is the last known status. Check again in a minute.".to_string(),
+        (_, Some(GatewayError::NotFound)) => format!(
+            "{gateway} no longer has this payment's order, so its link cannot be paid. Offer a new link with payment.create (new idempotencyKey)."
+        ),
+        (_, Some(GatewayError::Misconfigured { .. })) => format!(
+            "paylink cannot check with {gateway} because the integration is misconfigured; this is the last known status. Tell the operator to run `paylink doctor`."
+        ),
+        (_, Some(_)) => format!("{gateway} could not be reached just now; this is the last known status. Check again in a minute."),
         (PaymentStatus::Pending, None) => "Not paid yet. Remind the customer of the link, and check again after they say they paid.".to_string(),
         (PaymentStatus::Draft, None) => "The link is still being made. Call payment.create again with the same idempotencyKey to finish it.".to_string(),
     };
@@ -226,7 +246,7 @@ async fn get_status(
         live_check_error: outcome
             .gateway_error
             .as_ref()
-            .map(|e| format!("the live check with Flow failed: {e}")),
+            .map(|e| format!("the live check with {gateway} failed: {e}")),
         updated_at: p.updated_at.rfc3339(),
         next_step,
     };

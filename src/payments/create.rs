@@ -1,13 +1,14 @@
 //! Creating a payment: claim, then act, then record.
 //!
-//! 1. Entity rules (MTB seed): an entity already paid gets no new payment unless allowed;
-//!    an unpaid link for the same entity and amount is returned instead of a second one.
+//! 1. Entity rules: an entity already paid gets no new payment unless allowed; an unpaid
+//!    link for the same entity and amount is returned instead of a second one.
 //! 2. The idempotency key (the caller's, scoped to the organization, or one derived from
 //!    the arguments and valid for the window) is claimed in the same transaction that
-//!    writes the draft with its commerceOrder: the draft is durable before Flow is called.
-//! 3. Flow is called; its answer moves the draft to pending. A definitive refusal moves it
-//!    to failed (`gateway_refused`); an ambiguous failure leaves the draft for the retry
-//!    or for reconciliation, which first ask Flow by commerceOrder.
+//!    writes the draft with its reference: the draft is durable before the gateway is
+//!    called.
+//! 3. The gateway is called; its answer moves the draft to pending. A definitive refusal
+//!    moves it to failed (`gateway_refused`); an ambiguous failure leaves the draft for the
+//!    retry or for reconciliation, which first ask the gateway by our reference.
 //!
 //! Within this process one create per key runs at a time (striped locks), so two
 //! concurrent retries never both reach Flow.
@@ -16,14 +17,14 @@ use std::hash::{Hash, Hasher};
 
 use sha2::{Digest, Sha256};
 
+use super::GatewayEntry;
 use super::{PaymentError, Payments};
 use crate::domain::{
     Currency, Environment, FailureReason, Money, Payment, PaymentStatus, Source, Timestamp,
     Transition, new_payment_id,
 };
-use crate::gateway::flow::FlowError;
-use crate::gateway::{OrderRequest, PaymentGateway};
-use crate::store::{ApplyOutcome, DraftOutcome};
+use crate::gateway::{CheckoutRequest, GatewayError, GatewayKind, Lookup, Refusal};
+use crate::store::DraftOutcome;
 
 /// The shortest wait after a create attempt with an unknown outcome ended.
 const IN_FLIGHT_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
@@ -51,13 +52,17 @@ pub struct CreateOutcome {
     pub reused: bool,
 }
 
-/// Parses an amount against the currency table and Flow's minimum.
-pub fn parse_money(amount_text: &str, currency: Currency) -> Result<Money, PaymentError> {
+/// Parses an amount against the currency table and the gateway's minimum.
+pub fn parse_money(
+    amount_text: &str,
+    currency: Currency,
+    gateway: GatewayKind,
+) -> Result<Money, PaymentError> {
     let money = Money::parse_major(amount_text, currency).map_err(PaymentError::InvalidAmount)?;
-    if let Some(minimum) = Money::flow_minimum(currency)
+    if let Some(minimum) = gateway.minimum(currency)
         && money.minor < minimum.minor
     {
-        return Err(PaymentError::BelowMinimum { minimum });
+        return Err(PaymentError::BelowMinimum { gateway, minimum });
     }
     Ok(money)
 }
@@ -86,8 +91,8 @@ impl Payments {
         (h.finish() as usize) % self.inner.create_locks.len()
     }
 
-    /// What this process knows of the payment's last failed `payment/create`: `None` if
-    /// nothing, `Some(None)` if Flow answered it, `Some(Some(t))` if it ended at `t` with an
+    /// What this process knows of the payment's last failed create: `None` if nothing,
+    /// `Some(None)` if the gateway answered it, `Some(Some(t))` if it ended at `t` with an
     /// unknown outcome (a timeout, a proxy's 5xx, a broken reply) and may still arrive.
     fn last_attempt(&self, id: &str) -> Option<Option<Timestamp>> {
         let attempts = self
@@ -140,7 +145,7 @@ impl Payments {
                 })?
             }
         };
-        let money = parse_money(&input.amount_text, currency)?;
+        let money = parse_money(&input.amount_text, currency, entry.kind())?;
         let now = Timestamp::now();
 
         if let Some(entity) = &input.entity_id {
@@ -182,16 +187,17 @@ impl Payments {
 
         let id = new_payment_id();
         let draft = Payment {
-            commerce_order: id.clone(),
+            reference: id.clone(),
             id,
             organization: org.clone(),
             environment: entry.environment,
+            gateway: entry.kind(),
             amount: money,
             description: input.description.clone(),
             status: PaymentStatus::Draft,
-            provider_reference: None,
+            gateway_ref: None,
             payment_link_url: None,
-            flow_token: None,
+            gateway_token: None,
             customer_email: input.customer_email.clone(),
             entity_id: input.entity_id.clone(),
             paid_at: None,
@@ -200,7 +206,7 @@ impl Payments {
             updated_at: now,
             idempotency_key: claim_key,
             expires_at: None,
-            // Reconciliation resolves the draft if we die before Flow answers.
+            // Reconciliation resolves the draft if we die before the gateway answers.
             next_check_at: Some(
                 now.plus_millis(self.settings().draft_check_after.as_millis() as i64),
             ),
@@ -224,11 +230,12 @@ impl Payments {
                     if p.failure_reason == Some(FailureReason::GatewayRefused) =>
                 {
                     return Err(PaymentError::Refused {
+                        gateway: p.gateway,
                         payment_id: p.id.clone(),
-                        error: FlowError::Api {
-                            http_status: 400,
+                        error: GatewayError::Rejected {
+                            reason: Refusal::Other,
                             code: None,
-                            message: "Flow refused this exact request earlier".into(),
+                            message: format!("{} refused this exact request earlier", p.gateway),
                         },
                     });
                 }
@@ -248,32 +255,32 @@ impl Payments {
             })
     }
 
-    /// Asks Flow for the draft's order (first by commerceOrder when resuming) and records
-    /// the outcome.
+    /// Opens the draft's checkout (first asking the gateway by our reference when
+    /// resuming) and records the outcome.
     async fn call_gateway(
         &self,
         draft: Payment,
         resumed: bool,
         source: Source,
     ) -> Result<Payment, PaymentError> {
+        let id = draft.id.clone();
+        let gateway = draft.gateway;
         let entry = self
             .gateways()
             .get(&draft.organization, draft.environment)
             .ok_or_else(|| PaymentError::NotConfigured(draft.organization.clone()))?;
-        let id = draft.id.clone();
         if resumed {
-            match entry
-                .client
-                .status_by_commerce_order(&draft.commerce_order)
+            match self
+                .read_status(&entry, Lookup::Reference(&draft.reference))
                 .await
             {
                 Ok(None) => {
                     // "Not found" proves nothing while an earlier attempt may still be in
-                    // flight at Flow: re-sending now could make a second order. Trust it
-                    // only once the earlier attempt has certainly ended.
+                    // flight at the gateway: re-sending now could make a second order.
+                    // Trust it only once the earlier attempt has certainly ended.
                     // Unknown to this process (it restarted): the attempt began at creation
                     // and ended at the latest when the client's timeout did.
-                    let timeout = entry.client.config().timeout;
+                    let timeout = entry.gateway.call_timeout();
                     let last = self.last_attempt(&draft.id).unwrap_or(Some(
                         draft.created_at.plus_millis(timeout.as_millis() as i64),
                     ));
@@ -286,6 +293,7 @@ impl Payments {
                         let now = Timestamp::now();
                         if now < settled_at {
                             return Err(PaymentError::StillInFlight {
+                                gateway,
                                 payment_id: id,
                                 retry_after_secs: ((settled_at.0 - now.0) / 1000 + 1) as u64,
                             });
@@ -295,29 +303,19 @@ impl Payments {
                 Ok(Some(_)) => return self.fail_link_lost(&draft, source).await,
                 Err(error) => {
                     return Err(PaymentError::Gateway {
+                        gateway,
                         payment_id: id,
                         error,
                     });
                 }
             }
         }
-        let return_url = entry
-            .return_url
-            .clone()
-            .unwrap_or_else(|| self.settings().default_return_url.clone());
-        let req = OrderRequest {
-            commerce_order: draft.commerce_order.clone(),
-            subject: draft.description.clone(),
-            amount: draft.amount,
-            payer_email: draft.customer_email.clone(),
-            url_confirmation: self.settings().confirmation_url.clone(),
-            url_return: return_url,
-            timeout_secs: self.settings().order_timeout.map(|d| d.as_secs()),
-        };
+        let req = self.checkout_request(&draft, &entry);
         let now = Timestamp::now();
-        let result = entry.client.create_order(&req).await;
-        // Only Flow's own answer, or a request that never left, settles the attempt; a
-        // timeout, a proxy's 5xx or a broken reply leaves it possibly still on its way.
+        let result = self.open_checkout(&entry, &req).await;
+        // Only the gateway's own answer, or a request that never left, settles the
+        // attempt; a timeout, a proxy's 5xx or a broken reply leaves it possibly still on
+        // its way.
         let outcome = match &result {
             Ok(_) => None,
             Err(e) => Some(e.outcome_unknown()),
@@ -326,20 +324,18 @@ impl Payments {
         match result {
             Ok(created) => {
                 let t = Transition::Pending {
-                    provider_reference: created.provider_ref,
-                    flow_token: created.token,
-                    payment_link_url: created.payment_url,
-                    expires_at: req.timeout_secs.map(|s| now.plus_secs(s as i64)),
+                    gateway_ref: created.gateway_ref,
+                    gateway_token: created.token,
+                    payment_link_url: created.url,
+                    expires_at: req.expires_in_secs.map(|s| now.plus_secs(s as i64)),
                     next_check_at: Some(
                         now.plus_millis(self.settings().pending_check_after.as_millis() as i64),
                     ),
                 };
                 self.record(&id, &t, source).await
             }
-            Err(FlowError::OrderExistsWithoutLink { .. }) => {
-                self.fail_link_lost(&draft, source).await
-            }
-            Err(error) if matches!(error, FlowError::Api { .. }) && !error.is_auth() => {
+            Err(GatewayError::LinkLost { .. }) => self.fail_link_lost(&draft, source).await,
+            Err(error @ GatewayError::Rejected { .. }) => {
                 self.record(
                     &id,
                     &Transition::Failed {
@@ -349,15 +345,54 @@ impl Payments {
                 )
                 .await?;
                 Err(PaymentError::Refused {
+                    gateway,
                     payment_id: id,
                     error,
                 })
             }
             Err(error) => Err(PaymentError::Gateway {
+                gateway,
                 payment_id: id,
                 error,
             }),
         }
+    }
+
+    fn checkout_request(&self, draft: &Payment, entry: &GatewayEntry) -> CheckoutRequest {
+        let settings = self.settings();
+        CheckoutRequest {
+            reference: draft.reference.clone(),
+            subject: draft.description.clone(),
+            amount: draft.amount,
+            payer_email: draft.customer_email.clone(),
+            notify_url: format!(
+                "{}{}",
+                settings.public_base_url,
+                entry.kind().webhook_path()
+            ),
+            return_url: entry
+                .return_url
+                .clone()
+                .unwrap_or_else(|| settings.default_return_url.clone()),
+            expires_in_secs: settings.order_timeout.map(|d| d.as_secs()),
+        }
+    }
+
+    /// A checkout opened through `entry`, timed.
+    async fn open_checkout(
+        &self,
+        entry: &GatewayEntry,
+        req: &CheckoutRequest,
+    ) -> Result<crate::gateway::Checkout, GatewayError> {
+        let started = std::time::Instant::now();
+        let result = entry.gateway.create_checkout(req).await;
+        self.metrics().observe_gateway(
+            entry.kind(),
+            "create_checkout",
+            super::check::outcome_label(&result),
+            started,
+        );
+        result
     }
 
     async fn fail_link_lost(
@@ -374,6 +409,7 @@ impl Payments {
         )
         .await?;
         Err(PaymentError::LinkLost {
+            gateway: draft.gateway,
             payment_id: draft.id.clone(),
         })
     }
@@ -385,21 +421,11 @@ impl Payments {
         t: &Transition,
         source: Source,
     ) -> Result<Payment, PaymentError> {
-        match self.store().apply(id, t, source, Timestamp::now()).await? {
-            ApplyOutcome::Changed { payment, event } => {
-                self.publish(payment.clone(), event);
-                Ok(payment)
-            }
-            ApplyOutcome::Unchanged(p) => Ok(p),
-            ApplyOutcome::Refused { payment, error } => {
-                tracing::info!(payment = %payment.id, %error, "transition refused; acknowledged and ignored");
-                Ok(payment)
-            }
-        }
+        Ok(self.record_event(id, t, source).await?.0)
     }
 
     /// The environment a new payment of this organization would use.
     pub fn active_environment(&self, organization: &str) -> Option<Environment> {
-        self.gateways().active(organization).map(|e| e.environment)
+        self.active_account(organization).map(|a| a.environment)
     }
 }

@@ -1,16 +1,19 @@
 //! What can go wrong in a use case, in domain terms. `crate::mcp` maps these to tool
 //! error codes in one place; the CLI prints their messages.
 
-use crate::domain::{AmountError, Money};
-use crate::gateway::flow::FlowError;
+use crate::domain::{AmountError, Environment, Money};
+use crate::gateway::{GatewayError, GatewayKind};
 use crate::store::StoreError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PaymentError {
     #[error("{0}")]
     InvalidAmount(AmountError),
-    #[error("the amount is below Flow's minimum of {minimum}")]
-    BelowMinimum { minimum: Money },
+    #[error("the amount is below {gateway}'s minimum of {minimum}")]
+    BelowMinimum {
+        gateway: GatewayKind,
+        minimum: Money,
+    },
     #[error("currency {code:?} is not supported; use one of {known}")]
     UnsupportedCurrency { code: String, known: String },
     #[error("entity {entity_id:?} is already paid (payment {payment_id})")]
@@ -24,27 +27,41 @@ pub enum PaymentError {
     IdempotencyConflict { payment_id: String },
     #[error("no payment {0:?}")]
     NotFound(String),
-    #[error("organization {0:?} has no Flow integration configured")]
+    #[error("organization {0:?} has no payment gateway configured")]
     NotConfigured(String),
-    #[error("Flow refused payment {payment_id}: {error}")]
-    Refused {
-        payment_id: String,
-        error: FlowError,
+    /// The account a payment was made in is no longer configured.
+    #[error("no {environment:?} account is configured for organization {organization:?}")]
+    NoAccount {
+        organization: String,
+        environment: Environment,
     },
+    /// The gateway refused to create this payment (or did so earlier for the same request).
+    #[error("{gateway} refused payment {payment_id}: {error}")]
+    Refused {
+        gateway: GatewayKind,
+        payment_id: String,
+        error: GatewayError,
+    },
+    /// The gateway failed otherwise; the payment is saved and can be finished.
     #[error("payment {payment_id}: {error}")]
     Gateway {
+        gateway: GatewayKind,
         payment_id: String,
-        error: FlowError,
+        error: GatewayError,
     },
     #[error(
-        "payment {payment_id}: an earlier attempt may still be in flight at Flow; retry in {retry_after_secs} s"
+        "payment {payment_id}: an earlier attempt may still be in flight at the gateway; retry in {retry_after_secs} s"
     )]
     StillInFlight {
+        gateway: GatewayKind,
         payment_id: String,
         retry_after_secs: u64,
     },
-    #[error("payment {payment_id}: Flow created the order but its link was lost in transit")]
-    LinkLost { payment_id: String },
+    #[error("payment {payment_id}: the gateway created the order but its link was lost in transit")]
+    LinkLost {
+        gateway: GatewayKind,
+        payment_id: String,
+    },
     #[error("the ledger failed: {0}")]
     Store(#[from] StoreError),
 }

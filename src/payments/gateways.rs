@@ -1,56 +1,99 @@
-//! Which Flow account serves which organization.
+//! Which gateway account serves which organization.
 //!
-//! Each organization has at most one Flow client per environment (development = Flow's
-//! sandbox or paylink's offline sandbox, production = live). New payments use the
-//! organization's active environment; existing payments always go back to the
-//! environment they were created in.
+//! Each organization has at most one account per environment (development = a gateway's
+//! test mode, paylink's offline sandbox or a local gateway-compatible server; production =
+//! live). New payments use the organization's active environment; existing payments always
+//! go back to the account they were created in.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use crate::domain::{Currency, Environment};
-use crate::gateway::flow::FlowClient;
+use crate::gateway::{Gateway, GatewayKind};
 
-/// Where a Flow client points.
+/// Where an account's gateway client points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GatewayMode {
-    /// paylink's built-in emulator: no credentials, no network.
+    /// paylink's built-in offline sandbox, started by paylink itself: no credentials, no
+    /// network, no real money.
     OfflineSandbox,
-    /// Flow's own sandbox (test money).
-    FlowSandbox,
-    /// Flow production (real money).
+    /// A gateway-compatible server on this machine (a loopback URL): no real money.
+    Local,
+    /// The gateway's own test mode (test money).
+    Test,
+    /// The gateway's production (real money).
     Live,
 }
 
 impl GatewayMode {
-    pub fn describe(self) -> &'static str {
-        match self {
-            GatewayMode::OfflineSandbox => {
-                "offline sandbox (paylink's built-in Flow emulator; no real money)"
+    /// What the mode means, for logs and the agent's instructions.
+    pub fn describe(self, kind: GatewayKind) -> String {
+        match (self, kind) {
+            (GatewayMode::OfflineSandbox, k) => {
+                format!("offline sandbox (paylink's built-in {k} emulator; no real money)")
             }
-            GatewayMode::FlowSandbox => "Flow sandbox (sandbox.flow.cl; test money)",
-            GatewayMode::Live => "LIVE (www.flow.cl; real money)",
+            (GatewayMode::Local, k) => {
+                format!("a local {k}-compatible server on this machine (no real money)")
+            }
+            (GatewayMode::Test, GatewayKind::Flow) => {
+                "Flow sandbox (sandbox.flow.cl; test money)".to_string()
+            }
+            (GatewayMode::Live, GatewayKind::Flow) => "LIVE (www.flow.cl; real money)".to_string(),
         }
     }
 
     /// `sandbox` or `live`, as tool results say it.
     pub fn environment_label(self) -> &'static str {
         match self {
-            GatewayMode::OfflineSandbox | GatewayMode::FlowSandbox => "sandbox",
+            GatewayMode::OfflineSandbox | GatewayMode::Local | GatewayMode::Test => "sandbox",
             GatewayMode::Live => "live",
         }
     }
 }
 
-/// One organization's Flow account in one environment.
+/// One organization's gateway account in one environment.
 #[derive(Debug, Clone)]
 pub struct GatewayEntry {
-    pub client: FlowClient,
+    pub gateway: Arc<dyn Gateway>,
     pub mode: GatewayMode,
     pub environment: Environment,
     pub default_currency: Currency,
     /// Where the payer's browser returns; paylink's own return page when None.
     pub return_url: Option<String>,
+}
+
+/// What the rest of paylink may know of an account: which gateway, where it points.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AccountInfo {
+    pub kind: GatewayKind,
+    pub mode: GatewayMode,
+    pub environment: Environment,
+}
+
+impl AccountInfo {
+    /// The mode in words, with the gateway's name.
+    pub fn describe(&self) -> String {
+        self.mode.describe(self.kind)
+    }
+}
+
+impl GatewayEntry {
+    pub fn kind(&self) -> GatewayKind {
+        self.gateway.kind()
+    }
+
+    pub fn info(&self) -> AccountInfo {
+        AccountInfo {
+            kind: self.kind(),
+            mode: self.mode,
+            environment: self.environment,
+        }
+    }
+
+    /// The mode in words, with the gateway's name.
+    pub fn describe(&self) -> String {
+        self.mode.describe(self.kind())
+    }
 }
 
 #[derive(Debug, Default)]

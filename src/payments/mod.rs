@@ -1,25 +1,29 @@
-//! The payment use cases, shared by the MCP tools, the CLI, the webhook and the reconciler:
-//! create a payment (idempotently), read its status (asking the gateway live), and apply a
-//! gateway verdict. Every change that commits is broadcast as a [`PaymentChange`] so MCP
-//! subscribers and outbound notifications hear of it.
+//! The payment use cases, shared by the MCP tools, the CLI, the confirmation listener and
+//! the reconciler: create a payment (idempotently), and check one with its gateway
+//! ([`Payments::check`], the one "ask the gateway, apply its answer" path). This module is
+//! the only writer of gateway-driven transitions and the only caller of gateways; the
+//! ledger and the gateway registry are private to it. Every change that commits is
+//! broadcast as a [`PaymentChange`] so MCP subscribers and outbound notifications hear of it.
 
+mod check;
 mod create;
 mod error;
 pub mod gateways;
-mod status;
+mod ledger;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::broadcast;
 
+pub use check::{CheckError, Checked, StatusOutcome, TokenClaim, transition_for};
 pub use create::{CreateInput, CreateOutcome};
 pub use error::PaymentError;
-pub use gateways::{GatewayEntry, GatewayMode, Gateways};
-pub use status::{StatusOutcome, transition_for};
+pub use gateways::{AccountInfo, GatewayEntry, GatewayMode, Gateways};
 
-use crate::domain::{Payment, PaymentEvent};
+use crate::domain::{Environment, Payment, PaymentEvent};
 use crate::store::Store;
+use crate::telemetry::Metrics;
 
 /// Tunables of the use cases.
 #[derive(Debug, Clone)]
@@ -28,10 +32,11 @@ pub struct PaymentSettings {
     pub idempotency_window: Duration,
     /// Return an unpaid link for the same entity and amount instead of making another.
     pub reuse_pending_for_entity: bool,
-    /// Flow `timeout` of new orders (None = never expire).
+    /// How long new checkouts stay payable (None = as long as the gateway allows).
     pub order_timeout: Option<Duration>,
-    /// Flow's server-to-server confirmations go here (`<public base>/webhook/flow`).
-    pub confirmation_url: String,
+    /// The public base URL of the side listener; each gateway's server-to-server
+    /// confirmations go to `<base>/webhook/<gateway>`.
+    pub public_base_url: String,
     /// The payer's browser returns here unless the organization configured a returnUrl.
     pub default_return_url: String,
     /// A pending payment is first reconciled this long after it was created.
@@ -52,7 +57,7 @@ impl PaymentSettings {
             idempotency_window: Duration::from_secs(600),
             reuse_pending_for_entity: true,
             order_timeout: Some(Duration::from_secs(24 * 3600)),
-            confirmation_url: format!("{base}/webhook/flow"),
+            public_base_url: base.to_string(),
             default_return_url: format!("{base}/payment/return"),
             pending_check_after: Duration::from_secs(3600),
             draft_check_after: Duration::from_secs(120),
@@ -71,6 +76,7 @@ pub struct PaymentChange {
 struct Inner {
     store: Store,
     gateways: Gateways,
+    metrics: Arc<Metrics>,
     settings: PaymentSettings,
     changes: broadcast::Sender<PaymentChange>,
     /// Striped locks: one create per idempotency key at a time within this process.
@@ -93,6 +99,7 @@ impl Payments {
             inner: Arc::new(Inner {
                 store,
                 gateways,
+                metrics: Arc::new(Metrics::new()),
                 settings,
                 changes,
                 create_locks: (0..64).map(|_| tokio::sync::Mutex::new(())).collect(),
@@ -101,16 +108,42 @@ impl Payments {
         }
     }
 
-    pub fn store(&self) -> &Store {
+    fn store(&self) -> &Store {
         &self.inner.store
     }
 
-    pub fn gateways(&self) -> &Gateways {
+    fn gateways(&self) -> &Gateways {
         &self.inner.gateways
+    }
+
+    /// The metrics every part of this application counts into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.inner.metrics
     }
 
     pub fn settings(&self) -> &PaymentSettings {
         &self.inner.settings
+    }
+
+    /// The account new payments of `organization` go to.
+    pub fn active_account(&self, organization: &str) -> Option<AccountInfo> {
+        self.gateways().active(organization).map(|e| e.info())
+    }
+
+    /// The account a payment of `organization` in `environment` belongs to.
+    pub fn account(&self, organization: &str, environment: Environment) -> Option<AccountInfo> {
+        self.gateways()
+            .get(organization, environment)
+            .map(|e| e.info())
+    }
+
+    /// Every configured account, with its organization.
+    pub fn accounts(&self) -> Vec<(String, AccountInfo)> {
+        self.gateways()
+            .all()
+            .into_iter()
+            .map(|(org, e)| (org, e.info()))
+            .collect()
     }
 
     /// Every committed change from now on.

@@ -298,7 +298,7 @@ mod tests {
     fn draft(key: &str) -> Payment {
         let mut p = crate::domain::payment::tests::draft();
         p.id = new_payment_id();
-        p.commerce_order = format!("PL-{key}");
+        p.reference = format!("PL-{key}");
         p.idempotency_key = key.into();
         p
     }
@@ -316,8 +316,8 @@ mod tests {
         Op::Apply {
             id: id.into(),
             transition: Transition::Pending {
-                provider_reference: "1".into(),
-                flow_token: token.into(),
+                gateway_ref: "1".into(),
+                gateway_token: token.into(),
                 payment_link_url: "https://sandbox.flow.cl/pay".into(),
                 expires_at: None,
                 next_check_at: None,

@@ -10,8 +10,8 @@ use crate::domain::Payment;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Index {
     Token,
-    ProviderReference,
-    CommerceOrder,
+    GatewayRef,
+    Reference,
     Entity,
     Created,
     Due,
@@ -20,8 +20,8 @@ pub(crate) enum Index {
 impl Index {
     pub const ALL: [Index; 6] = [
         Index::Token,
-        Index::ProviderReference,
-        Index::CommerceOrder,
+        Index::GatewayRef,
+        Index::Reference,
         Index::Entity,
         Index::Created,
         Index::Due,
@@ -31,8 +31,8 @@ impl Index {
     pub fn slot(self) -> usize {
         match self {
             Index::Token => 0,
-            Index::ProviderReference => 1,
-            Index::CommerceOrder => 2,
+            Index::GatewayRef => 1,
+            Index::Reference => 2,
             Index::Entity => 3,
             Index::Created => 4,
             Index::Due => 5,
@@ -42,8 +42,8 @@ impl Index {
     pub fn tree_name(self) -> &'static str {
         match self {
             Index::Token => layout::TOKEN_INDEX,
-            Index::ProviderReference => layout::PROVIDER_REFERENCE_INDEX,
-            Index::CommerceOrder => layout::COMMERCE_ORDER_INDEX,
+            Index::GatewayRef => layout::GATEWAY_REF_INDEX,
+            Index::Reference => layout::REFERENCE_INDEX,
             Index::Entity => layout::ENTITY_INDEX,
             Index::Created => layout::CREATED_INDEX,
             Index::Due => layout::DUE_INDEX,
@@ -54,12 +54,9 @@ impl Index {
     pub fn key_for(self, p: &Payment) -> Option<Vec<u8>> {
         let id = p.id.as_str();
         match self {
-            Index::Token => p.flow_token.as_deref().map(|t| layout::joined(&[t, id])),
-            Index::ProviderReference => p
-                .provider_reference
-                .as_deref()
-                .map(|r| layout::joined(&[r, id])),
-            Index::CommerceOrder => Some(layout::joined(&[&p.commerce_order, id])),
+            Index::Token => p.gateway_token.as_deref().map(|t| layout::joined(&[t, id])),
+            Index::GatewayRef => p.gateway_ref.as_deref().map(|r| layout::joined(&[r, id])),
+            Index::Reference => Some(layout::joined(&[&p.reference, id])),
             Index::Entity => p
                 .entity_id
                 .as_deref()
@@ -72,7 +69,7 @@ impl Index {
     /// The payment id a key of this index points at.
     pub fn id_of(self, key: &[u8]) -> Option<&str> {
         match self {
-            Index::Token | Index::ProviderReference | Index::CommerceOrder | Index::Entity => {
+            Index::Token | Index::GatewayRef | Index::Reference | Index::Entity => {
                 layout::split_last(key).map(|(_, id)| id)
             }
             Index::Created | Index::Due => layout::split_timed(key).map(|(_, id)| id),

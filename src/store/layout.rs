@@ -9,9 +9,9 @@
 //! | `payments` | payment id | JSON [`Payment`](crate::domain::Payment) |
 //! | `events` | id `00` seq (u64 BE) | JSON [`PaymentEvent`](crate::domain::PaymentEvent) |
 //! | `claims` | organization `00` idempotency key | JSON claim (payment id, fingerprint, expiry) |
-//! | `idx_token` | flow token `00` id | empty |
-//! | `idx_provider_reference` | flowOrder `00` id | empty |
-//! | `idx_commerce_order` | commerceOrder `00` id | empty |
+//! | `idx_token` | gateway token (what notifications carry) `00` id | empty |
+//! | `idx_provider_reference` | gateway reference (the gateway's order id) `00` id | empty |
+//! | `idx_commerce_order` | our reference at the gateway `00` id | empty |
 //! | `idx_entity` | organization `00` entity `00` id | empty |
 //! | `idx_created` | created_at (8 bytes) id | empty |
 //! | `idx_due` | next_check_at (8 bytes) id | empty |
@@ -27,7 +27,7 @@
 //! time order for every value, negative ones included.
 //!
 //! Lookup indexes hold `value 00 id` rather than `value -> id`: two payments may share a
-//! commerceOrder or a flowOrder (two organizations, or Flow's sandbox and live accounts
+//! reference or a gateway reference (two organizations, or a gateway's test and live accounts
 //! numbering orders independently), and an index must never lose one of them.
 
 use super::error::StoreError;
@@ -38,8 +38,8 @@ pub const PAYMENTS: &str = "payments";
 pub const EVENTS: &str = "events";
 pub const CLAIMS: &str = "claims";
 pub const TOKEN_INDEX: &str = "idx_token";
-pub const PROVIDER_REFERENCE_INDEX: &str = "idx_provider_reference";
-pub const COMMERCE_ORDER_INDEX: &str = "idx_commerce_order";
+pub const GATEWAY_REF_INDEX: &str = "idx_provider_reference";
+pub const REFERENCE_INDEX: &str = "idx_commerce_order";
 pub const ENTITY_INDEX: &str = "idx_entity";
 pub const CREATED_INDEX: &str = "idx_created";
 pub const DUE_INDEX: &str = "idx_due";

@@ -96,7 +96,14 @@ use counts::StatusCounts;
 use index::Index;
 
 /// The version of the on-disk layout. A directory written by another version is refused.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// Schema history, each version upgraded to the next on open by [`upgrade`]:
+/// - 1: payments named Flow's fields (`commerceOrder`, `providerReference`, `flowToken`)
+///   and had no `gateway`.
+/// - 2: payments hold the gateway that made them and neutral references (`reference`,
+///   `gatewayRef`, `gatewayToken`). Index trees and keys are unchanged.
+const OLDEST_UPGRADABLE: u32 = 1;
 
 /// What `create_draft` did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,8 +230,8 @@ impl Trees {
             claims: db.open_tree(layout::CLAIMS)?,
             indexes: [
                 db.open_tree(Index::Token.tree_name())?,
-                db.open_tree(Index::ProviderReference.tree_name())?,
-                db.open_tree(Index::CommerceOrder.tree_name())?,
+                db.open_tree(Index::GatewayRef.tree_name())?,
+                db.open_tree(Index::Reference.tree_name())?,
                 db.open_tree(Index::Entity.tree_name())?,
                 db.open_tree(Index::Created.tree_name())?,
                 db.open_tree(Index::Due.tree_name())?,
@@ -511,6 +518,40 @@ impl std::fmt::Debug for Store {
 const LOST_RECORDS: &str = "the directory held a paylink ledger, but the storage engine \
      recovered none of it: a damaged record made it drop that record and everything after it";
 
+/// Rewrites a ledger of schema `from` in today's format, then records the new version.
+/// Each payment is decoded (serde aliases read the old names) and written back whole, in
+/// batches; the version is written last, so an upgrade cut short is simply done again
+/// on the next open.
+fn upgrade(db: &sled::Db, log: &LogFile, trees: &Trees, from: u32) -> Result<(), StoreError> {
+    let started = std::time::Instant::now();
+    let mut batch = sled::Batch::default();
+    let (mut in_batch, mut total) = (0usize, 0usize);
+    for item in trees.payments.iter() {
+        let (key, raw) = item?;
+        let p: crate::domain::Payment = codec::decode(layout::PAYMENTS, &key, &raw)?;
+        batch.insert(key, codec::encode("a payment", &p)?);
+        in_batch += 1;
+        total += 1;
+        if in_batch == 1000 {
+            trees.payments.apply_batch(std::mem::take(&mut batch))?;
+            in_batch = 0;
+        }
+    }
+    trees.payments.apply_batch(batch)?;
+    log.flush(db)?;
+    let version = codec::encode("the schema version", &SCHEMA_VERSION)?;
+    trees.meta.insert(layout::SCHEMA_VERSION_KEY, version)?;
+    log.flush(db)?;
+    tracing::info!(
+        from,
+        to = SCHEMA_VERSION,
+        payments = total,
+        took_ms = started.elapsed().as_millis() as u64,
+        "ledger upgraded"
+    );
+    Ok(())
+}
+
 /// Checks the schema version, writing it into a new ledger. `had_ledger`: the directory is
 /// marked as holding a ledger, so a missing version means the ledger lost records.
 fn check_schema(
@@ -522,6 +563,9 @@ fn check_schema(
     match trees.meta.get(layout::SCHEMA_VERSION_KEY)? {
         Some(raw) => {
             let found: u32 = codec::decode(layout::META, layout::SCHEMA_VERSION_KEY, &raw)?;
+            if (OLDEST_UPGRADABLE..SCHEMA_VERSION).contains(&found) {
+                return upgrade(db, log, trees, found);
+            }
             if found != SCHEMA_VERSION {
                 return Err(StoreError::SchemaMismatch {
                     found,

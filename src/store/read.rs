@@ -22,22 +22,19 @@ impl Store {
         }
     }
 
-    pub fn by_token(&self, flow_token: &str) -> Result<Option<Payment>, StoreError> {
-        layout::check_part("the flow token", flow_token)?;
-        self.unique(Index::Token, &[flow_token])
+    pub fn by_token(&self, gateway_token: &str) -> Result<Option<Payment>, StoreError> {
+        layout::check_part("the gateway token", gateway_token)?;
+        self.unique(Index::Token, &[gateway_token])
     }
 
-    pub fn by_provider_reference(
-        &self,
-        provider_reference: &str,
-    ) -> Result<Option<Payment>, StoreError> {
-        layout::check_part("the provider reference", provider_reference)?;
-        self.unique(Index::ProviderReference, &[provider_reference])
+    pub fn by_gateway_ref(&self, gateway_ref: &str) -> Result<Option<Payment>, StoreError> {
+        layout::check_part("the gateway reference", gateway_ref)?;
+        self.unique(Index::GatewayRef, &[gateway_ref])
     }
 
-    pub fn by_commerce_order(&self, commerce_order: &str) -> Result<Option<Payment>, StoreError> {
-        layout::check_part("the commerce order", commerce_order)?;
-        self.unique(Index::CommerceOrder, &[commerce_order])
+    pub fn by_reference(&self, reference: &str) -> Result<Option<Payment>, StoreError> {
+        layout::check_part("the reference", reference)?;
+        self.unique(Index::Reference, &[reference])
     }
 
     /// The payments for an entity, oldest first.

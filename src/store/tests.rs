@@ -11,15 +11,15 @@ use crate::domain::{
 fn draft(commerce_order: &str, key: &str) -> Payment {
     let mut p = crate::domain::payment::tests::draft();
     p.id = new_payment_id();
-    p.commerce_order = commerce_order.into();
+    p.reference = commerce_order.into();
     p.idempotency_key = key.into();
     p
 }
 
 fn pending(token: &str, flow_order: &str) -> Transition {
     Transition::Pending {
-        provider_reference: flow_order.into(),
-        flow_token: token.into(),
+        gateway_ref: flow_order.into(),
+        gateway_token: token.into(),
         payment_link_url: format!("https://sandbox.flow.cl/app/web/pay.php?token={token}"),
         expires_at: Some(Timestamp(60_000)),
         next_check_at: Some(Timestamp(50_000)),

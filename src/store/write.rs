@@ -33,12 +33,12 @@ fn check_payment_keys(p: &Payment) -> Result<(), StoreError> {
     }
     layout::check_part("the payment id", &p.id)?;
     layout::check_part("the organization", &p.organization)?;
-    layout::check_part("the commerce order", &p.commerce_order)?;
+    layout::check_part("the reference", &p.reference)?;
     layout::check_part("the idempotency key", &p.idempotency_key)?;
     for (what, value) in [
         ("the entity id", &p.entity_id),
-        ("the flow token", &p.flow_token),
-        ("the provider reference", &p.provider_reference),
+        ("the gateway token", &p.gateway_token),
+        ("the gateway reference", &p.gateway_ref),
     ] {
         if let Some(v) = value {
             layout::check_part(what, v)?;
@@ -304,13 +304,13 @@ impl Store {
     ) -> Result<ApplyOutcome, StoreError> {
         layout::check_part("the payment id", id)?;
         if let Transition::Pending {
-            provider_reference,
-            flow_token,
+            gateway_ref,
+            gateway_token,
             ..
         } = t
         {
-            layout::check_part("the provider reference", provider_reference)?;
-            layout::check_part("the flow token", flow_token)?;
+            layout::check_part("the gateway reference", gateway_ref)?;
+            layout::check_part("the gateway token", gateway_token)?;
         }
         let op = Op::Apply {
             id: id.to_owned(),

@@ -1,13 +1,14 @@
 //! The confirmation log: one typed entry per confirmation received, stored through
-//! [`Store::record_confirmation`] and read back by `paylink confirmations list`.
+//! [`Payments::record_confirmation`] and read back by `paylink confirmations list`.
 //!
-//! Entries never hold a secret: the token is what Flow POSTed (it is also in the pay link),
-//! and a gateway error is recorded by its message, which `FlowError` keeps free of URLs,
-//! keys and signatures. Recording is best effort: a failure to log is itself only logged.
+//! Entries never hold a secret: the token is what the gateway POSTed (it is also in the
+//! pay link), and a gateway error is recorded by its message, which gateways keep free of
+//! URLs, keys and signatures. Recording is best effort: a failure to log is itself only logged.
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Timestamp;
+use crate::payments::Payments;
 use crate::store::{Store, StoreError};
 
 /// One confirmation as recorded.
@@ -16,7 +17,7 @@ use crate::store::{Store, StoreError};
 pub struct ConfirmationEntry {
     /// When the listener received it (milliseconds since the epoch, UTC).
     pub received_at: Timestamp,
-    /// The token Flow (or someone) POSTed.
+    /// The token the gateway (or someone) POSTed.
     pub token: String,
     /// What came of it: `paid`, `failed:<reason>`, `pending`, `unchanged`, `duplicate`,
     /// `unknown_token`, `foreign_token`, `rate_limited`, `queue_full`,
@@ -43,7 +44,7 @@ pub enum Outcome {
     /// No gateway account we may ask knows the token.
     UnknownToken,
     /// The gateway knows the token, but it belongs to none of our payments (or not to the
-    /// payment whose commerceOrder it names).
+    /// payment whose reference it names).
     ForeignToken,
     /// The fallback search was skipped: its global rate limit was reached.
     RateLimited,
@@ -72,7 +73,12 @@ impl Outcome {
 }
 
 /// Appends an entry for `token`; a failure is logged, never returned.
-pub(crate) fn record(store: &Store, token: &str, outcome: &Outcome, payment_id: Option<&str>) {
+pub(crate) fn record(
+    payments: &Payments,
+    token: &str,
+    outcome: &Outcome,
+    payment_id: Option<&str>,
+) {
     let entry = ConfirmationEntry {
         received_at: Timestamp::now(),
         token: token.to_string(),
@@ -81,7 +87,7 @@ pub(crate) fn record(store: &Store, token: &str, outcome: &Outcome, payment_id: 
     };
     let result = serde_json::to_vec(&entry)
         .map_err(|e| StoreError::Io(e.to_string()))
-        .and_then(|bytes| store.record_confirmation(&bytes));
+        .and_then(|bytes| payments.record_confirmation(&bytes));
     if let Err(e) = result {
         tracing::warn!(error = %e, "cannot record a confirmation");
     }

@@ -1,30 +1,30 @@
-//! The side listener: Flow's confirmations, the payer's return page, health and metrics.
+//! The side listener: gateways' confirmations, the payer's return page, health and metrics.
 //!
 //! # Routes
 //!
-//! - `POST /webhook/flow` — Flow's server-to-server confirmation, form field `token` only
-//!   (reference §6.1). A token that is missing, empty, longer than [`MAX_TOKEN_LEN`] or not
-//!   `[A-Za-z0-9]` gets 400 and is not recorded. Any other token gets 200 at once, whatever
-//!   happens next: it is handed to a bounded queue and verified by background workers
-//!   ([`verify`] says how), so Flow's 15 s limit holds even when Flow's own API is slow or
-//!   down. A full queue still answers 200 (counted; the reconciler is the safety net).
+//! - `POST /webhook/<gateway>` — a gateway's server-to-server confirmation, one route per
+//!   [`GatewayKind`]. The gateway reads the body ([`GatewayKind::read_notification`]; for
+//!   Flow, a form field `token` of 1 to 128 letters and digits); a body it cannot read gets
+//!   400 and is not recorded. Any other gets 200 at once, whatever happens next: its token
+//!   is handed to a bounded queue and verified by background workers ([`verify`] says how),
+//!   so the gateway's own time limit (15 s at Flow) holds even when its API is slow or down.
+//!   A full queue still answers 200 (counted; the reconciler is the safety net).
 //! - `GET|POST /payment/return` — the default return page ([`return_page`]).
 //! - `GET /healthz` — `ok`, touching nothing. Served by [`serve`] on a lane of its own,
 //!   so it answers promptly even while a storm keeps the main runtime busy ([`lane`]).
 //!   `503` with the reason while the ledger cannot write (an atomic flag the store keeps;
 //!   no ledger I/O per check), so a load balancer stops sending payments to a full disk.
-//! - `GET /metrics` — Prometheus text ([`metrics`]); never scans the ledger. Open on a
+//! - `GET /metrics` — Prometheus text ([`crate::telemetry`]); never scans the ledger. Open on a
 //!   loopback listener, else only with `PAYLINK_METRICS_TOKEN` ([`metrics_access`]).
 //!
 //! # Invariants
 //!
-//! The handler never calls Flow and never waits for a ledger flush. A confirmation changes
+//! The handler never calls a gateway and never waits for a ledger flush. A confirmation changes
 //! at most the one payment the token belongs to, and only by the gateway's signed answer.
 //! Workers stop when the shutdown token is cancelled.
 
 mod lane;
 pub mod log;
-pub mod metrics;
 pub mod metrics_access;
 mod queue;
 mod return_page;
@@ -41,11 +41,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 
+pub use crate::telemetry::Metrics;
 pub use lane::serve;
 pub use log::{ConfirmationEntry, list_confirmations};
-pub use metrics::Metrics;
 pub use metrics_access::MetricsAccess;
 
+use crate::gateway::GatewayKind;
 use crate::payments::Payments;
 use log::Outcome;
 use queue::{Offer, Queue, TokenBucket};
@@ -53,9 +54,6 @@ use verify::Verifier;
 
 /// The largest request body the side listener reads (a confirmation is one short field).
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
-
-/// The longest token accepted (Flow's are 40 characters).
-pub const MAX_TOKEN_LEN: usize = 128;
 
 /// Tunables of the listener.
 #[derive(Debug, Clone)]
@@ -93,7 +91,6 @@ impl Default for WebhookOptions {
 
 struct Shared {
     payments: Payments,
-    metrics: Arc<Metrics>,
     queue: Arc<Queue>,
     return_checks: return_page::LiveChecks,
     options: WebhookOptions,
@@ -108,18 +105,13 @@ pub struct WebhookState {
 impl WebhookState {
     /// The listener's state with default options; its workers run until `shutdown`.
     /// Must be called inside a tokio runtime (it spawns the workers).
-    pub fn new(
-        payments: Payments,
-        metrics: Arc<Metrics>,
-        shutdown: CancellationToken,
-    ) -> WebhookState {
-        WebhookState::start(payments, metrics, WebhookOptions::default(), shutdown)
+    pub fn new(payments: Payments, shutdown: CancellationToken) -> WebhookState {
+        WebhookState::start(payments, WebhookOptions::default(), shutdown)
     }
 
     /// The listener's state; spawns `options.workers` verification workers.
     pub fn start(
         payments: Payments,
-        metrics: Arc<Metrics>,
         options: WebhookOptions,
         shutdown: CancellationToken,
     ) -> WebhookState {
@@ -127,7 +119,6 @@ impl WebhookState {
         let queue = Arc::new(queue);
         let verifier = Arc::new(Verifier {
             payments: payments.clone(),
-            metrics: metrics.clone(),
             fallback_limit: TokenBucket::new(options.fallback_per_second),
             fallback_accounts: options.fallback_accounts,
         });
@@ -135,7 +126,6 @@ impl WebhookState {
         WebhookState {
             inner: Arc::new(Shared {
                 payments,
-                metrics,
                 queue,
                 return_checks: return_page::LiveChecks::new(options.return_page_checks_per_second),
                 options,
@@ -148,7 +138,7 @@ impl WebhookState {
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.inner.metrics
+        self.inner.payments.metrics()
     }
 
     pub fn options(&self) -> &WebhookOptions {
@@ -162,8 +152,14 @@ impl WebhookState {
 }
 
 pub fn router(state: WebhookState) -> Router {
-    Router::new()
-        .route("/webhook/flow", post(confirm))
+    let mut router = Router::new();
+    for kind in GatewayKind::ALL {
+        router = router.route(
+            kind.webhook_path(),
+            post(move |state: State<WebhookState>, body: Bytes| confirm(state, kind, body)),
+        );
+    }
+    router
         .route(
             "/payment/return",
             get(return_page::get).post(return_page::post),
@@ -174,28 +170,17 @@ pub fn router(state: WebhookState) -> Router {
         .with_state(state)
 }
 
-/// Whether `token` looks like a token at all: 1..=128 ASCII letters and digits.
-pub fn valid_token(token: &str) -> bool {
-    !token.is_empty()
-        && token.len() <= MAX_TOKEN_LEN
-        && token.bytes().all(|b| b.is_ascii_alphanumeric())
-}
-
-async fn confirm(State(state): State<WebhookState>, body: Bytes) -> (StatusCode, &'static str) {
-    let token = serde_urlencoded::from_bytes::<Vec<(String, String)>>(&body)
-        .ok()
-        .and_then(|pairs| {
-            pairs
-                .into_iter()
-                .find(|(k, _)| k == "token")
-                .map(|(_, v)| v)
-        });
-    let Some(token) = token.filter(|t| valid_token(t)) else {
-        state.metrics().confirmations_rejected.inc();
-        return (
-            StatusCode::BAD_REQUEST,
-            "a form field token of 1 to 128 letters and digits is required",
-        );
+async fn confirm(
+    State(state): State<WebhookState>,
+    kind: GatewayKind,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    let token = match kind.read_notification(&body) {
+        Ok(hint) => hint.token,
+        Err(why) => {
+            state.metrics().confirmations_rejected.inc();
+            return (StatusCode::BAD_REQUEST, why);
+        }
     };
     let m = state.metrics();
     m.confirmations_received.inc();
@@ -203,19 +188,19 @@ async fn confirm(State(state): State<WebhookState>, body: Bytes) -> (StatusCode,
         Offer::Queued => {}
         Offer::Coalesced => {
             m.confirmations_coalesced.inc();
-            log::record(state.payments().store(), &token, &Outcome::Duplicate, None);
+            log::record(state.payments(), &token, &Outcome::Duplicate, None);
         }
         Offer::Full => {
             m.confirmations_queue_full.inc();
             tracing::warn!("confirmation queue full; acknowledged, left to the reconciler");
-            log::record(state.payments().store(), &token, &Outcome::QueueFull, None);
+            log::record(state.payments(), &token, &Outcome::QueueFull, None);
         }
     }
     (StatusCode::OK, "ok")
 }
 
 async fn healthz(State(state): State<WebhookState>) -> (StatusCode, &'static str) {
-    if state.payments().store().writable() {
+    if state.payments().ledger_writable() {
         (StatusCode::OK, "ok")
     } else {
         (
@@ -230,7 +215,7 @@ async fn metrics(State(state): State<WebhookState>, headers: HeaderMap) -> Respo
     if let Some(refusal) = state.options().metrics_access.refusal(&headers) {
         return refusal;
     }
-    let text = state.metrics().render(state.payments().store());
+    let text = state.payments().render_metrics();
     (
         [(
             header::CONTENT_TYPE,
@@ -239,20 +224,4 @@ async fn metrics(State(state): State<WebhookState>, headers: HeaderMap) -> Respo
         text,
     )
         .into_response()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::valid_token;
-
-    #[test]
-    fn tokens_are_letters_and_digits_of_bounded_length() {
-        assert!(valid_token("0123456789ABCDEF0123456789ABCDEF0123456H"));
-        assert!(!valid_token(""));
-        assert!(!valid_token("a b"));
-        assert!(!valid_token("a%00"));
-        assert!(!valid_token("ñ"));
-        assert!(!valid_token(&"A".repeat(129)));
-        assert!(valid_token(&"A".repeat(128)));
-    }
 }

@@ -1,15 +1,15 @@
-//! The default return page at `/payment/return`, where Flow sends the payer's browser after
-//! the pay page (reference §6.2): an auto-submitted POST carrying `token`, or a GET with
-//! `?token=`.
+//! The default return page at `/payment/return`, where the gateway sends the payer's
+//! browser after its pay page with the payment's token: Flow sends an auto-submitted POST
+//! carrying `token`, and a GET with `?token=` works too.
 //!
-//! The page asks Flow live (bounded by a short timeout, falling back to the ledger) so the
+//! The page asks the gateway live (bounded by a short timeout, falling back to the ledger) so the
 //! payer sees the real outcome even when the confirmation has not arrived yet, and says it
 //! plainly: received, pending, rejected, cancelled, expired or failed. The bare status word
 //! is in `<p id="status">` for tests and scripts. Every value placed in the HTML is escaped.
 //!
 //! # Bounded work per unauthenticated request
 //!
-//! Anyone can request this page, so a request must not turn into a signed Flow call by
+//! Anyone can request this page, so a request must not turn into a signed gateway call by
 //! itself ([`LiveChecks`]): a token the ledger does not know is answered 404 from the
 //! ledger; a payment already paid or failed is shown from the ledger; requests for the same
 //! token share one live check, whose answer is reused for [`REUSE_FOR`]; and new checks are
@@ -26,9 +26,10 @@ use axum::http::StatusCode;
 use axum::response::Html;
 use serde::Deserialize;
 
+use super::WebhookState;
 use super::queue::TokenBucket;
-use super::{WebhookState, valid_token};
 use crate::domain::{FailureReason, Payment, PaymentStatus, Source};
+use crate::gateway::flow::notification::valid_token;
 use crate::html::escape as esc;
 
 #[derive(Deserialize)]
@@ -114,7 +115,7 @@ async fn render(state: &WebhookState, token: &str) -> Page {
             "<p id=\"status\">unknown</p>\n<p>This address carries no valid payment token.</p>",
         );
     }
-    let stored = match state.payments().store().by_token(token) {
+    let stored = match state.payments().by_token(token) {
         Ok(Some(p)) => p,
         Ok(None) => {
             return page(
@@ -163,7 +164,6 @@ async fn live_or_stored(state: &WebhookState, token: &str, stored: Payment) -> P
     };
     let answer = check
         .get_or_init(|| async {
-            let started = Instant::now();
             let live = tokio::time::timeout(
                 state.options().return_page_timeout,
                 state
@@ -171,12 +171,6 @@ async fn live_or_stored(state: &WebhookState, token: &str, stored: Payment) -> P
                     .status(&stored.organization, &stored.id, Source::Webhook),
             )
             .await;
-            if stored.status == PaymentStatus::Pending {
-                // Only a pending payment is checked live (timed with recording its verdict).
-                state
-                    .metrics()
-                    .observe_gateway("status_by_token", "return_page", started);
-            }
             match live {
                 Ok(Ok(outcome)) => Some(outcome.payment),
                 Ok(Err(e)) => {
@@ -184,7 +178,7 @@ async fn live_or_stored(state: &WebhookState, token: &str, stored: Payment) -> P
                     None
                 }
                 Err(_) => {
-                    tracing::warn!(payment = %stored.id, "return page: Flow did not answer in time; showing the ledger");
+                    tracing::warn!(payment = %stored.id, "return page: the gateway did not answer in time; showing the ledger");
                     None
                 }
             }

@@ -1,28 +1,22 @@
-//! Verifying one confirmation: the token is only a hint; the truth is a signed getStatus.
+//! Verifying one confirmation: the token is only a hint; the truth is the gateway's
+//! signed answer, asked and applied by [`Payments`] on its one check path.
 //!
-//! Fast path (seed 000): the ledger knows the token → ask the payment's own organization and
-//! environment → apply the verdict to that payment only. Fallback, for tokens the ledger
-//! does not know: ask at most `fallback_accounts` configured accounts, each lookup taking a
-//! token from one global bucket, so a flood of random tokens cannot become a flood of calls
-//! to Flow. A token Flow knows is applied only to the payment whose organization,
-//! environment and commerceOrder match Flow's answer and whose stored token (if any) is
-//! this token; anything else — another merchant's order, a replayed token — changes
-//! nothing. Every confirmation ends as one entry in the confirmation log.
-
-use std::sync::Arc;
-use std::time::Instant;
+//! Fast path: the ledger knows the token → the payment's own account is asked about it,
+//! and its answer applies to that payment only. Fallback, for tokens the ledger does not
+//! know: at most `fallback_accounts` accounts are asked, each lookup taking a token from
+//! one global bucket, so a flood of random tokens cannot become a flood of gateway calls;
+//! an answer applies only to the payment whose account and reference match it (see
+//! [`Payments::claim_token`]). Anything else — another merchant's order, a replayed
+//! token — changes nothing. Every confirmation ends as one entry in the confirmation log.
 
 use super::log::{self, Outcome};
-use super::metrics::Metrics;
 use super::queue::TokenBucket;
-use crate::domain::{Environment, Payment, PaymentStatus, Source};
-use crate::gateway::flow::FlowError;
-use crate::gateway::{GatewayVerdict, OrderStatus, PaymentGateway};
-use crate::payments::Payments;
+use crate::domain::{Payment, PaymentStatus, Source};
+use crate::gateway::Verdict;
+use crate::payments::{CheckError, Checked, Payments, TokenClaim};
 
 pub(crate) struct Verifier {
     pub payments: Payments,
-    pub metrics: Arc<Metrics>,
     pub fallback_limit: TokenBucket,
     pub fallback_accounts: usize,
 }
@@ -31,7 +25,7 @@ impl Verifier {
     /// Verifies `token`, counts the outcome and records it in the confirmation log.
     pub async fn handle(&self, token: &str) {
         let (outcome, payment_id) = self.verify(token).await;
-        let m = &self.metrics;
+        let m = self.payments.metrics();
         match &outcome {
             Outcome::Paid | Outcome::Failed(_) | Outcome::Pending | Outcome::Unchanged => {
                 m.confirmations_verified.inc();
@@ -57,16 +51,11 @@ impl Verifier {
                 tracing::info!(payment = ?payment_id, outcome = %other.label(), "confirmation verified")
             }
         }
-        log::record(
-            self.payments.store(),
-            token,
-            &outcome,
-            payment_id.as_deref(),
-        );
+        log::record(&self.payments, token, &outcome, payment_id.as_deref());
     }
 
     async fn verify(&self, token: &str) -> (Outcome, Option<String>) {
-        match self.payments.store().by_token(token) {
+        match self.payments.by_token(token) {
             Err(e) => (Outcome::StoreError(e.to_string()), None),
             Ok(Some(p)) => {
                 let outcome = self.verify_known(&p, token).await;
@@ -79,121 +68,66 @@ impl Verifier {
     /// The fast path: the payment's own account, its own token.
     async fn verify_known(&self, p: &Payment, token: &str) -> Outcome {
         if p.status.is_terminal() {
-            // Paid never changes: a replay costs no call to Flow.
+            // Paid never changes: a replay costs no gateway call.
             return Outcome::Unchanged;
         }
-        let Some(entry) = self.payments.gateways().get(&p.organization, p.environment) else {
-            return Outcome::GatewayError(format!(
-                "no Flow account is configured for organization {:?} ({})",
-                p.organization,
-                p.environment.as_str()
-            ));
-        };
-        let started = Instant::now();
-        let answer = entry.client.status_by_token(token).await;
-        self.metrics
-            .observe_gateway("status_by_token", "webhook", started);
-        match answer {
-            Ok(status) => self.apply(p, &status).await,
-            Err(e) => Outcome::GatewayError(e.to_string()),
+        match self.payments.check_token(p, token, Source::Webhook).await {
+            Ok(checked) => describe(&checked),
+            Err(e) => failed(e),
         }
     }
 
     /// The slow path for tokens the ledger does not know (payments recorded without one).
     async fn fallback(&self, token: &str) -> (Outcome, Option<String>) {
-        let mut last_error: Option<FlowError> = None;
-        for (organization, entry) in self
+        let claim = self
             .payments
-            .gateways()
-            .all()
-            .into_iter()
-            .take(self.fallback_accounts)
-        {
-            if !self.fallback_limit.try_take() {
-                return (Outcome::RateLimited, None);
+            .claim_token(
+                token,
+                self.fallback_accounts,
+                || self.fallback_limit.try_take(),
+                Source::Webhook,
+            )
+            .await;
+        match claim {
+            Ok(TokenClaim::Unknown) => (Outcome::UnknownToken, None),
+            Ok(TokenClaim::Foreign) => (Outcome::ForeignToken, None),
+            Ok(TokenClaim::RateLimited) => (Outcome::RateLimited, None),
+            Ok(TokenClaim::Checked(checked)) => {
+                let id = checked.payment.id.clone();
+                (describe(&checked), Some(id))
             }
-            let started = Instant::now();
-            let answer = entry.client.status_by_token(token).await;
-            self.metrics
-                .observe_gateway("status_by_token", "webhook", started);
-            match answer {
-                Ok(status) => {
-                    return self
-                        .claim(&organization, entry.environment, token, &status)
-                        .await;
-                }
-                // Flow's own refusal ("not found"): this account does not know the token.
-                Err(e @ FlowError::Api { .. }) if !e.is_auth() => {}
-                Err(e) => last_error = Some(e),
-            }
-        }
-        match last_error {
-            Some(e) => (Outcome::GatewayError(e.to_string()), None),
-            None => (Outcome::UnknownToken, None),
-        }
-    }
-
-    /// Flow knows `token` in this account: apply it only to the payment it really is.
-    async fn claim(
-        &self,
-        organization: &str,
-        environment: Environment,
-        token: &str,
-        status: &OrderStatus,
-    ) -> (Outcome, Option<String>) {
-        let found = match self
-            .payments
-            .store()
-            .by_commerce_order(&status.commerce_order)
-        {
-            Ok(found) => found,
-            Err(e) => return (Outcome::StoreError(e.to_string()), None),
-        };
-        match found {
-            Some(p)
-                if p.organization == organization
-                    && p.environment == environment
-                    && p.flow_token.as_deref().is_none_or(|t| t == token) =>
-            {
-                let outcome = self.apply(&p, status).await;
-                (outcome, Some(p.id))
-            }
-            _ => (Outcome::ForeignToken, None),
-        }
-    }
-
-    async fn apply(&self, before: &Payment, status: &OrderStatus) -> Outcome {
-        if status.commerce_order != before.commerce_order {
-            // Flow's order behind this token is not this payment's order.
-            return Outcome::ForeignToken;
-        }
-        match self
-            .payments
-            .apply_verdict(before, status, Source::Webhook)
-            .await
-        {
-            Err(e) => Outcome::StoreError(e.to_string()),
-            Ok(after) => describe(before, &status.verdict, &after),
+            Err(e) => (failed(e), None),
         }
     }
 }
 
-/// Names what applying a verdict did, comparing the payment before and after.
-fn describe(before: &Payment, verdict: &GatewayVerdict, after: &Payment) -> Outcome {
-    if matches!(verdict, GatewayVerdict::Pending) {
+fn failed(e: CheckError) -> Outcome {
+    match e {
+        // The gateway's order behind this token is not this payment's order.
+        CheckError::Foreign { .. } => Outcome::ForeignToken,
+        CheckError::Store(e) => Outcome::StoreError(e.to_string()),
+        e @ (CheckError::Gateway(_)
+        | CheckError::NoAccount { .. }
+        | CheckError::NotAtGateway { .. }) => Outcome::GatewayError(e.to_string()),
+    }
+}
+
+/// Names what a check did, from the event it recorded.
+fn describe(checked: &Checked) -> Outcome {
+    if matches!(checked.status.verdict, Verdict::Pending) {
         return Outcome::Pending;
     }
-    if after.status == before.status && after.version == before.version {
+    let Some(event) = &checked.event else {
         return Outcome::Unchanged;
-    }
-    match after.status {
-        PaymentStatus::Paid if before.status != PaymentStatus::Paid => Outcome::Paid,
-        PaymentStatus::Failed if before.status != PaymentStatus::Failed => {
-            Outcome::Failed(after.failure_reason.map_or("unknown", |r| r.as_str()))
-        }
-        PaymentStatus::Draft
-        | PaymentStatus::Pending
-        | PaymentStatus::Paid
-        | PaymentStatus::Failed => Outcome::Unchanged,
+    };
+    match event.to {
+        PaymentStatus::Paid => Outcome::Paid,
+        PaymentStatus::Failed => Outcome::Failed(
+            checked
+                .payment
+                .failure_reason
+                .map_or("unknown", |r| r.as_str()),
+        ),
+        PaymentStatus::Draft | PaymentStatus::Pending => Outcome::Unchanged,
     }
 }

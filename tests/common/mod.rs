@@ -18,7 +18,7 @@ use tokio::sync::mpsc;
 #[path = "../support/mod.rs"]
 mod support;
 #[allow(unused_imports)] // each test binary uses its own part
-pub use support::{BIN, args, free_port, structured, token_of, wait_for};
+pub use support::{BIN, args, error_of, free_port, structured, token_of, wait_for};
 
 /// A client handler that records resources/updated notifications.
 #[derive(Clone)]

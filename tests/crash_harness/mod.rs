@@ -18,7 +18,7 @@ use paylink::sandbox::{
     DEFAULT_API_KEY, DEFAULT_SECRET_KEY, RunningSandbox, Sandbox, SandboxConfig,
 };
 use paylink::store::Store;
-use paylink::webhook::Metrics;
+
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::service::{RoleClient, RunningService};
@@ -116,7 +116,7 @@ impl Rig {
 
     /// The payment use cases over the ledger, built as `src/app.rs` builds them from
     /// `FLOW_*` settings. Only once no paylink process holds the ledger.
-    pub async fn payments(&self) -> Payments {
+    pub async fn payments(&self) -> (Payments, Store) {
         let dir = self.ledger_dir();
         let store = tokio::task::spawn_blocking(move || Store::open(&dir))
             .await
@@ -131,7 +131,7 @@ impl Rig {
         gateways.insert(
             "default",
             GatewayEntry {
-                client: FlowClient::new(cfg).unwrap(),
+                gateway: Arc::new(FlowClient::new(cfg).unwrap()),
                 mode: GatewayMode::OfflineSandbox,
                 environment: Environment::Development,
                 default_currency: Currency::CLP,
@@ -139,12 +139,12 @@ impl Rig {
             },
         );
         let settings = PaymentSettings::with_public_base(&self.listener_base());
-        Payments::new(store, gateways, settings)
+        (Payments::new(store.clone(), gateways, settings), store)
     }
 
     /// The reconciler the server runs, with one pass covering every open payment.
     pub fn reconciler(payments: &Payments) -> Reconciler {
-        let mut r = Reconciler::new(payments.clone(), Arc::new(Metrics::new()));
+        let mut r = Reconciler::new(payments.clone());
         r.batch_limit = 1_000_000;
         r
     }

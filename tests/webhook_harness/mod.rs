@@ -34,6 +34,8 @@ pub const OTHER_SECRET_KEY: &str = "other-merchant-secret-0123456789abcdef0123";
 pub struct Harness {
     pub sandbox: RunningSandbox,
     pub payments: Payments,
+    /// The ledger behind `payments`, for tests that set up or inspect it directly.
+    pub store: Store,
     pub metrics: Arc<Metrics>,
     pub state: WebhookState,
     /// `http://127.0.0.1:PORT` of the side listener.
@@ -89,7 +91,7 @@ impl Harness {
         gateways.insert(
             "default",
             GatewayEntry {
-                client: flow_client(&sandbox, DEFAULT_API_KEY, DEFAULT_SECRET_KEY),
+                gateway: Arc::new(flow_client(&sandbox, DEFAULT_API_KEY, DEFAULT_SECRET_KEY)),
                 mode: GatewayMode::OfflineSandbox,
                 environment: Environment::Development,
                 default_currency: paylink::domain::Currency::CLP,
@@ -102,19 +104,14 @@ impl Harness {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut settings = PaymentSettings::with_public_base(&base);
         tweak(&mut settings);
-        let payments = Payments::new(store, gateways, settings);
-        let metrics = Arc::new(Metrics::new());
+        let payments = Payments::new(store.clone(), gateways, settings);
+        let metrics = payments.metrics().clone();
         let shutdown = CancellationToken::new();
         let options = WebhookOptions {
             workers: 4,
             ..WebhookOptions::default()
         };
-        let state = WebhookState::start(
-            payments.clone(),
-            metrics.clone(),
-            options,
-            shutdown.child_token(),
-        );
+        let state = WebhookState::start(payments.clone(), options, shutdown.child_token());
         let router = webhook::router(state.clone());
         let stop = shutdown.child_token();
         tokio::spawn(async move {
@@ -126,6 +123,7 @@ impl Harness {
         Harness {
             sandbox,
             payments,
+            store,
             metrics,
             state,
             base,
@@ -157,15 +155,13 @@ impl Harness {
     }
 
     pub fn token(p: &Payment) -> String {
-        p.flow_token.clone().expect("a pending payment has a token")
+        p.gateway_token
+            .clone()
+            .expect("a pending payment has a token")
     }
 
     pub fn get(&self, id: &str) -> Payment {
-        self.payments
-            .store()
-            .get(id)
-            .unwrap()
-            .expect("payment exists")
+        self.store.get(id).unwrap().expect("payment exists")
     }
 
     /// POSTs a confirmation body to `/webhook/flow`; returns the status and how long it took.
@@ -201,7 +197,7 @@ impl Harness {
     }
 
     pub fn confirmations(&self) -> Vec<ConfirmationEntry> {
-        webhook::list_confirmations(self.payments.store(), 1000).unwrap()
+        webhook::list_confirmations(&self.store, 1000).unwrap()
     }
 
     pub fn confirmations_for(&self, token: &str) -> Vec<ConfirmationEntry> {
@@ -212,12 +208,12 @@ impl Harness {
     }
 
     pub fn reconciler(&self) -> Reconciler {
-        Reconciler::new(self.payments.clone(), self.metrics.clone())
+        Reconciler::new(self.payments.clone())
     }
 
     /// The number of events of the payment, from the ledger.
     pub fn event_count(&self, id: &str) -> usize {
-        self.payments.store().events(id).unwrap().len()
+        self.store.events(id).unwrap().len()
     }
 }
 

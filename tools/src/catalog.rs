@@ -43,6 +43,14 @@ impl ToolId {
             _ => None,
         }
     }
+
+    /// The seeds' dotted name, whatever spelling was listed or called (metrics, logs).
+    pub fn canonical_name(self) -> &'static str {
+        match self {
+            ToolId::Create => "payment.create",
+            ToolId::GetStatus => "payment.getStatus",
+        }
+    }
 }
 
 /// MCP tool annotations, every one explicit.

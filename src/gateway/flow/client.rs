@@ -17,7 +17,11 @@ use super::sign::{SIGNATURE_PARAM, sign};
 use super::wire::{ErrorBody, PayResponse, PaymentStatus};
 use crate::domain::{Currency, Money};
 use crate::gateway::retry::{Decision, RetryPolicy};
-use crate::gateway::{CreatedOrder, GatewayVerdict, OrderRequest, OrderStatus, PaymentGateway};
+use futures::future::BoxFuture;
+
+use crate::gateway::{
+    Checkout, CheckoutRequest, Gateway, GatewayError, GatewayKind, GatewayStatus, Lookup, Verdict,
+};
 
 /// Default per-request timeout (the MTB seed's 30 s).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -332,75 +336,110 @@ impl FlowClient {
     }
 }
 
-/// Maps Flow's PaymentStatus to the gateway's verdict.
-pub fn order_status(s: &PaymentStatus) -> Result<OrderStatus, FlowError> {
+/// Maps Flow's PaymentStatus to a neutral status.
+pub fn order_status(s: &PaymentStatus) -> Result<GatewayStatus, FlowError> {
     let flow_status = FlowStatus::from_code(s.status)
         .ok_or_else(|| FlowError::Malformed(format!("unknown Flow status {}", s.status)))?;
     let verdict = match flow_status {
-        FlowStatus::Pending => GatewayVerdict::Pending,
-        FlowStatus::Paid => GatewayVerdict::Paid {
+        FlowStatus::Pending => Verdict::Pending,
+        FlowStatus::Paid => Verdict::Paid {
             paid_at: s.payment_data.as_ref().and_then(|d| d.date.clone()),
         },
-        FlowStatus::Rejected => GatewayVerdict::Rejected,
-        FlowStatus::Cancelled => GatewayVerdict::Cancelled,
+        FlowStatus::Rejected => Verdict::Rejected,
+        FlowStatus::Cancelled => Verdict::Cancelled,
     };
     let currency = s
         .currency
         .as_deref()
         .and_then(Currency::from_code)
         .unwrap_or(Currency::CLP);
-    Ok(OrderStatus {
-        provider_ref: s.flow_order.to_string(),
-        commerce_order: s.commerce_order.clone(),
+    Ok(GatewayStatus {
+        gateway_ref: s.flow_order.to_string(),
+        reference: s.commerce_order.clone(),
         verdict,
-        gateway_code: s.status,
-        gateway_message: flow_status.message(),
         amount: Money::parse_major(&s.amount, currency).ok(),
     })
 }
 
-impl PaymentGateway for FlowClient {
-    type Error = FlowError;
+/// Flow's status code and its wording for a verdict.
+pub fn status_code(verdict: &Verdict) -> (i64, &'static str) {
+    let s = match verdict {
+        Verdict::Pending => FlowStatus::Pending,
+        Verdict::Paid { .. } => FlowStatus::Paid,
+        Verdict::Rejected => FlowStatus::Rejected,
+        Verdict::Cancelled => FlowStatus::Cancelled,
+    };
+    (s as i64, s.message())
+}
 
-    async fn create_order(&self, req: &OrderRequest) -> Result<CreatedOrder, FlowError> {
+impl FlowClient {
+    async fn open_checkout(&self, req: &CheckoutRequest) -> Result<Checkout, FlowError> {
         let params = CreateParams {
-            commerce_order: req.commerce_order.clone(),
+            commerce_order: req.reference.clone(),
             subject: req.subject.clone(),
             currency: req.amount.currency.code().to_string(),
             amount: req.amount.major_text(),
             email: req.payer_email.clone(),
-            url_confirmation: req.url_confirmation.clone(),
-            url_return: req.url_return.clone(),
-            timeout_secs: req.timeout_secs,
+            url_confirmation: req.notify_url.clone(),
+            url_return: req.return_url.clone(),
+            timeout_secs: req.expires_in_secs,
             optional: None,
             payment_method: None,
         };
         let r = self.create(&params).await?;
-        Ok(CreatedOrder {
-            provider_ref: r.flow_order.to_string(),
-            payment_url: format!("{}?token={}", r.url, r.token),
+        Ok(Checkout {
+            gateway_ref: r.flow_order.to_string(),
+            url: format!("{}?token={}", r.url, r.token),
             token: r.token,
         })
     }
 
-    async fn status_by_token(&self, token: &str) -> Result<OrderStatus, FlowError> {
-        order_status(&self.get_status(token).await?)
-    }
-
-    async fn status_by_provider_ref(&self, provider_ref: &str) -> Result<OrderStatus, FlowError> {
-        let flow_order: i64 = provider_ref.parse().map_err(|_| {
-            FlowError::Config(format!("{provider_ref:?} is not a Flow order number"))
-        })?;
-        order_status(&self.get_status_by_flow_order(flow_order).await?)
-    }
-
-    async fn status_by_commerce_order(
-        &self,
-        commerce_order: &str,
-    ) -> Result<Option<OrderStatus>, FlowError> {
-        match self.find_by_commerce_order(commerce_order).await? {
-            Some(s) => order_status(&s).map(Some),
-            None => Ok(None),
+    async fn read_status(&self, lookup: Lookup<'_>) -> Result<Option<GatewayStatus>, FlowError> {
+        let answer = match lookup {
+            Lookup::Token(token) => self.get_status(token).await,
+            Lookup::GatewayRef(r) => {
+                let flow_order: i64 = r
+                    .parse()
+                    .map_err(|_| FlowError::Config(format!("{r:?} is not a Flow order number")))?;
+                self.get_status_by_flow_order(flow_order).await
+            }
+            Lookup::Reference(r) => self.get_status_by_commerce_id(r).await,
+        };
+        match answer {
+            Ok(s) => order_status(&s).map(Some),
+            // "Transaction not found" (and, for tokens, any refusal that is not about our
+            // credentials: Flow answers an unknown token with a 400 of its own).
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e @ FlowError::Api { .. })
+                if matches!(lookup, Lookup::Token(_)) && !e.is_auth() =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
         }
+    }
+}
+
+impl Gateway for FlowClient {
+    fn kind(&self) -> GatewayKind {
+        GatewayKind::Flow
+    }
+
+    fn call_timeout(&self) -> Duration {
+        self.cfg.timeout
+    }
+
+    fn create_checkout<'a>(
+        &'a self,
+        req: &'a CheckoutRequest,
+    ) -> BoxFuture<'a, Result<Checkout, GatewayError>> {
+        Box::pin(async move { self.open_checkout(req).await.map_err(GatewayError::from) })
+    }
+
+    fn status<'a>(
+        &'a self,
+        lookup: Lookup<'a>,
+    ) -> BoxFuture<'a, Result<Option<GatewayStatus>, GatewayError>> {
+        Box::pin(async move { self.read_status(lookup).await.map_err(GatewayError::from) })
     }
 }

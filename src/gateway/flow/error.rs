@@ -8,6 +8,8 @@
 
 use std::time::Duration;
 
+use crate::gateway::{GatewayError, Refusal};
+
 /// Flow's code for a bad signature (also sent for an unknown apiKey).
 pub const CODE_INVALID_SIGNATURE: i64 = 108;
 /// The amount is below Flow's minimum (350 CLP).
@@ -126,6 +128,54 @@ impl FlowError {
             FlowError::Config(root_cause(&e))
         } else {
             FlowError::Transport(root_cause(&e))
+        }
+    }
+}
+
+impl From<FlowError> for GatewayError {
+    /// Flow's errors in neutral terms; Flow's codes end here.
+    fn from(e: FlowError) -> GatewayError {
+        if e.is_auth() {
+            return GatewayError::Misconfigured {
+                detail: format!("Flow refused paylink's credentials: {e}"),
+            };
+        }
+        match e {
+            FlowError::Api { code, message, .. } => {
+                if message.to_ascii_lowercase().contains("not found") {
+                    return GatewayError::NotFound;
+                }
+                let reason = match code {
+                    Some(CODE_BELOW_MINIMUM) => Refusal::BelowMinimum,
+                    Some(CODE_INVALID_EMAIL) => Refusal::InvalidEmail,
+                    Some(CODE_CURRENCY_NOT_ENABLED) => Refusal::CurrencyNotEnabled,
+                    _ => Refusal::Other,
+                };
+                GatewayError::Rejected {
+                    reason,
+                    code: code.map(|c| c.to_string()),
+                    message,
+                }
+            }
+            FlowError::OrderExistsWithoutLink { flow_order } => GatewayError::LinkLost {
+                gateway_ref: flow_order.to_string(),
+            },
+            FlowError::Config(detail) => GatewayError::Misconfigured {
+                detail: format!("the Flow account is misconfigured: {detail}"),
+            },
+            FlowError::Connect(_) => GatewayError::Unavailable {
+                detail: e.to_string(),
+                retry_after: None,
+                outcome_unknown: false,
+            },
+            FlowError::Timeout(_)
+            | FlowError::Http { .. }
+            | FlowError::Malformed(_)
+            | FlowError::Transport(_) => GatewayError::Unavailable {
+                detail: e.to_string(),
+                retry_after: None,
+                outcome_unknown: true,
+            },
         }
     }
 }

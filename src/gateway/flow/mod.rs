@@ -2,13 +2,21 @@
 
 pub mod client;
 pub mod error;
+pub mod notification;
 pub mod sign;
 pub mod wire;
 
-pub use client::{FlowClient, FlowClientConfig};
+pub use client::{FlowClient, FlowClientConfig, status_code};
 pub use error::FlowError;
 
 /// Flow's production API base.
 pub const PRODUCTION_BASE_URL: &str = "https://www.flow.cl/api";
 /// Flow's own sandbox API base.
 pub const SANDBOX_BASE_URL: &str = "https://sandbox.flow.cl/api";
+
+use crate::domain::{Currency, Money};
+
+/// The smallest order Flow accepts in a currency, where Flow documents one (CLP 350).
+pub fn minimum(currency: Currency) -> Option<Money> {
+    (currency == Currency::CLP).then(|| Money::from_minor(350, currency))
+}

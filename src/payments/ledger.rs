@@ -1,0 +1,75 @@
+//! The reads and bookkeeping writes other parts of paylink need from the ledger, kept
+//! behind `Payments` so that no status changes except through the use cases: listings for
+//! the operator and for MCP resources, the reconciler's schedule, the confirmation log and
+//! the ledger's health.
+
+use super::Payments;
+use crate::domain::{Payment, PaymentEvent, PaymentStatus, Timestamp};
+use crate::store::StoreError;
+
+impl Payments {
+    /// Any payment by id, whatever its organization (operator commands, the reconciler).
+    pub fn get(&self, id: &str) -> Result<Option<Payment>, StoreError> {
+        self.store().get(id)
+    }
+
+    /// The payment a gateway token belongs to (the return page).
+    pub fn by_token(&self, token: &str) -> Result<Option<Payment>, StoreError> {
+        self.store().by_token(token)
+    }
+
+    /// A payment's events, oldest first.
+    pub fn events(&self, id: &str) -> Result<Vec<PaymentEvent>, StoreError> {
+        self.store().events(id)
+    }
+
+    /// Payments newest first, optionally of one organization and one status.
+    pub fn list(
+        &self,
+        organization: Option<&str>,
+        status: Option<PaymentStatus>,
+        limit: usize,
+    ) -> Result<Vec<Payment>, StoreError> {
+        self.store().list(organization, status, limit)
+    }
+
+    /// Payments by status, from memory.
+    pub fn status_counts(&self) -> [(PaymentStatus, u64); 4] {
+        self.store().status_counts()
+    }
+
+    /// Payments the reconciler should look at by `now`.
+    pub fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Payment>, StoreError> {
+        self.store().due(now, limit)
+    }
+
+    /// When the reconciler looks at a payment next (None: never again).
+    pub async fn reschedule(
+        &self,
+        id: &str,
+        next_check_at: Option<Timestamp>,
+        attempts: u32,
+    ) -> Result<(), StoreError> {
+        self.store().reschedule(id, next_check_at, attempts).await
+    }
+
+    /// Appends an entry (opaque JSON) to the confirmation log.
+    pub fn record_confirmation(&self, entry_json: &[u8]) -> Result<u64, StoreError> {
+        self.store().record_confirmation(entry_json)
+    }
+
+    /// The newest confirmation log entries.
+    pub fn confirmations(&self, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.store().confirmations(limit)
+    }
+
+    /// Whether the ledger can write right now.
+    pub fn ledger_writable(&self) -> bool {
+        self.store().writable()
+    }
+
+    /// `/metrics` in the Prometheus text format, with the ledger's gauges refreshed.
+    pub fn render_metrics(&self) -> String {
+        self.metrics().render(self.store())
+    }
+}
