@@ -1,5 +1,5 @@
 //! HTML escaping for the few pages paylink serves (the sandbox's pay page and the return
-//! page): every value that came from a request or from Flow goes through [`escape`].
+//! page): every value that came from a request or from a gateway goes through [`escape`].
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(text: &str) -> String {

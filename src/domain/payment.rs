@@ -44,7 +44,8 @@ impl Timestamp {
     }
 }
 
-/// Which Flow account a payment lives in: Flow's sandbox (development) or live (production).
+/// Which of an organization's accounts a payment lives in: a test mode (development) or
+/// live (production).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "lowercase")]
 pub enum Environment {
@@ -83,9 +84,9 @@ pub enum Source {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureReason {
-    /// The gateway rejected the payment (Flow status 3).
+    /// The gateway rejected the payment.
     Rejected,
-    /// The payer or the gateway cancelled it (Flow status 4 before its timeout).
+    /// The payer or the gateway cancelled it before its timeout.
     Cancelled,
     /// The order's timeout passed without payment.
     Expired,
@@ -139,7 +140,7 @@ impl Transition {
     }
 }
 
-/// The payment entity (seeds 000 and 003). Its `Debug` redacts the payer's e-mail, so a
+/// The payment entity. Its `Debug` redacts the payer's e-mail, so a
 /// payment in a log line or an error shows `a***@gmail.com`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -221,7 +222,7 @@ impl std::fmt::Debug for Payment {
     }
 }
 
-/// The relation name between a payment and its entity (seed 000).
+/// The relation name between a payment and its entity (`paymentFor` in tool results).
 pub const PAYMENT_FOR: &str = "payment_for";
 
 /// One entry of a payment's append-only log.

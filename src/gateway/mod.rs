@@ -43,6 +43,20 @@ impl GatewayKind {
         }
     }
 
+    /// The gateway's test mode, in words.
+    pub fn test_mode_name(self) -> &'static str {
+        match self {
+            GatewayKind::Flow => "Flow sandbox (sandbox.flow.cl; test money)",
+        }
+    }
+
+    /// The gateway's production, in words.
+    pub fn live_mode_name(self) -> &'static str {
+        match self {
+            GatewayKind::Flow => "LIVE (www.flow.cl; real money)",
+        }
+    }
+
     pub fn parse(s: &str) -> Option<GatewayKind> {
         match s.trim().to_ascii_lowercase().as_str() {
             "flow" => Some(GatewayKind::Flow),

@@ -11,7 +11,7 @@
 //!    retry or for reconciliation, which first ask the gateway by our reference.
 //!
 //! Within this process one create per key runs at a time (striped locks), so two
-//! concurrent retries never both reach Flow.
+//! concurrent retries never both reach the gateway.
 
 use std::hash::{Hash, Hasher};
 

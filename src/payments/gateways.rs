@@ -35,10 +35,8 @@ impl GatewayMode {
             (GatewayMode::Local, k) => {
                 format!("a local {k}-compatible server on this machine (no real money)")
             }
-            (GatewayMode::Test, GatewayKind::Flow) => {
-                "Flow sandbox (sandbox.flow.cl; test money)".to_string()
-            }
-            (GatewayMode::Live, GatewayKind::Flow) => "LIVE (www.flow.cl; real money)".to_string(),
+            (GatewayMode::Test, k) => k.test_mode_name().to_string(),
+            (GatewayMode::Live, k) => k.live_mode_name().to_string(),
         }
     }
 

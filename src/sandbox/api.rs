@@ -1,4 +1,4 @@
-//! Flow's payment services under `/api` (reference §2.5, §4.1, §4.3, §5).
+//! Flow's payment services under `/api`.
 //!
 //! One entry point per request: decode the parameters (query for GET; urlencoded or
 //! multipart body otherwise; anything else decodes to nothing, hence "missing params"),

@@ -5,7 +5,7 @@
 //!
 //! - `/api/payment/create` (POST, urlencoded or multipart), `/api/payment/getStatus`,
 //!   `/api/payment/getStatusByFlowOrder`, `/api/payment/getStatusByCommerceId` (GET):
-//!   Flow's services, signature-checked per reference §2.5 (`api.rs`).
+//!   Flow's services, signature-checked as Flow checks them (`api.rs`).
 //! - `/app/web/pay.php`: the pay page (GET shows the order, POST settles it) (`pay_page.rs`).
 //! - `/sandbox/...`: the JSON control API (`control.rs`):
 //!   - `POST /sandbox/settle` `{"token":"…","outcome":"paid|rejected|cancelled|pending"}`
@@ -21,7 +21,7 @@
 //!   - `GET /sandbox/requests`, `GET /sandbox/confirmations`, `GET /sandbox/orders/{token}`,
 //!     `GET /sandbox/health` (`ok`).
 //!
-//! # Behaviour chosen where Flow's is unknown (reference §5, §6, §7 \[INFER\])
+//! # Behaviour chosen where Flow's is not documented
 //!
 //! Signature and apiKey errors answer HTTP 401 code 108; CLP decimals answer code 1902;
 //! an expired order reports status 4 and sends no confirmation; confirmations are sent for

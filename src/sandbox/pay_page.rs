@@ -139,7 +139,7 @@ async fn act(State(sb): State<Sandbox>, axum::Form(form): axum::Form<PayForm>) -
     }
 }
 
-/// The auto-submitted POST of `token` to the merchant's `urlReturn` (reference §6.2).
+/// The auto-submitted POST of `token` to the merchant's `urlReturn`.
 fn return_form(url_return: &str, token: &str) -> String {
     format!(
         "<p>Returning to the merchant…</p>\n<form method=\"post\" action=\"{}\">\n\

@@ -1,4 +1,4 @@
-//! Flow's request rules as the emulator enforces them (reference §2.5, §4.1, §5): the
+//! Flow's request rules as the emulator enforces them: the
 //! error bodies, the order of checks for `payment/create`, amounts, e-mails and currencies.
 //!
 //! Pure functions over decoded parameters, so the rules are unit-tested without HTTP.

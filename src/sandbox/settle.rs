@@ -2,7 +2,7 @@
 //! the control API's `POST /sandbox/settle` and [`Sandbox::settle`].
 //!
 //! Paid, rejected and cancelled POST `token=<token>` (urlencoded) to the order's
-//! `urlConfirmation` once, with a 20 s timeout and no retries (reference §6.1), and record
+//! `urlConfirmation` once, with a 20 s timeout and no retries, and record
 //! the HTTP status and latency; an answer that is not 200, takes over 15 s or never comes
 //! is an "integration alert". A pending drop count swallows the confirmation instead.
 //! Leaving an order pending (cash coupon) sends nothing. The state lock is released

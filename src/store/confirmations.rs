@@ -5,7 +5,7 @@
 //! one does not wait for a flush: it becomes durable with the next ledger write or sled's
 //! periodic flush (every 500 ms).
 //!
-//! The endpoint that feeds this log is unauthenticated (Flow signs nothing), so the log
+//! The endpoint that feeds this log is unauthenticated (a gateway's confirmation may be unsigned), so the log
 //! keeps only the newest [`CONFIRMATION_LOG_CAP`] entries: once it holds [`TRIM_EVERY`]
 //! more, the oldest are removed back to the cap. Disk and cache use stay bounded whatever
 //! arrives. The number of entries is counted once when the ledger opens and then kept in

@@ -30,7 +30,7 @@ pub enum StoreError {
          records. Run `paylink ledger verify` to see what is wrong, then recover as README.md \
          says under \"Recovering a damaged ledger\": stop paylink, move {dir} aside, restore \
          the last backup of it (with master.key), start paylink and run `paylink payments \
-         reconcile` to catch up with Flow"
+         reconcile` to catch up with the gateway"
     )]
     Damaged { dir: String, detail: String },
     /// The directory holds a ledger written by another schema version.

@@ -1,7 +1,7 @@
 //! Who may read `GET /metrics`.
 //!
-//! The side listener faces the internet when Flow must reach it, and the metrics say how
-//! much money moves and how often Flow fails. So: with a token (`PAYLINK_METRICS_TOKEN`),
+//! The side listener faces the internet when a gateway must reach it, and the metrics say
+//! how much money moves and how often gateways fail. So: with a token (`PAYLINK_METRICS_TOKEN`),
 //! `/metrics` wants `Authorization: Bearer <token>` (scheme case-insensitive) and answers
 //! 401 otherwise; without one it stays open on a loopback listener (local Prometheus
 //! setups keep working) and answers 403 on any other address, saying how to open it.

@@ -62,11 +62,11 @@ pub struct WebhookOptions {
     pub workers: usize,
     /// Tokens waiting for a worker before new ones are acknowledged but dropped.
     pub queue_capacity: usize,
-    /// At most this many Flow accounts are asked about a token the ledger does not know.
+    /// At most this many gateway accounts are asked about a token the ledger does not know.
     pub fallback_accounts: usize,
     /// Fallback lookups per second, for the whole process (a burst of as many is allowed).
     pub fallback_per_second: u32,
-    /// How long the return page waits for Flow before showing the ledger's status.
+    /// How long the return page waits for the gateway before showing the ledger's status.
     pub return_page_timeout: Duration,
     /// Live checks the (unauthenticated) return page may start per second, for the whole
     /// process; over it, the page shows the ledger's status.

@@ -2,8 +2,8 @@
 //!
 //! Invariants:
 //! - The handler never waits: [`Queue::offer`] either queues the token, folds it into the
-//!   one already queued or in flight (coalescing), or reports the queue full. Flow gets its
-//!   200 at once in every case; a dropped confirmation is caught by the reconciler.
+//!   one already queued or in flight (coalescing), or reports the queue full. The gateway gets
+//!   its 200 at once in every case; a dropped confirmation is caught by the reconciler.
 //! - A token is tracked from the moment it is queued until its worker is done with it, so
 //!   at most one verification per token runs at a time. A duplicate that arrives while its
 //!   token is being verified asks for one more verification afterwards (the first may have

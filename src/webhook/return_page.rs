@@ -153,7 +153,7 @@ async fn render(state: &WebhookState, token: &str) -> Page {
     page(StatusCode::OK, title, &body)
 }
 
-/// The payment as Flow reports it now, when a live check is allowed and answers; else as
+/// The payment as the gateway reports it now, when a live check is allowed and answers; else as
 /// the ledger has it. Paid and failed payments are shown from the ledger.
 async fn live_or_stored(state: &WebhookState, token: &str, stored: Payment) -> Payment {
     if matches!(stored.status, PaymentStatus::Paid | PaymentStatus::Failed) {

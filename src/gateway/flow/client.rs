@@ -23,7 +23,7 @@ use crate::gateway::{
     Checkout, CheckoutRequest, Gateway, GatewayError, GatewayKind, GatewayStatus, Lookup, Verdict,
 };
 
-/// Default per-request timeout (the MTB seed's 30 s).
+/// Default per-request timeout: 30 s, as Flow's own integrations use.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// How to reach one Flow merchant account.
@@ -174,7 +174,7 @@ impl FlowClient {
     fn signed(&self, params: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
         let mut all = Vec::with_capacity(params.len() + 2);
         all.push(("apiKey", self.cfg.api_key.clone()));
-        // Never send empty parameters: whether Flow signs over them is unknown (§2.4).
+        // Never send empty parameters: Flow does not document whether it signs over them.
         all.extend(params.into_iter().filter(|(_, v)| !v.is_empty()));
         let s = sign(
             all.iter().map(|(k, v)| (*k, v.as_str())),

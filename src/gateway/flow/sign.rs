@@ -1,4 +1,4 @@
-//! Flow's request signature (reference §2.2).
+//! Flow's request signature.
 //!
 //! Every parameter except `s` takes part; names are sorted byte-wise; each name is
 //! followed immediately by its raw (unencoded) value with no separators; the string is

@@ -1,4 +1,5 @@
-//! Flow's JSON and form shapes, accepted as Flow really sends them (reference §3, §4.3).
+//! Flow's JSON and form shapes, accepted as Flow really sends them (numbers that arrive as
+//! strings, fields that arrive null or missing).
 //!
 //! Numbers may arrive as JSON numbers or as numeric strings; `optional` may be an object,
 //! a string or null; `paymentData` and `pending_info` may be null or hold null fields.
