@@ -1,4 +1,4 @@
-//! The harness of `tests/faults.rs`: the real `paylink` binary over stdio, pointed at an
+//! The harness of the `faults` tests: the real `paylink` binary over stdio, pointed at an
 //! in-process Flow sandbox whose HTTP server can be stopped and started again on the same
 //! port (so "nothing listening" is a real refused connection and the sandbox keeps its
 //! orders), a real sled directory, and a one-second Flow timeout set through `paylink.toml`
@@ -19,17 +19,14 @@ use paylink::sandbox::{
 };
 use paylink::store::Store;
 use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, CallToolResult};
+use rmcp::model::CallToolResult;
 use rmcp::service::{RoleClient, RunningService};
 use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-#[path = "../support/mod.rs"]
-mod support;
-#[allow(unused_imports)] // each test binary uses its own part
-pub use support::{BIN, error_of, free_port, structured, token_of, wait_for};
+use super::{BIN, free_port};
 
 /// The Flow timeout every scenario runs with (`flow_timeout_secs` in paylink.toml).
 pub const FLOW_TIMEOUT: Duration = Duration::from_secs(1);
@@ -246,12 +243,7 @@ pub struct Server {
 
 impl Server {
     pub async fn call(&self, name: &str, args: Value) -> CallToolResult {
-        self.client
-            .call_tool(
-                CallToolRequestParams::new(name.to_string()).with_arguments(support::args(args)),
-            )
-            .await
-            .expect("tools/call is routed")
+        super::call(&self.client, name, args).await
     }
 
     /// Closes the client (stdin) and waits for the process to exit, killing it after 15 s.

@@ -3,14 +3,12 @@
 //! however often it is confirmed, even while Flow's API is down. Also health, metrics and
 //! the return page.
 
-mod webhook_harness;
-
 use std::time::Duration;
 
 use paylink::domain::{EventKind, FailureReason, PaymentStatus, Timestamp};
 use paylink::reconcile::reconcile_once;
 use paylink::sandbox::{Fault, FaultKind, FaultTarget, Outcome};
-use webhook_harness::*;
+use crate::support::webhook::*;
 
 async fn settle_and_wait(
     h: &Harness,

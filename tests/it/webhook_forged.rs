@@ -2,12 +2,10 @@
 //! tokens (and floods of them), another merchant's token, a token of an order that is none
 //! of our payments, and a real token replayed.
 
-mod webhook_harness;
-
 use paylink::domain::PaymentStatus;
 use paylink::gateway::flow::client::CreateParams;
 use paylink::sandbox::Outcome;
-use webhook_harness::*;
+use crate::support::webhook::*;
 
 #[tokio::test]
 async fn malformed_confirmations_get_400_and_are_not_recorded() {

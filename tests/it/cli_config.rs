@@ -1,10 +1,8 @@
 //! Configuration errors, integrations stored in the ledger, and secrets that never leak.
 
-mod common;
-
 use std::process::{Command, Output, Stdio};
 
-use common::*;
+use crate::support::*;
 use paylink::sandbox::{Merchant, Outcome, Sandbox, SandboxConfig};
 use rmcp::ServiceExt;
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};

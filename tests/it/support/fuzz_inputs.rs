@@ -1,4 +1,4 @@
-//! Generators of hostile inputs for `tests/fuzz.rs`: arbitrary bytes, arbitrary JSON,
+//! Generators of hostile inputs for the `fuzz` tests: arbitrary bytes, arbitrary JSON,
 //! JSON shaped like Flow's answers and like tool arguments with hostile values, form
 //! bodies around the webhook's body limit, amount texts, and signed parameter lists.
 //! Also the run configuration (small default case counts, raised by `PROPTEST_CASES`) and

@@ -2,12 +2,10 @@
 //! keep-alive client speaking JSON-RPC by hand, and hostile clients (half-open connections,
 //! trickled bodies, another organization's token, too many sessions).
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::{Value, json};

@@ -1,8 +1,6 @@
 //! The real binary over streamable HTTP, driven by rmcp's client.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use paylink::sandbox::Outcome;
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;

@@ -1,11 +1,9 @@
 //! The real binary over stdio, driven by rmcp's client, against the offline sandbox.
 #![allow(deprecated)] // resources/subscribe is the 2025-11-25 wire rmcp still speaks.
 
-mod common;
-
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use paylink::sandbox::Outcome;
 use rmcp::model::SubscribeRequestParams;
 use serde_json::json;

@@ -14,13 +14,11 @@
 //! left and nothing Flow knows as final is still open, every settle being recorded as Flow
 //! settled it.
 
-mod crash_harness;
-
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crash_harness::*;
+use crate::support::crash::*;
 use paylink::domain::{EventKind, PaymentStatus, Timestamp};
 use paylink::reconcile::reconcile_once;
 use paylink::sandbox::{Outcome, Sandbox};

@@ -2,9 +2,7 @@
 //! issued, must not become a burst of signed Flow calls. Real binary, real side listener,
 //! the offline Flow sandbox counting what reaches it.
 
-mod common;
-
-use common::{World, args, structured};
+use crate::support::{World, args, structured};
 use paylink::sandbox::Outcome;
 use rmcp::ServiceExt;
 use rmcp::model::CallToolRequestParams;

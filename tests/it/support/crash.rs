@@ -1,4 +1,4 @@
-//! The harness of `tests/crash_server.rs`: one in-process Flow sandbox and one sled
+//! The harness of the `crash_server` tests: one in-process Flow sandbox and one sled
 //! directory that live across every restart, the real `paylink serve --http` binary on fixed
 //! loopback ports (so Flow's confirmation URL stays valid after a restart), rmcp
 //! streamable-HTTP clients, SIGKILL, and the payment use cases rebuilt in-process over the
@@ -27,11 +27,7 @@ use secrecy::SecretString;
 use serde_json::Value;
 use tokio::process::Child;
 
-#[path = "../support/mod.rs"]
-mod support;
-#[allow(unused_imports)] // each test binary uses its own part
-pub use support::BIN;
-use support::free_port;
+use super::{BIN, args, free_port};
 
 pub type Client = RunningService<RoleClient, ()>;
 
@@ -176,8 +172,8 @@ pub async fn kill(child: &mut Child) {
 }
 
 /// A tool call with a deadline; `None` when the transport failed (the server died).
-pub async fn call(client: &Client, name: &str, args: Value) -> Option<CallToolResult> {
-    let req = CallToolRequestParams::new(name.to_string()).with_arguments(support::args(args));
+pub async fn call(client: &Client, name: &str, a: Value) -> Option<CallToolResult> {
+    let req = CallToolRequestParams::new(name.to_string()).with_arguments(args(a));
     match tokio::time::timeout(Duration::from_secs(15), client.call_tool(req)).await {
         Ok(Ok(r)) => Some(r),
         _ => None,

@@ -17,11 +17,10 @@
 //! - one idempotency key never yields two Flow orders (successful `payment/create` requests
 //!   per commerceOrder in the sandbox's request log).
 
-mod fault_harness;
-
 use std::time::{Duration, Instant};
 
-use fault_harness::*;
+use crate::support::faults::*;
+use crate::support::{error_of, structured, token_of, wait_for};
 use paylink::domain::{EventKind, FailureReason, PaymentStatus};
 use paylink::sandbox::{FaultKind, FaultTarget, Outcome};
 use rmcp::model::CallToolResult;

@@ -5,13 +5,11 @@
 //! Mounting needs root. Elsewhere the test says loudly that it did not run, and fails
 //! under `CI=true` so CI can never skip it silently.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::{World, args, structured, wait_for};
+use crate::support::{World, args, structured, wait_for};
 use rmcp::ServiceExt;
 use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::transport::StreamableHttpClientTransport;

@@ -1,9 +1,17 @@
-//! Shared harness for tests that run the real `paylink` binary: an offline Flow sandbox
-//! in-process, a fresh sled directory, free loopback ports, and rmcp clients.
-#![allow(dead_code)]
+//! The one test harness of the integration tests. This module holds what every test
+//! shares: the binary under test, free loopback ports, waiting on a condition with a
+//! deadline, reading tool results, and the [`World`] that runs the real `paylink` binary
+//! (over stdio or streamable HTTP) against an in-process offline Flow sandbox and a fresh
+//! sled directory. The submodules are the harnesses of particular tests.
 
+pub mod crash;
+pub mod faults;
+pub mod fuzz_inputs;
+pub mod webhook;
+
+use std::future::Future;
 use std::process::Stdio;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use paylink::sandbox::{
     DEFAULT_API_KEY, DEFAULT_SECRET_KEY, RunningSandbox, Sandbox, SandboxConfig,
@@ -12,13 +20,87 @@ use rmcp::model::{CallToolRequestParams, CallToolResult, ResourceUpdatedNotifica
 use rmcp::service::{NotificationContext, RoleClient, RunningService};
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 use rmcp::{ClientHandler, ServiceExt};
+use serde_json::{Map, Value};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::sync::mpsc;
 
-#[path = "../support/mod.rs"]
-mod support;
-#[allow(unused_imports)] // each test binary uses its own part
-pub use support::{BIN, args, error_of, free_port, structured, token_of, wait_for};
+/// The `paylink` binary cargo built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_paylink");
+
+/// A loopback port free right now (the OS picks it).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `cond` until it holds; fails the test, naming `what`, after `timeout`.
+pub async fn wait_for<F, Fut>(what: &str, timeout: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !cond().await {
+        assert!(Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// A JSON object literal as tool arguments.
+pub fn args(v: Value) -> Map<String, Value> {
+    v.as_object().expect("arguments are an object").clone()
+}
+
+/// The structured result of a call that must have succeeded.
+pub fn structured(r: &CallToolResult) -> Value {
+    assert_ne!(
+        r.is_error,
+        Some(true),
+        "tool failed: {:?}",
+        r.structured_content
+    );
+    r.structured_content.clone().expect("structuredContent")
+}
+
+/// The `error` object of a call that must have failed.
+pub fn error_of(r: &CallToolResult) -> Value {
+    assert_eq!(
+        r.is_error,
+        Some(true),
+        "expected a tool error, got {:?}",
+        r.structured_content
+    );
+    r.structured_content.clone().expect("error JSON")["error"].clone()
+}
+
+/// The `code` of a call that must have failed.
+pub fn error_code(r: &CallToolResult) -> String {
+    error_of(r)["code"].as_str().unwrap().to_string()
+}
+
+/// Calls a tool; the call must reach the server (the tool itself may fail).
+pub async fn call<H: ClientHandler>(
+    client: &RunningService<RoleClient, H>,
+    name: &str,
+    a: Value,
+) -> CallToolResult {
+    client
+        .call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(args(a)))
+        .await
+        .expect("tools/call is routed")
+}
+
+/// The Flow token in a create result's `paymentLinkUrl` (`...?token=<token>`).
+pub fn token_of(created: &Value) -> String {
+    created["paymentLinkUrl"]
+        .as_str()
+        .and_then(|link| link.split("token=").nth(1))
+        .expect("a payment link with a token")
+        .to_string()
+}
 
 /// A client handler that records resources/updated notifications.
 #[derive(Clone)]
@@ -174,15 +256,4 @@ impl World {
         .await;
         (child, url, side)
     }
-}
-
-pub async fn call(client: &Client, name: &str, a: serde_json::Value) -> CallToolResult {
-    client
-        .call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(args(a)))
-        .await
-        .expect("tools/call is routed")
-}
-
-pub fn error_code(r: &CallToolResult) -> String {
-    support::error_of(r)["code"].as_str().unwrap().to_string()
 }

@@ -1,8 +1,6 @@
 //! Outbound lifecycle notifications: a local receiver gets Standard-Webhooks-signed POSTs
 //! when a payment becomes paid or failed, and failed deliveries are retried.
 
-mod webhook_harness;
-
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -16,7 +14,7 @@ use paylink::notify::{Notifier, NotifyRetry, NotifyTarget};
 use paylink::sandbox::Outcome;
 use secrecy::SecretString;
 use sha2::Sha256;
-use webhook_harness::*;
+use crate::support::webhook::*;
 
 const SECRET: &str = "receiver-shared-secret-0123456789";
 

@@ -19,13 +19,10 @@
 //!   characters across a name/value boundary is invisible to it by design; that is not
 //!   tested as a change. paylink only verifies in its sandbox, over fixed parameter names.)
 
-mod fuzz_inputs;
-mod webhook_harness;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use fuzz_inputs::*;
+use crate::support::fuzz_inputs::*;
 use paylink::domain::money::{CURRENCIES, MAX_MINOR};
 use paylink::domain::{Currency, Money};
 use paylink::gateway::flow::client::{CreateParams, order_status};
@@ -39,7 +36,7 @@ use paylink_tools::validate::{email_is_plausible, first_unsafe_char};
 use paylink_tools::{parse_create, parse_get_status};
 use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use webhook_harness::Harness;
+use crate::support::webhook::Harness;
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_multi_thread()

@@ -1,14 +1,12 @@
 //! Reconciliation against the offline sandbox with a clock the test controls: missed
 //! confirmations, expiry, drafts left behind by a crash, and only-what-is-due with backoff.
 
-mod webhook_harness;
-
 use paylink::domain::{FailureReason, Payment, PaymentStatus, Source, Timestamp, new_payment_id};
 use paylink::gateway::flow::client::CreateParams;
 use paylink::reconcile::{Checked, ReconcileReport, reconcile_once, reconcile_one};
 use paylink::sandbox::{DEFAULT_API_KEY, DEFAULT_SECRET_KEY, Outcome};
 use paylink::store::DraftOutcome;
-use webhook_harness::*;
+use crate::support::webhook::*;
 
 fn report(checked: usize, changed: usize, still_pending: usize, errors: usize) -> ReconcileReport {
     ReconcileReport {

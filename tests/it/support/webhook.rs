@@ -5,9 +5,6 @@
 
 #![allow(dead_code)] // each test binary uses its own part of the harness
 
-#[path = "../support/mod.rs"]
-mod support;
-
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -228,5 +225,5 @@ where
     F: Fn() -> Fut,
     Fut: Future<Output = bool>,
 {
-    support::wait_for(what, Duration::from_secs(10), cond).await
+    super::wait_for(what, Duration::from_secs(10), cond).await
 }

@@ -1,10 +1,11 @@
 //! Crash safety: a writer process is killed with SIGKILL at random moments, and every write
 //! it acknowledged must be there when the ledger is reopened, with every index consistent.
 //!
-//! The test binary re-runs itself: `crash_child_writer` does nothing unless
-//! `PAYLINK_CRASH_DIR` is set; then it writes forever from four tasks and prints one `ACK`
-//! line per acknowledged write. The parent kills it after a random number of ACK lines,
-//! reopens the directory, checks, and starts the next child on the same directory.
+//! The test binary re-runs itself with a filter that selects only `crash_child_writer`,
+//! which does nothing unless `PAYLINK_CRASH_DIR` is set; then it writes forever from four
+//! tasks and prints one `ACK` line per acknowledged write. The parent kills it after a
+//! random number of ACK lines, reopens the directory, checks, and starts the next child on
+//! the same directory.
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -130,6 +131,15 @@ fn crash_child_writer() {
     });
 }
 
+/// The libtest name of [`crash_child_writer`] in this binary (`store_crash::crash_child_writer`):
+/// its module path without the crate's name.
+fn child_test_name() -> String {
+    let module = module_path!()
+        .split_once("::")
+        .map_or("", |(_crate, module)| module);
+    format!("{module}::crash_child_writer")
+}
+
 fn parse_status(s: &str) -> PaymentStatus {
     PaymentStatus::ALL
         .into_iter()
@@ -161,7 +171,7 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
         let mut child = Command::new(&exe)
             .args([
                 "--exact",
-                "crash_child_writer",
+                &child_test_name(),
                 "--nocapture",
                 "--test-threads=1",
             ])
