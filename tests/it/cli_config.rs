@@ -199,46 +199,29 @@ async fn a_recognisable_secret_appears_nowhere_in_a_whole_cycle() {
     });
     let client = ().serve(transport).await.unwrap();
     let mut results = String::new();
-    let created = client
-        .call_tool(
-            rmcp::model::CallToolRequestParams::new("payment.create").with_arguments(args(
-                json!({"amount": 5000, "description": "canary", "customerEmail": "a@gmail.com"}),
-            )),
-        )
-        .await
-        .unwrap();
+    let created = call(
+        &client,
+        "payment.create",
+        json!({"amount": 5000, "description": "canary", "customerEmail": "a@gmail.com"}),
+    )
+    .await;
     results.push_str(&format!("{created:?}"));
-    let s = created.structured_content.unwrap();
-    let token = s["paymentLinkUrl"]
-        .as_str()
-        .unwrap()
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .to_string();
-    sb.sandbox.settle(&token, Outcome::Paid).await.unwrap();
+    let s = structured(&created);
+    sb.sandbox.settle(&token_of(&s), Outcome::Paid).await.unwrap();
     for a in [
         json!({"entityId": s["paymentId"]}),
         json!({"entityId": "ent_nope"}),
         json!({"bogus": 1}),
     ] {
-        let r = client
-            .call_tool(
-                rmcp::model::CallToolRequestParams::new("payment.getStatus")
-                    .with_arguments(args(a)),
-            )
-            .await
-            .unwrap();
+        let r = call(&client, "payment.getStatus", a).await;
         results.push_str(&format!("{r:?}"));
     }
-    let bad = client
-        .call_tool(
-            rmcp::model::CallToolRequestParams::new("payment.create").with_arguments(args(
-                json!({"amount": 10.5, "description": "x", "customerEmail": "a@gmail.com"}),
-            )),
-        )
-        .await
-        .unwrap();
+    let bad = call(
+        &client,
+        "payment.create",
+        json!({"amount": 10.5, "description": "x", "customerEmail": "a@gmail.com"}),
+    )
+    .await;
     results.push_str(&format!("{bad:?}"));
     client.cancel().await.unwrap();
     let server_logs = logs.await.unwrap();

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::support::crash::*;
+use crate::support::token_of;
 use paylink::domain::{EventKind, PaymentStatus, Timestamp};
 use paylink::reconcile::reconcile_once;
 use paylink::sandbox::{Outcome, Sandbox};
@@ -94,9 +95,7 @@ fn record_create(book: &Shared, key: &str, r: &CallToolResult) {
         return;
     }
     let id = v["paymentId"].as_str().expect("paymentId").to_string();
-    let link = v["paymentLinkUrl"].as_str().expect("paymentLinkUrl");
-    let token = link.split("token=").nth(1).expect("a token").to_string();
-    b.acked.insert(id.clone(), (key.to_string(), token));
+    b.acked.insert(id.clone(), (key.to_string(), token_of(&v)));
     b.fresh.push(id);
 }
 

@@ -14,29 +14,12 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use futures::{SinkExt, StreamExt};
-use paylink::sandbox::{DEFAULT_API_KEY, DEFAULT_SECRET_KEY, Sandbox, SandboxConfig};
-use rmcp::model::{
-    CallToolRequestParams, ResourceUpdatedNotificationParam, SubscribeRequestParams,
-};
-use rmcp::service::{NotificationContext, RoleClient};
-use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
-use rmcp::{ClientHandler, ServiceExt};
+use rmcp::model::SubscribeRequestParams;
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_tungstenite::tungstenite::Message;
 
-#[derive(Clone)]
-struct Updates(tokio::sync::mpsc::UnboundedSender<String>);
-
-impl ClientHandler for Updates {
-    async fn on_resource_updated(
-        &self,
-        p: ResourceUpdatedNotificationParam,
-        _: NotificationContext<RoleClient>,
-    ) {
-        let _ = self.0.send(p.uri);
-    }
-}
+use crate::support::{World, call, free_port, structured};
 
 fn chromium_path() -> Option<PathBuf> {
     let path = std::env::var_os("CHROMIUM")
@@ -224,41 +207,16 @@ async fn a_payment_link_paid_in_a_real_browser_lands_on_the_return_page_as_paid(
     if chromium_path().is_none() {
         return;
     }
-    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
-    let data = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let env = [
-        ("PAYLINK_DATA_DIR", data.path().display().to_string()),
-        ("PAYLINK_LISTEN", format!("127.0.0.1:{port}")),
-        ("FLOW_API_KEY", DEFAULT_API_KEY.to_string()),
-        ("FLOW_SECRET_KEY", DEFAULT_SECRET_KEY.to_string()),
-        ("FLOW_BASE_URL", sandbox.api_url.clone()),
-    ];
-    let cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_paylink")).configure(|c| {
-        c.arg("serve")
-            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-            .kill_on_drop(true);
-    });
-    let (tx, mut updates) = tokio::sync::mpsc::unbounded_channel();
-    let client = Updates(tx)
-        .serve(TokioChildProcess::new(cmd).unwrap())
-        .await
-        .expect("MCP handshake");
+    let w = World::new().await;
+    // A fixed port, so the return page's address is known in advance.
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let (client, mut updates) = w
+        .stdio_with(&[], &[("PAYLINK_LISTEN", &listen)], Stdio::inherit())
+        .await;
 
     let args = json!({"amount": 5000, "description": "Clase de matemáticas", "customerEmail": "ana@gmail.com"});
-    let created = client
-        .call_tool(
-            CallToolRequestParams::new("payment.create")
-                .with_arguments(args.as_object().unwrap().clone()),
-        )
-        .await
-        .unwrap()
-        .structured_content
-        .expect("payment.create returns structured content");
+    let created = structured(&call(&client, "payment.create", args).await);
     let link = created["paymentLinkUrl"].as_str().unwrap().to_string();
     let id = created["paymentId"].as_str().unwrap().to_string();
     let uri = created["resourceUri"].as_str().unwrap().to_string();
@@ -303,15 +261,7 @@ async fn a_payment_link_paid_in_a_real_browser_lands_on_the_return_page_as_paid(
     assert_eq!(landed["title"], "Payment received");
     browser.close().await;
 
-    let status = client
-        .call_tool(
-            CallToolRequestParams::new("payment.getStatus")
-                .with_arguments(json!({"entityId": id}).as_object().unwrap().clone()),
-        )
-        .await
-        .unwrap()
-        .structured_content
-        .unwrap();
+    let status = structured(&call(&client, "payment.getStatus", json!({"entityId": id})).await);
     assert_eq!(status["status"], "paid", "{status}");
     let heard = tokio::time::timeout(Duration::from_secs(10), async {
         loop {
@@ -325,7 +275,7 @@ async fn a_payment_link_paid_in_a_real_browser_lands_on_the_return_page_as_paid(
     .await
     .expect("resources/updated for the subscribed payment");
     assert_eq!(heard, uri);
-    let confirmation = sandbox.sandbox.confirmations();
+    let confirmation = w.sandbox.sandbox.confirmations();
     assert_eq!(confirmation.len(), 1);
     assert_eq!(confirmation[0].http_status, Some(200), "{confirmation:?}");
     client.cancel().await.unwrap();

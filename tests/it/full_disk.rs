@@ -9,9 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{World, args, structured, wait_for};
+use crate::support::{World, call, structured, wait_for};
 use rmcp::ServiceExt;
-use rmcp::model::{CallToolRequestParams, CallToolResult};
 use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::{Value, json};
 
@@ -78,15 +77,6 @@ fn fill(path: &Path) {
             Err(e) => panic!("filling the disk failed otherwise: {e}"),
         }
     }
-}
-
-type Client = rmcp::service::RunningService<rmcp::service::RoleClient, ()>;
-
-async fn call(client: &Client, name: &str, a: Value) -> CallToolResult {
-    client
-        .call_tool(CallToolRequestParams::new(name.to_string()).with_arguments(args(a)))
-        .await
-        .expect("tools/call is routed")
 }
 
 fn create_args(key: &str) -> Value {

@@ -111,12 +111,12 @@ async fn a_payment_created_over_stdio_turns_paid_and_subscribers_hear_of_it() {
         .subscribe(SubscribeRequestParams::new(uri.clone()))
         .await
         .unwrap();
-    let token = link.split("token=").nth(1).unwrap();
+    let token = token_of(&created);
     // Drop Flow's confirmation so that the live check of getStatus is what learns of it.
     w.sandbox.sandbox.drop_next_confirmations(1);
     w.sandbox
         .sandbox
-        .settle(token, Outcome::Paid)
+        .settle(&token, Outcome::Paid)
         .await
         .unwrap();
 
@@ -190,13 +190,7 @@ async fn bad_arguments_are_refused_with_their_code_and_flow_sees_no_create() {
     let paid = structured(
         &call(&client, "payment.create", json!({"amount": 5000, "description": "d", "customerEmail": "a@gmail.com", "entityId": "booking-1"})).await,
     );
-    let token = paid["paymentLinkUrl"]
-        .as_str()
-        .unwrap()
-        .split("token=")
-        .nth(1)
-        .unwrap()
-        .to_string();
+    let token = token_of(&paid);
     w.sandbox
         .sandbox
         .settle(&token, Outcome::Paid)

@@ -2,10 +2,9 @@
 //! issued, must not become a burst of signed Flow calls. Real binary, real side listener,
 //! the offline Flow sandbox counting what reaches it.
 
-use crate::support::{World, args, structured};
+use crate::support::{World, call, structured, token_of};
 use paylink::sandbox::Outcome;
 use rmcp::ServiceExt;
-use rmcp::model::CallToolRequestParams;
 use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::json;
 
@@ -23,23 +22,13 @@ async fn a_return_page_storm_makes_a_bounded_number_of_gateway_calls() {
     let w = World::new().await;
     let (_child, url, side) = w.http_with_listener(&[], &[]).await;
     let client = ().serve(StreamableHttpClientTransport::from_uri(url)).await.unwrap();
-    let created = client
-        .call_tool(
-            CallToolRequestParams::new("payment.create").with_arguments(args(json!({
-                "amount": 5000, "description": "Clase", "customerEmail": "ana@gmail.com"
-            }))),
-        )
-        .await
-        .unwrap();
-    let link = structured(&created)["paymentLinkUrl"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let token = link
-        .split("token=")
-        .nth(1)
-        .expect("the link carries the token")
-        .to_string();
+    let created = call(
+        &client,
+        "payment.create",
+        json!({"amount": 5000, "description": "Clase", "customerEmail": "ana@gmail.com"}),
+    )
+    .await;
+    let token = token_of(&structured(&created));
 
     // The payer pays, but Flow's confirmation never reaches paylink: only a live check
     // can show the page "paid".

@@ -13,6 +13,8 @@ use paylink::sandbox::{
 };
 use serde_json::{Value, json};
 
+use crate::support::wait_for;
+
 type Params = Vec<(String, String)>;
 
 /// `params` plus apiKey and a valid `s` for the given merchant.
@@ -151,16 +153,13 @@ impl Receiver {
         self.tokens.lock().unwrap().clone()
     }
 
-    /// Waits (five seconds at most) until `token` has been confirmed.
-    async fn wait_for(&self, token: &str) -> bool {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        while tokio::time::Instant::now() < deadline {
-            if self.received().iter().any(|t| t == token) {
-                return true;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        false
+    /// Waits until `token` has been confirmed; fails the test after five seconds.
+    async fn wait_for(&self, token: &str) {
+        let what = format!("the confirmation of {token}");
+        wait_for(&what, Duration::from_secs(5), || async {
+            self.received().iter().any(|t| t == token)
+        })
+        .await;
     }
 }
 
@@ -353,7 +352,7 @@ async fn confirmation_is_delivered_to_the_merchant_receiver() {
         .await
         .unwrap();
     assert_eq!(report.status["status"], 3);
-    assert!(receiver.wait_for(&token).await);
+    receiver.wait_for(&token).await;
     let record = report.confirmation.unwrap();
     assert_eq!(
         (record.http_status, record.alert, record.dropped),
@@ -374,7 +373,7 @@ async fn dropped_confirmations_are_recorded_and_never_delivered() {
     // The next order is confirmed normally: once it arrives, the first provably never will.
     let second = env.create(&order("E-2", &receiver.url, &[])).await;
     env.sandbox().settle(&second, Outcome::Paid).await.unwrap();
-    assert!(receiver.wait_for(&second).await);
+    receiver.wait_for(&second).await;
     assert_eq!(receiver.received(), vec![second]);
     let dropped: Vec<bool> = env
         .sandbox()
@@ -436,7 +435,7 @@ async fn pay_page_shows_four_buttons_and_paying_auto_posts_the_token_to_url_retu
     assert!(html.contains(action), "{html}");
     assert!(html.contains(&format!("name=\"token\" value=\"{token}\"")));
     assert!(html.contains("<script>document.forms[0].submit()</script>"));
-    assert!(receiver.wait_for(&token).await);
+    receiver.wait_for(&token).await;
     let (_, again) = env.pay_page(&token).await;
     assert!(again.contains("paid") && !again.contains("id=\"pay\""));
     assert_eq!(env.pay_page("NOPE").await.0, 404);
@@ -457,7 +456,7 @@ async fn leaving_an_order_pending_issues_a_coupon_and_sends_no_confirmation() {
     assert!(env.sandbox().confirmations().is_empty());
     // The coupon is paid later: now the confirmation goes out, and a final order stays final.
     env.sandbox().settle(&token, Outcome::Paid).await.unwrap();
-    assert!(receiver.wait_for(&token).await);
+    receiver.wait_for(&token).await;
     assert!(
         env.sandbox()
             .settle(&token, Outcome::Rejected)
