@@ -39,7 +39,7 @@ run peers   benches/peers/.venv/bin/python benches/peers/drive.py --json "$out/p
 
 if [ -z "${QUICK:-}" ]; then
   # The long variants of the robustness tests.
-  run crash-long env PAYLINK_CRASH_ROUNDS=100 cargo test --release --test crash_server -- --nocapture
-  run fuzz-long  env PROPTEST_CASES=20000 cargo test --release --test fuzz -- --nocapture
+  run crash-long env PAYLINK_CRASH_ROUNDS=100 cargo test --release --test it crash_server:: -- --nocapture
+  run fuzz-long  env PROPTEST_CASES=20000 cargo test --release --test it fuzz:: -- --nocapture
 fi
 echo "results in $out/"
