@@ -4,8 +4,6 @@
 //! streamable-HTTP clients, SIGKILL, and the payment use cases rebuilt in-process over the
 //! ledger once the last process is dead (as `src/app.rs` builds them).
 
-#![allow(dead_code)]
-
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -8,8 +8,6 @@
 //! same ledger, and the ledger is opened in-process to check what was left behind. Waiting
 //! is always on a condition with a deadline.
 
-#![allow(dead_code)] // each test uses its own part of the harness
-
 use std::net::SocketAddr;
 use std::process::Stdio;
 use std::time::{Duration, Instant};

@@ -4,8 +4,6 @@
 //! Also the run configuration (small default case counts, raised by `PROPTEST_CASES`) and
 //! two helpers of the oracles: the exact value of a decimal text, and parameter pairs.
 
-#![allow(dead_code)]
-
 use proptest::collection::{hash_map, vec};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};

@@ -3,8 +3,6 @@
 //! Flow client pointing at the sandbox, and the side listener served on 127.0.0.1:0.
 //! Waiting is always on a condition with a deadline.
 
-#![allow(dead_code)] // each test binary uses its own part of the harness
-
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
