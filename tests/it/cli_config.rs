@@ -2,11 +2,12 @@
 
 use std::process::{Command, Output, Stdio};
 
-use crate::support::*;
 use paylink::sandbox::{Merchant, Outcome, Sandbox, SandboxConfig};
 use rmcp::ServiceExt;
 use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
 use serde_json::json;
+
+use crate::support::*;
 
 fn paylink(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(BIN)
@@ -207,7 +208,10 @@ async fn a_recognisable_secret_appears_nowhere_in_a_whole_cycle() {
     .await;
     results.push_str(&format!("{created:?}"));
     let s = structured(&created);
-    sb.sandbox.settle(&token_of(&s), Outcome::Paid).await.unwrap();
+    sb.sandbox
+        .settle(&token_of(&s), Outcome::Paid)
+        .await
+        .unwrap();
     for a in [
         json!({"entityId": s["paymentId"]}),
         json!({"entityId": "ent_nope"}),

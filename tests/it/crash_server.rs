@@ -18,8 +18,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::support::crash::*;
-use crate::support::token_of;
 use paylink::domain::{EventKind, PaymentStatus, Timestamp};
 use paylink::reconcile::reconcile_once;
 use paylink::sandbox::{Outcome, Sandbox};
@@ -29,6 +27,9 @@ use rmcp::model::CallToolResult;
 use serde_json::{Value, json};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
+
+use crate::support::crash::*;
+use crate::support::token_of;
 
 const DEFAULT_ROUNDS: usize = 20;
 /// Concurrent MCP clients creating payments.

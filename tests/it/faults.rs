@@ -19,14 +19,15 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::faults::*;
-use crate::support::{error_of, structured, token_of, wait_for};
 use paylink::domain::{EventKind, FailureReason, PaymentStatus};
 use paylink::sandbox::{FaultKind, FaultTarget, Outcome};
 use rmcp::model::CallToolResult;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+
+use crate::support::faults::*;
+use crate::support::{error_of, structured, token_of, wait_for};
 
 const CREATE: &str = "payment.create";
 const STATUS: &str = "payment.getStatus";

@@ -9,10 +9,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use crate::support::{World, call, structured, wait_for};
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::{Value, json};
+
+use crate::support::{World, call, structured, wait_for};
 
 /// Unmounts the tmpfs when the test ends, however it ends.
 struct Mounted(PathBuf);

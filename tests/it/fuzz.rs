@@ -22,7 +22,6 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::support::fuzz_inputs::*;
 use paylink::domain::money::{CURRENCIES, MAX_MINOR};
 use paylink::domain::{Currency, Money};
 use paylink::gateway::flow::client::{CreateParams, order_status};
@@ -36,6 +35,8 @@ use paylink_tools::validate::{email_is_plausible, first_unsafe_char};
 use paylink_tools::{parse_create, parse_get_status};
 use proptest::prelude::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::support::fuzz_inputs::*;
 use crate::support::webhook::Harness;
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -1,11 +1,12 @@
 //! The real binary over streamable HTTP, driven by rmcp's client.
 
-use crate::support::*;
 use paylink::sandbox::Outcome;
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::json;
+
+use crate::support::*;
 
 const ACME: &str = "acme-token-0123456789abcdef";
 const GLOBEX: &str = "globex-token-0123456789abcdef";

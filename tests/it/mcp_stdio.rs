@@ -3,10 +3,11 @@
 
 use std::time::Duration;
 
-use crate::support::*;
 use paylink::sandbox::Outcome;
 use rmcp::model::SubscribeRequestParams;
 use serde_json::json;
+
+use crate::support::*;
 
 #[tokio::test]
 async fn dotted_names_are_listed_by_default_and_snake_names_on_request() {

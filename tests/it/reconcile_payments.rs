@@ -6,6 +6,7 @@ use paylink::gateway::flow::client::CreateParams;
 use paylink::reconcile::{Checked, ReconcileReport, reconcile_once, reconcile_one};
 use paylink::sandbox::{DEFAULT_API_KEY, DEFAULT_SECRET_KEY, Outcome};
 use paylink::store::DraftOutcome;
+
 use crate::support::webhook::*;
 
 fn report(checked: usize, changed: usize, still_pending: usize, errors: usize) -> ReconcileReport {

@@ -2,11 +2,12 @@
 //! issued, must not become a burst of signed Flow calls. Real binary, real side listener,
 //! the offline Flow sandbox counting what reaches it.
 
-use crate::support::{World, call, structured, token_of};
 use paylink::sandbox::Outcome;
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::json;
+
+use crate::support::{World, call, structured, token_of};
 
 fn get_status_calls(w: &World) -> usize {
     w.sandbox

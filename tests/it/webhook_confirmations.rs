@@ -8,6 +8,7 @@ use std::time::Duration;
 use paylink::domain::{EventKind, FailureReason, PaymentStatus, Timestamp};
 use paylink::reconcile::reconcile_once;
 use paylink::sandbox::{Fault, FaultKind, FaultTarget, Outcome};
+
 use crate::support::webhook::*;
 
 async fn settle_and_wait(

@@ -5,6 +5,7 @@
 use paylink::domain::PaymentStatus;
 use paylink::gateway::flow::client::CreateParams;
 use paylink::sandbox::Outcome;
+
 use crate::support::webhook::*;
 
 #[tokio::test]

@@ -14,6 +14,7 @@ use paylink::notify::{Notifier, NotifyRetry, NotifyTarget};
 use paylink::sandbox::Outcome;
 use secrecy::SecretString;
 use sha2::Sha256;
+
 use crate::support::webhook::*;
 
 const SECRET: &str = "receiver-shared-secret-0123456789";
