@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::support::{World, call, free_port, structured};
+use crate::support::{World, call, free_port, hears_update, structured};
 
 fn chromium_path() -> Option<PathBuf> {
     let path = std::env::var_os("CHROMIUM")
@@ -263,18 +263,7 @@ async fn a_payment_link_paid_in_a_real_browser_lands_on_the_return_page_as_paid(
 
     let status = structured(&call(&client, "payment.getStatus", json!({"entityId": id})).await);
     assert_eq!(status["status"], "paid", "{status}");
-    let heard = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match updates.recv().await {
-                Some(u) if u == uri => return u,
-                Some(_) => continue,
-                None => panic!("the MCP client closed"),
-            }
-        }
-    })
-    .await
-    .expect("resources/updated for the subscribed payment");
-    assert_eq!(heard, uri);
+    hears_update(&mut updates, &uri).await;
     let confirmation = w.sandbox.sandbox.confirmations();
     assert_eq!(confirmation.len(), 1);
     assert_eq!(confirmation[0].http_status, Some(200), "{confirmation:?}");

@@ -28,14 +28,10 @@ async fn a_payment_created_over_http_turns_paid() {
     let w = World::new().await;
     let (_child, url) = w.http(&[], &[]).await;
     let client = connect(&url, None).await.unwrap();
-    let names: Vec<String> = client
-        .list_all_tools()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
-    assert_eq!(names, ["payment.create", "payment.getStatus"]);
+    assert_eq!(
+        tool_names(&client).await,
+        ["payment.create", "payment.getStatus"]
+    );
     let created = structured(
         &call(&client, "payment.create", json!({"amount": 15000, "description": "Inscripción MTB", "customerEmail": "juan@gmail.com"}))
             .await,
@@ -78,14 +74,10 @@ async fn organizations_are_isolated_by_bearer_token() {
 
     let acme = connect(&url, Some(ACME)).await.unwrap();
     let globex = connect(&url, Some(GLOBEX)).await.unwrap();
-    let names: Vec<String> = acme
-        .list_all_tools()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
-    assert_eq!(names, ["payment_create", "payment_get_status"]);
+    assert_eq!(
+        tool_names(&acme).await,
+        ["payment_create", "payment_get_status"]
+    );
 
     let mine = structured(
         &call(&acme, "payment_create", json!({"amount": 5000, "description": "acme", "customerEmail": "a@gmail.com", "idempotencyKey": "same-key"})).await,

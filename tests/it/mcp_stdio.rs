@@ -13,14 +13,10 @@ use crate::support::*;
 async fn dotted_names_are_listed_by_default_and_snake_names_on_request() {
     let w = World::new().await;
     let (client, _) = w.stdio(&[]).await;
-    let names: Vec<String> = client
-        .list_all_tools()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
-    assert_eq!(names, ["payment.create", "payment.getStatus"]);
+    assert_eq!(
+        tool_names(&client).await,
+        ["payment.create", "payment.getStatus"]
+    );
     let tools = client.list_all_tools().await.unwrap();
     let create = &tools[0];
     let a = create.annotations.as_ref().unwrap();
@@ -49,14 +45,10 @@ async fn dotted_names_are_listed_by_default_and_snake_names_on_request() {
     client.cancel().await.unwrap();
 
     let (client, _) = w.stdio(&["--tool-names", "snake"]).await;
-    let names: Vec<String> = client
-        .list_all_tools()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
-    assert_eq!(names, ["payment_create", "payment_get_status"]);
+    assert_eq!(
+        tool_names(&client).await,
+        ["payment_create", "payment_get_status"]
+    );
     // The dotted spelling still works in snake mode.
     let r = call(
         &client,
@@ -130,18 +122,7 @@ async fn a_payment_created_over_stdio_turns_paid_and_subscribers_hear_of_it() {
     assert!(s["paidAt"].is_string());
     assert_eq!(s["paymentFor"], "session-42");
 
-    let got = tokio::time::timeout(Duration::from_secs(10), async {
-        loop {
-            match updates.recv().await {
-                Some(u) if u == uri => return u,
-                Some(_) => continue,
-                None => panic!("client closed"),
-            }
-        }
-    })
-    .await
-    .expect("resources/updated for the subscribed payment");
-    assert_eq!(got, uri);
+    hears_update(&mut updates, &uri).await;
 
     // A paid payment is answered from the ledger, without asking Flow.
     let before = w.sandbox.sandbox.requests().len();

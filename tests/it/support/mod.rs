@@ -93,6 +93,17 @@ pub async fn call<H: ClientHandler>(
         .expect("tools/call is routed")
 }
 
+/// The names of the tools the server lists, in its order.
+pub async fn tool_names<H: ClientHandler>(client: &RunningService<RoleClient, H>) -> Vec<String> {
+    client
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect()
+}
+
 /// The Flow token in a create result's `paymentLinkUrl` (`...?token=<token>`).
 pub fn token_of(created: &Value) -> String {
     created["paymentLinkUrl"]
@@ -117,6 +128,21 @@ impl ClientHandler for Recorder {
 }
 
 pub type Client = RunningService<RoleClient, Recorder>;
+
+/// Waits (ten seconds at most) until a [`Recorder`] hears `resources/updated` for `uri`.
+pub async fn hears_update(updates: &mut mpsc::UnboundedReceiver<String>, uri: &str) {
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match updates.recv().await {
+                Some(u) if u == uri => return,
+                Some(_) => continue,
+                None => panic!("the MCP client closed"),
+            }
+        }
+    })
+    .await
+    .expect("resources/updated for the subscribed payment");
+}
 
 /// A sandbox, a ledger directory, and the environment that points the binary at them.
 pub struct World {
