@@ -2,15 +2,14 @@
 //! today's: every payment, event, index, idempotency claim and confirmation is still there,
 //! in today's format, and the server keeps its promises about them.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::*;
 use paylink::domain::{EventKind, PaymentStatus};
 use paylink::gateway::GatewayKind;
 use paylink::store::{SCHEMA_VERSION, Store, layout};
 use serde_json::{Value, json};
+
+use crate::support::*;
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ledger-v1")
