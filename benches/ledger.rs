@@ -63,6 +63,7 @@ fn draft(i: u64, next_check_at: Option<Timestamp>) -> Payment {
         expires_at: Some(Timestamp(1_700_000_600_000 + i as i64)),
         next_check_at,
         check_attempts: 0,
+        create_attempt: 1,
         version: 1,
         id,
     }

@@ -329,6 +329,7 @@ fn pending(commerce_order: &str, token: &str, flow_order: i64, now: Timestamp) -
         expires_at: None,
         next_check_at: Some(now.plus_secs(-3600)),
         check_attempts: 0,
+        create_attempt: 1,
         version: 2,
         id,
     }

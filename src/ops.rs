@@ -362,7 +362,10 @@ async fn check_stored_integrations(
         };
         let result = match entry
             .gateway
-            .status(crate::gateway::Lookup::Reference("paylink-doctor-probe"))
+            .status(crate::gateway::Lookup::Reference {
+                reference: "paylink-doctor-probe",
+                created_after: crate::domain::Timestamp::now(),
+            })
             .await
         {
             Ok(_) => Ok(format!("{} accepted a signed call", s.api_url)),

@@ -182,6 +182,11 @@ pub struct Payment {
     /// How many reconciliation checks found nothing new (drives per-payment backoff).
     #[serde(default)]
     pub check_attempts: u32,
+    /// Which attempt at creating the gateway's order this is (1 for the first; 0 in
+    /// ledgers written before it was counted, read as 1). A new attempt, with a new
+    /// idempotency key at the gateway, starts only once the last one certainly made none.
+    #[serde(default)]
+    pub create_attempt: u32,
     /// The number of events recorded for this payment; also its optimistic version.
     pub version: u64,
 }
@@ -217,6 +222,7 @@ impl std::fmt::Debug for Payment {
             .field("expires_at", &self.expires_at)
             .field("next_check_at", &self.next_check_at)
             .field("check_attempts", &self.check_attempts)
+            .field("create_attempt", &self.create_attempt)
             .field("version", &self.version)
             .finish()
     }
@@ -373,6 +379,7 @@ pub(crate) mod tests {
             expires_at: None,
             next_check_at: Some(Timestamp(2_000)),
             check_attempts: 0,
+            create_attempt: 1,
             version: 1,
         }
     }

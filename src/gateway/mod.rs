@@ -112,11 +112,43 @@ pub struct NotificationHint {
     pub token: String,
 }
 
+/// What a signed, account-specific notification (such as a Stripe event) names, once its
+/// signature is checked. It is still only a hint: the payment changes only after a signed
+/// read of the order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    /// The gateway's event id, for the log (duplicates change nothing twice anyway).
+    pub event_id: Option<String>,
+    /// The event type, for the log.
+    pub kind: String,
+    /// The order's token (a payment's `gateway_token`), when the event names it.
+    pub token: Option<String>,
+    /// paylink's payment id, when the event carries it in its metadata.
+    pub payment_id: Option<String>,
+}
+
+/// Why an inbound notification was refused (answered 400, nothing recorded).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotificationError {
+    #[error("the signature is missing, stale or wrong")]
+    BadSignature,
+    #[error("the body cannot be read: {0}")]
+    Malformed(String),
+    #[error("this account takes no signed notifications (no webhook secret configured)")]
+    NotConfigured,
+}
+
 /// A checkout paylink asks a gateway to open.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CheckoutRequest {
     /// Our reference at the gateway; reused on every retry of the same payment.
     pub reference: String,
+    /// paylink's payment id (also sent as metadata where the gateway keeps metadata).
+    pub payment_id: String,
+    /// The same for every retry of one attempt, new for a new attempt (the payment's
+    /// reference and its attempt number, from the ledger): gateways that honour
+    /// idempotency keys never open a second checkout for a retried request.
+    pub idempotency_key: String,
     pub subject: String,
     pub amount: Money,
     pub payer_email: String,
@@ -157,6 +189,9 @@ pub struct GatewayStatus {
     pub verdict: Verdict,
     /// The order amount as the gateway reports it, when it parses in our currency table.
     pub amount: Option<Money>,
+    /// The order's pay link and token, where the gateway can give them again (so a create
+    /// whose answer was lost can still be finished); None where it cannot (Flow).
+    pub checkout: Option<Checkout>,
 }
 
 /// How to find an order at the gateway.
@@ -166,8 +201,12 @@ pub enum Lookup<'a> {
     Token(&'a str),
     /// By the gateway's own reference.
     GatewayRef(&'a str),
-    /// By our reference.
-    Reference(&'a str),
+    /// By our reference; `created_after` bounds the search where the gateway can only
+    /// list (the payment's creation time, less a margin).
+    Reference {
+        reference: &'a str,
+        created_after: crate::domain::Timestamp,
+    },
 }
 
 impl Lookup<'_> {
@@ -176,7 +215,7 @@ impl Lookup<'_> {
         match self {
             Lookup::Token(_) => "status_by_token",
             Lookup::GatewayRef(_) => "status_by_gateway_ref",
-            Lookup::Reference(_) => "status_by_reference",
+            Lookup::Reference { .. } => "status_by_reference",
         }
     }
 }
@@ -201,4 +240,17 @@ pub trait Gateway: Send + Sync + std::fmt::Debug {
         &'a self,
         lookup: Lookup<'a>,
     ) -> BoxFuture<'a, Result<Option<GatewayStatus>, GatewayError>>;
+
+    /// Checks an account-specific notification's signature (`now_unix`: the current time,
+    /// for the signature's tolerance) and reads what it names. `Ok(None)`: a genuine event
+    /// paylink does not act on (acknowledged and logged). Gateways whose notifications
+    /// are unsigned hints read by [`GatewayKind::read_notification`] keep the default.
+    fn verify_notification(
+        &self,
+        _headers: &http::HeaderMap,
+        _body: &[u8],
+        _now_unix: i64,
+    ) -> Result<Option<Notification>, NotificationError> {
+        Err(NotificationError::NotConfigured)
+    }
 }

@@ -103,6 +103,14 @@ pub fn transition_for(p: &Payment, verdict: &Verdict, now: Timestamp) -> Option<
     }
 }
 
+/// A lookup by the payment's reference, among orders made since just before it was.
+pub(super) fn by_reference(p: &Payment) -> Lookup<'_> {
+    Lookup::Reference {
+        reference: &p.reference,
+        created_after: p.created_at.plus_secs(-300),
+    }
+}
+
 /// The outcome label of a gateway call, for the latency metric.
 pub(super) fn outcome_label<T>(r: &Result<T, GatewayError>) -> &'static str {
     match r {
@@ -220,7 +228,7 @@ impl Payments {
         let lookup = match (&p.gateway_token, &p.gateway_ref) {
             (Some(token), _) => Lookup::Token(token),
             (None, Some(r)) => Lookup::GatewayRef(r),
-            (None, None) => Lookup::Reference(&p.reference),
+            (None, None) => by_reference(p),
         };
         self.check_by(p, lookup, source, now).await
     }
@@ -345,7 +353,7 @@ impl Payments {
     ) -> Result<Payment, CheckError> {
         let entry = self.account_of(p)?;
         let answer = self
-            .read_status(&entry, Lookup::Reference(&p.reference))
+            .read_status(&entry, by_reference(p))
             .await
             .map_err(CheckError::Gateway)?;
         let t = match answer {
@@ -376,7 +384,7 @@ impl Payments {
         let ours = p.gateway_ref.as_deref()?;
         let entry = self.account_of(p).ok()?;
         let other = self
-            .read_status(&entry, Lookup::Reference(&p.reference))
+            .read_status(&entry, by_reference(p))
             .await
             .ok()
             .flatten()?;
@@ -445,6 +453,7 @@ mod tests {
             expires_at,
             next_check_at: None,
             check_attempts: 0,
+            create_attempt: 1,
             version: 2,
         }
     }

@@ -23,7 +23,7 @@ use crate::domain::{
     Currency, Environment, FailureReason, Money, Payment, PaymentStatus, Source, Timestamp,
     Transition, new_payment_id,
 };
-use crate::gateway::{CheckoutRequest, GatewayError, GatewayKind, Lookup, Refusal};
+use crate::gateway::{CheckoutRequest, GatewayError, GatewayKind, Refusal};
 use crate::store::DraftOutcome;
 
 /// The shortest wait after a create attempt with an unknown outcome ended.
@@ -211,6 +211,7 @@ impl Payments {
                 now.plus_millis(self.settings().draft_check_after.as_millis() as i64),
             ),
             check_attempts: 0,
+            create_attempt: 1,
             version: 1,
         };
         let (payment, resumed) = match self
@@ -259,7 +260,7 @@ impl Payments {
     /// resuming) and records the outcome.
     async fn call_gateway(
         &self,
-        draft: Payment,
+        mut draft: Payment,
         resumed: bool,
         source: Source,
     ) -> Result<Payment, PaymentError> {
@@ -271,7 +272,7 @@ impl Payments {
             .ok_or_else(|| PaymentError::NotConfigured(draft.organization.clone()))?;
         if resumed {
             match self
-                .read_status(&entry, Lookup::Reference(&draft.reference))
+                .read_status(&entry, super::check::by_reference(&draft))
                 .await
             {
                 Ok(None) => {
@@ -299,8 +300,22 @@ impl Payments {
                             });
                         }
                     }
+                    // The gateway certainly holds no order from the earlier attempt: the
+                    // next one gets a new idempotency key (a gateway may replay the stored
+                    // answer of the old key, an error included).
+                    draft.create_attempt = self.store().next_create_attempt(&draft.id).await?;
                 }
-                Ok(Some(_)) => return self.fail_link_lost(&draft, source).await,
+                Ok(Some(status)) => {
+                    return match (status.checkout, status.verdict) {
+                        // The earlier attempt made the order and the gateway can give its
+                        // link again: finish with it instead of making another.
+                        (Some(checkout), crate::gateway::Verdict::Pending) => {
+                            let t = self.pending_transition(checkout, Timestamp::now());
+                            self.record(&id, &t, source).await
+                        }
+                        _ => self.fail_link_lost(&draft, source).await,
+                    };
+                }
                 Err(error) => {
                     return Err(PaymentError::Gateway {
                         gateway,
@@ -323,15 +338,7 @@ impl Payments {
         self.note_attempt(&id, Timestamp::now(), outcome);
         match result {
             Ok(created) => {
-                let t = Transition::Pending {
-                    gateway_ref: created.gateway_ref,
-                    gateway_token: created.token,
-                    payment_link_url: created.url,
-                    expires_at: req.expires_in_secs.map(|s| now.plus_secs(s as i64)),
-                    next_check_at: Some(
-                        now.plus_millis(self.settings().pending_check_after.as_millis() as i64),
-                    ),
-                };
+                let t = self.pending_transition(created, now);
                 self.record(&id, &t, source).await
             }
             Err(GatewayError::LinkLost { .. }) => self.fail_link_lost(&draft, source).await,
@@ -358,10 +365,30 @@ impl Payments {
         }
     }
 
+    /// The transition a checkout opened at `at` calls for.
+    fn pending_transition(&self, created: crate::gateway::Checkout, at: Timestamp) -> Transition {
+        let settings = self.settings();
+        Transition::Pending {
+            gateway_ref: created.gateway_ref,
+            gateway_token: created.token,
+            payment_link_url: created.url,
+            expires_at: settings
+                .order_timeout
+                .map(|d| at.plus_secs(d.as_secs() as i64)),
+            next_check_at: Some(at.plus_millis(settings.pending_check_after.as_millis() as i64)),
+        }
+    }
+
     fn checkout_request(&self, draft: &Payment, entry: &GatewayEntry) -> CheckoutRequest {
         let settings = self.settings();
         CheckoutRequest {
             reference: draft.reference.clone(),
+            payment_id: draft.id.clone(),
+            idempotency_key: format!(
+                "paylink-{}-{}",
+                draft.reference,
+                draft.create_attempt.max(1)
+            ),
             subject: draft.description.clone(),
             amount: draft.amount,
             payer_email: draft.customer_email.clone(),

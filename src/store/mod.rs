@@ -9,7 +9,7 @@
 //!   then an `fdatasync` of sled's log file, because sled 0.34's own flush stops at
 //!   `sync_file_range` (see [`commit`]). Outcomes that write nothing (`Existing`,
 //!   `Unchanged`, ...) are answered after that same flush, so they never report state a
-//!   crash could take back. `tests/store_crash.rs` kills a writer with SIGKILL and checks
+//!   crash could take back. `tests/it/store_crash.rs` kills a writer with SIGKILL and checks
 //!   this.
 //! - **Nothing charged twice.** `create_draft` claims the idempotency key and records the
 //!   draft in one transaction: one key yields one payment, however many callers race.

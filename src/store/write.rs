@@ -114,6 +114,9 @@ pub(crate) enum Op {
         next_check_at: Option<Timestamp>,
         check_attempts: u32,
     },
+    NextCreateAttempt {
+        id: String,
+    },
 }
 
 /// What an op did.
@@ -122,6 +125,7 @@ pub(crate) enum Done {
     Draft(DraftOutcome),
     Apply(ApplyOutcome),
     Rescheduled,
+    CreateAttempt(u32),
 }
 
 /// An op's result inside a transaction. The outer error is for the transaction: storage
@@ -151,6 +155,7 @@ impl Op {
                 next_check_at,
                 check_attempts,
             } => reschedule(tx, id, *next_check_at, *check_attempts)?.map(|()| Done::Rescheduled),
+            Op::NextCreateAttempt { id } => next_create_attempt(tx, id)?.map(Done::CreateAttempt),
         })
     }
 }
@@ -166,7 +171,7 @@ impl Done {
                     counts.moved(from, event.to);
                 }
             }
-            Done::Draft(_) | Done::Apply(_) | Done::Rescheduled => {}
+            Done::Draft(_) | Done::Apply(_) | Done::Rescheduled | Done::CreateAttempt(_) => {}
         }
     }
 }
@@ -261,6 +266,16 @@ fn reschedule(
     Ok(Ok(()))
 }
 
+fn next_create_attempt(tx: &Tx<'_>, id: &str) -> Step<u32> {
+    let Some(current) = read_payment(tx, id)? else {
+        return Ok(Err(StoreError::NotFound(format!("payment {id}"))));
+    };
+    let mut p = current.clone();
+    p.create_attempt = current.create_attempt.max(1).saturating_add(1);
+    write_payment(tx, Some(&current), &p)?;
+    Ok(Ok(p.create_attempt))
+}
+
 impl Store {
     /// Claim, then record: one transaction stores the idempotency claim
     /// (`organization 00 key` → payment id, fingerprint, expiry), the draft, its index
@@ -341,6 +356,21 @@ impl Store {
         };
         match self.write(op).await? {
             Done::Rescheduled => Ok(()),
+            other => Err(mismatched(&other)),
+        }
+    }
+
+    /// Counts a new attempt to create the payment's order at its gateway (after an earlier
+    /// one certainly made none) and returns its number; the gateway's idempotency key
+    /// changes with it. Adds no event and does not change the version. Durable before it
+    /// returns.
+    pub async fn next_create_attempt(&self, id: &str) -> Result<u32, StoreError> {
+        layout::check_part("the payment id", id)?;
+        match self
+            .write(Op::NextCreateAttempt { id: id.to_owned() })
+            .await?
+        {
+            Done::CreateAttempt(n) => Ok(n),
             other => Err(mismatched(&other)),
         }
     }

@@ -30,6 +30,7 @@ fn payment(description: &str) -> Payment {
         expires_at: None,
         next_check_at: None,
         check_attempts: 0,
+        create_attempt: 1,
         version: 1,
     }
 }

@@ -57,6 +57,7 @@ fn new_draft() -> Payment {
         expires_at: None,
         next_check_at: Some(now.plus_secs(60)),
         check_attempts: 0,
+        create_attempt: 1,
         version: 1,
         id,
     }

@@ -31,6 +31,7 @@ fn draft(commerce_order: &str, key: &str) -> Payment {
         expires_at: None,
         next_check_at: Some(Timestamp(2_000)),
         check_attempts: 0,
+        create_attempt: 1,
         version: 1,
     }
 }

@@ -39,6 +39,7 @@ async fn pending_payment(store: &Store) -> Payment {
         expires_at: None,
         next_check_at: Some(Timestamp(2_000)),
         check_attempts: 0,
+        create_attempt: 1,
         version: 1,
     };
     let DraftOutcome::Created(p) = store

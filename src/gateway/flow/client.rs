@@ -358,6 +358,7 @@ pub fn order_status(s: &PaymentStatus) -> Result<GatewayStatus, FlowError> {
         reference: s.commerce_order.clone(),
         verdict,
         amount: Money::parse_major(&s.amount, currency).ok(),
+        checkout: None,
     })
 }
 
@@ -403,7 +404,7 @@ impl FlowClient {
                     .map_err(|_| FlowError::Config(format!("{r:?} is not a Flow order number")))?;
                 self.get_status_by_flow_order(flow_order).await
             }
-            Lookup::Reference(r) => self.get_status_by_commerce_id(r).await,
+            Lookup::Reference { reference, .. } => self.get_status_by_commerce_id(reference).await,
         };
         match answer {
             Ok(s) => order_status(&s).map(Some),
