@@ -344,3 +344,166 @@ pub fn plan(
     }
     slots
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Flags;
+    use crate::domain::Timestamp;
+
+    const KEY_HEX: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+
+    fn key() -> MasterKey {
+        MasterKey::load(Some(KEY_HEX), std::path::Path::new("/nonexistent")).unwrap()
+    }
+
+    fn stored(org: &str, environment: Environment, active: bool) -> StoredIntegration {
+        StoredIntegration {
+            organization: org.into(),
+            environment,
+            api_url: match environment {
+                Environment::Production => "https://www.flow.cl/api".into(),
+                Environment::Development => "https://sandbox.flow.cl/api".into(),
+            },
+            api_key: "K".into(),
+            secret_key_sealed: key().seal(&SecretString::from("s")),
+            return_url: None,
+            default_currency: "CLP".into(),
+            active,
+            updated_at: Timestamp(0),
+        }
+    }
+
+    fn settings(env: &[(&str, &str)]) -> Settings {
+        let m: std::collections::HashMap<String, String> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        Settings::load(&Flags::default(), |k| m.get(k).cloned()).unwrap()
+    }
+
+    /// Each slot as `organizations: what`, for comparing plans at a glance.
+    fn shape(slots: &[Slot]) -> Vec<String> {
+        slots
+            .iter()
+            .map(|s| {
+                let what = match &s.serves {
+                    Assignment::Account(a) => a.label(),
+                    Assignment::BuiltInSandbox => "built-in".into(),
+                    Assignment::Refused { label, .. } => format!("refused {label}"),
+                    Assignment::Unused { label, .. } => format!("unused {label}"),
+                };
+                format!("{}: {what}", s.organizations.join(","))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn organizations_without_an_account_get_the_built_in_sandbox() {
+        let s = settings(&[(
+            "PAYLINK_HTTP_TOKENS",
+            "acme-token-0123456789=acme,globex-token-0123456789=globex",
+        )]);
+        let k = key();
+        let plan = plan(
+            &s,
+            &[
+                stored("acme", Environment::Development, true),
+                stored("globex", Environment::Development, false),
+            ],
+            Some(&k),
+        );
+        assert_eq!(
+            shape(&plan),
+            [
+                "acme: integration acme (development)",
+                "globex: unused integration globex (development)",
+                "default,globex: built-in",
+            ]
+        );
+    }
+
+    #[test]
+    fn the_flow_account_replaces_stored_integrations_of_its_environment_only() {
+        let s = settings(&[
+            ("FLOW_API_KEY", "k"),
+            ("FLOW_SECRET_KEY", "s"),
+            ("PAYLINK_ALLOW_LIVE", "1"),
+        ]);
+        let k = key();
+        let plan = plan(
+            &s,
+            &[
+                stored("default", Environment::Development, true),
+                stored("default", Environment::Production, true),
+                stored("other", Environment::Development, true),
+            ],
+            Some(&k),
+        );
+        assert_eq!(
+            shape(&plan),
+            [
+                "default: unused integration default (development)",
+                "default: integration default (production)",
+                "other: integration other (development)",
+                "default: FLOW_* account (development)",
+            ]
+        );
+    }
+
+    #[test]
+    fn live_integrations_need_allow_live_and_sealed_secrets_need_the_key() {
+        let s = settings(&[]);
+        let k = key();
+        let plan_ = plan(
+            &s,
+            &[stored("acme", Environment::Production, true)],
+            Some(&k),
+        );
+        assert_eq!(
+            shape(&plan_),
+            [
+                "acme: refused integration acme (production)",
+                "default: built-in"
+            ]
+        );
+        let plan_ = plan(&s, &[stored("acme", Environment::Development, true)], None);
+        assert_eq!(
+            shape(&plan_),
+            [
+                "acme: refused integration acme (development)",
+                "default: built-in"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_mode_follows_the_environment_and_the_endpoint() {
+        let account = |url: &str, env| Account::new(url, "k", SecretString::from("s"), env);
+        let cases = [
+            (
+                "https://www.flow.cl/api",
+                Environment::Production,
+                GatewayMode::Live,
+            ),
+            (
+                "http://127.0.0.1:9/api",
+                Environment::Production,
+                GatewayMode::Live,
+            ),
+            (
+                "https://sandbox.flow.cl/api",
+                Environment::Development,
+                GatewayMode::FlowSandbox,
+            ),
+            (
+                "http://[::1]:9/api",
+                Environment::Development,
+                GatewayMode::OfflineSandbox,
+            ),
+        ];
+        for (url, env, mode) in cases {
+            assert_eq!(account(url, env).unwrap().mode(), mode, "{url}");
+        }
+    }
+}

@@ -171,9 +171,14 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
                     .collect();
                 writeln!(out, "{}", serde_json::to_string_pretty(&shown)?)?;
             } else if all.is_empty() {
+                let serves = if settings.flow.is_some() {
+                    "the FLOW_* account serves the default organization and those of PAYLINK_HTTP_TOKENS"
+                } else {
+                    "paylink runs on its built-in offline sandbox"
+                };
                 writeln!(
                     out,
-                    "No integrations stored: paylink runs on its built-in offline sandbox. Add one with `paylink integration flow --test ...`."
+                    "No integrations stored: {serves}. Add one with `paylink integration flow --test ...`."
                 )?;
             } else {
                 writeln!(
