@@ -124,14 +124,13 @@ fn footprint(rt: &tokio::runtime::Runtime) {
     let dir = bench_dir();
     let before = resident_bytes();
     // PAYLINK_CACHE_MB sets sled's page cache as it does for the server (same validation).
-    let cache = paylink::config::Settings::default()
-        .apply_env(|k| {
-            (k == "PAYLINK_CACHE_MB")
-                .then(|| std::env::var(k).ok())
-                .flatten()
-        })
-        .expect("PAYLINK_CACHE_MB")
-        .cache_bytes();
+    let cache = paylink::config::Settings::load(&Default::default(), |k| {
+        (k == "PAYLINK_CACHE_MB")
+            .then(|| std::env::var(k).ok())
+            .flatten()
+    })
+    .expect("PAYLINK_CACHE_MB")
+    .cache_bytes();
     let store = Store::open_with_cache(dir.path(), cache).expect("open");
     let started = Instant::now();
     populate(&store, N, 100);

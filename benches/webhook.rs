@@ -20,14 +20,14 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use paylink::accounts::{Account, Connection, gateway_entry};
 use paylink::domain::{
     Currency, Environment, Money, Payment, PaymentStatus, Source, Timestamp, new_payment_id,
 };
 use paylink::gateway::flow::client::CreateParams;
+use paylink::gateway::flow::client::DEFAULT_TIMEOUT;
 use paylink::gateway::flow::{FlowClient, FlowClientConfig};
-use paylink::payments::{
-    CreateInput, GatewayEntry, GatewayMode, Gateways, PaymentSettings, Payments,
-};
+use paylink::payments::{CreateInput, Gateways, PaymentSettings, Payments};
 use paylink::reconcile::{Reconciler, reconcile_once};
 use paylink::sandbox::{
     DEFAULT_API_KEY, DEFAULT_SECRET_KEY, Outcome, RunningSandbox, Sandbox, SandboxConfig,
@@ -91,16 +91,15 @@ fn flow(sb: &RunningSandbox) -> FlowClient {
 fn payments_on(sb: &RunningSandbox, dir: &std::path::Path, base: &str) -> (Payments, Store) {
     let store = Store::open(dir).unwrap();
     let gateways = Gateways::new();
-    gateways.insert(
-        "default",
-        GatewayEntry {
-            gateway: Arc::new(flow(sb)),
-            mode: GatewayMode::OfflineSandbox,
-            environment: Environment::Development,
-            default_currency: Currency::CLP,
-            return_url: None,
-        },
-    );
+    let account = Account::new(
+        &sb.api_url,
+        DEFAULT_API_KEY,
+        SecretString::from(DEFAULT_SECRET_KEY),
+        Environment::Development,
+    )
+    .unwrap();
+    let conn = Connection::new(DEFAULT_TIMEOUT).unwrap();
+    gateways.insert("default", gateway_entry(&account, &conn).unwrap());
     let payments = Payments::new(
         store.clone(),
         gateways,

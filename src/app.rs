@@ -8,18 +8,16 @@ use std::sync::Arc;
 use anyhow::Context;
 use paylink_tools::NameStyle;
 use rmcp::ServiceExt;
-use secrecy::SecretString;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
+use crate::accounts::{Account, Assignment, Connection};
 use crate::config::Settings;
-use crate::domain::{Currency, Environment};
-use crate::gateway::flow::{FlowClient, FlowClientConfig, PRODUCTION_BASE_URL};
 use crate::mcp::http::{HttpOptions, check_bind};
 use crate::mcp::{McpContext, PaylinkServer, Subscriptions};
-use crate::payments::{GatewayEntry, GatewayMode, Gateways, PaymentSettings, Payments};
-use crate::sandbox::{DEFAULT_API_KEY, DEFAULT_SECRET_KEY, RunningSandbox, Sandbox, SandboxConfig};
+use crate::payments::{GatewayMode, Gateways, PaymentSettings, Payments};
+use crate::sandbox::{RunningSandbox, Sandbox, SandboxConfig};
 use crate::store::Store;
 use crate::webhook;
 
@@ -30,39 +28,25 @@ pub struct Application {
     /// The bound side listener's address.
     pub listener_addr: SocketAddr,
     pub public_base_url: String,
-    /// The built-in offline sandbox, when no Flow account is configured.
+    /// The built-in offline sandbox, when some organization has no Flow account.
     pub sandbox: Option<RunningSandbox>,
+    /// The organizations the built-in offline sandbox serves.
+    pub on_built_in_sandbox: Vec<String>,
+    /// The default organization's mode.
     pub mode: GatewayMode,
     listener: Option<TcpListener>,
     shutdown: CancellationToken,
     settings: Settings,
-    extra_orgs: Vec<String>,
-}
-
-fn mode_of(api_url: &str) -> GatewayMode {
-    let host = api_url
-        .split("://")
-        .nth(1)
-        .unwrap_or("")
-        .split(['/', ':'])
-        .next()
-        .unwrap_or("");
-    if api_url.trim_end_matches('/') == PRODUCTION_BASE_URL {
-        GatewayMode::Live
-    } else if matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
-        GatewayMode::Local
-    } else {
-        GatewayMode::Test
-    }
 }
 
 impl Application {
-    /// Opens the ledger, binds the side listener and sets up the gateway. `extra_orgs` are
-    /// organizations (from HTTP bearer tokens) served by the same Flow account.
+    /// Opens the ledger, binds the side listener and registers the gateway accounts that
+    /// [`crate::accounts::plan`] assigns: stored integrations, the `FLOW_*` account for
+    /// the default organization and every bearer token's organization, and the built-in
+    /// offline sandbox for those with neither.
     pub async fn build(
         settings: Settings,
         name_style: NameStyle,
-        extra_orgs: Vec<String>,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Application> {
         let store = {
@@ -80,90 +64,35 @@ impl Application {
         let listener_addr = listener.local_addr()?;
         let public_base_url = settings.public_base(listener_addr);
 
-        let http = reqwest::Client::builder()
-            .timeout(settings.flow_timeout)
-            .connect_timeout(
-                settings
-                    .flow_timeout
-                    .min(std::time::Duration::from_secs(10)),
-            )
-            .user_agent(concat!("paylink/", env!("CARGO_PKG_VERSION")))
-            .build()?;
-        let gateways = Gateways::new();
-        // Integrations stored in the ledger come first, all on one connection pool.
         let stored = crate::integrations::list(&store)?;
-        if stored.iter().any(|s| s.active) {
-            let key = settings.master_key()?;
-            for s in stored.iter().filter(|s| s.active) {
-                if s.environment == Environment::Production && !settings.allow_live {
-                    anyhow::bail!(
-                        "organization {:?} has a production (live money) integration: start with --allow-live or PAYLINK_ALLOW_LIVE=1, or disable it with `paylink integration disable --environment production`",
-                        s.organization
-                    );
-                }
-                let entry = crate::integrations::gateway_entry(
-                    s,
-                    &key,
-                    http.clone(),
-                    settings.flow_timeout,
-                )?;
-                gateways.insert(&s.organization, entry);
-            }
-        }
-        // Credentials from the environment serve the default organization and every token
-        // organization; without them, the offline sandbox serves whichever has no stored
-        // integration (and is started only if one has none).
-        let orgs: Vec<&String> = std::iter::once(&settings.organization)
-            .chain(extra_orgs.iter())
-            .collect();
-        let uncovered: Vec<&String> = match settings.flow {
-            Some(_) => orgs.clone(),
-            None => orgs
-                .iter()
-                .copied()
-                .filter(|o| gateways.active(o).is_none())
-                .collect(),
+        // The key only when a sealed secret must be opened; never created here.
+        let key = if stored.iter().any(|s| s.active) {
+            Some(settings.master_key()?)
+        } else {
+            None
         };
+        // Every account on one connection pool.
+        let conn = Connection::new(settings.flow_timeout)?;
+        let gateways = Gateways::new();
         let mut sandbox = None;
-        if !uncovered.is_empty() {
-            let (api_url, api_key, secret, mode, environment, currency, return_url) =
-                match &settings.flow {
-                    Some(f) => (
-                        f.api_url.clone(),
-                        f.api_key.clone(),
-                        f.secret_key.clone(),
-                        mode_of(&f.api_url),
-                        f.environment,
-                        f.default_currency,
-                        f.return_url.clone(),
-                    ),
-                    None => {
-                        let sb = Sandbox::start(SandboxConfig::default())
-                            .await
-                            .context("cannot start the offline sandbox")?;
-                        let api_url = sb.api_url.clone();
-                        sandbox = Some(sb);
-                        (
-                            api_url,
-                            DEFAULT_API_KEY.to_string(),
-                            SecretString::from(DEFAULT_SECRET_KEY.to_string()),
-                            GatewayMode::OfflineSandbox,
-                            Environment::Development,
-                            Currency::CLP,
-                            None,
-                        )
-                    }
-                };
-            let mut cfg = FlowClientConfig::new(api_url, api_key, secret);
-            cfg.timeout = settings.flow_timeout;
-            let entry = GatewayEntry {
-                gateway: Arc::new(FlowClient::with_http(cfg, http)?),
-                mode,
-                environment,
-                default_currency: currency,
-                return_url,
+        let mut on_built_in_sandbox = Vec::new();
+        for slot in crate::accounts::plan(&settings, &stored, key.as_ref()) {
+            let account = match slot.serves {
+                Assignment::Account(a) => a,
+                Assignment::Unused { .. } => continue,
+                Assignment::Refused { problem, .. } => anyhow::bail!(problem),
+                Assignment::BuiltInSandbox => {
+                    let sb = Sandbox::start(SandboxConfig::default())
+                        .await
+                        .context("cannot start the offline sandbox")?;
+                    let account = Account::built_in_sandbox(&sb);
+                    sandbox = Some(sb);
+                    on_built_in_sandbox.extend(slot.organizations.iter().cloned());
+                    account
+                }
             };
-            for org in uncovered {
+            let entry = crate::accounts::gateway_entry(&account, &conn)?;
+            for org in &slot.organizations {
                 gateways.insert(org, entry.clone());
             }
         }
@@ -193,11 +122,11 @@ impl Application {
             listener_addr,
             public_base_url,
             sandbox,
+            on_built_in_sandbox,
             mode,
             listener: Some(listener),
             shutdown,
             settings,
-            extra_orgs,
         })
     }
 
@@ -240,18 +169,12 @@ impl Application {
             crate::reconcile::run(reconciler, interval, token).await;
             Ok(())
         });
-        // Read from the process environment here for now; it belongs in Settings.
-        match crate::notify::Notifier::from_env(&self.settings.organization, |k| {
-            std::env::var(k).ok()
-        }) {
-            Ok(Some(notifier)) => {
-                let handle = notifier
+        if let Some(target) = self.settings.notify.clone() {
+            let handle =
+                crate::notify::Notifier::for_organization(&self.settings.organization, target)
                     .with_metrics(metrics)
                     .start(&self.payments, self.shutdown.child_token());
-                tasks.spawn(async move { handle.await.context("the notifier failed") });
-            }
-            Ok(None) => {}
-            Err(e) => tracing::error!(error = %e, "outbound notifications are off"),
+            tasks.spawn(async move { handle.await.context("the notifier failed") });
         }
         let subs = self.mcp.subscriptions.clone();
         let payments = self.payments.clone();
@@ -269,13 +192,13 @@ impl Application {
             "paylink ready"
         );
         // Each organization's own mode: one may be live while another is in a sandbox.
-        for org in std::iter::once(&self.settings.organization).chain(&self.extra_orgs) {
+        for org in &self.settings.organizations() {
             let mode = self.mcp.mode_of(org);
             match self.payments.active_account(org).map(|a| a.mode) {
                 Some(GatewayMode::Live) => {
                     tracing::warn!(organization = %org, mode, "LIVE: real money")
                 }
-                Some(GatewayMode::OfflineSandbox) if self.sandbox.is_some() => tracing::warn!(
+                _ if self.on_built_in_sandbox.contains(org) => tracing::warn!(
                     organization = %org,
                     mode,
                     "no Flow credentials for this organization: its payments go to the built-in offline sandbox (no real money)"

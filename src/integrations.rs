@@ -1,15 +1,17 @@
-//! Flow integration configs stored in the ledger (seeds 000/003: "stored in the
-//! integrationConfigs table rather than environment variables"), one per organization
-//! and environment. The secret key is sealed with the master key ([`crate::secrets`]);
-//! listings never show it.
+//! Flow integrations stored in the ledger, one per organization and environment, so that
+//! each organization's credentials live with its payments rather than in the process
+//! environment. The secret key is sealed with the master key ([`crate::secrets`]);
+//! listings never show it. [`check`] validates what `paylink integration flow` is given
+//! and describes it as an [`Account`] (so its keys can be tried before [`save`]);
+//! [`account`] opens a stored one for [`crate::accounts`].
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+use crate::accounts::{Account, Origin};
 use crate::config::{ConfigError, check_url};
 use crate::domain::{Currency, Environment, Timestamp};
-use crate::gateway::flow::{FlowClient, FlowClientConfig, PRODUCTION_BASE_URL};
-use crate::payments::{GatewayEntry, GatewayMode};
+use crate::gateway::flow::endpoint::{FlowEndpoint, classify};
 use crate::secrets::{MasterKey, SecretError};
 use crate::store::{Store, StoreError};
 
@@ -39,6 +41,10 @@ pub enum IntegrationError {
     Store(#[from] StoreError),
     #[error("stored integration {0}/{1} is unreadable: {2}")]
     Corrupt(String, String, String),
+    #[error(
+        "the stored integration {0} ({1}) cannot be used: its API URL {2}; store it again with `paylink integration flow`"
+    )]
+    Unusable(String, String, String),
     #[error("no Flow integration for organization {0:?} in {1}")]
     Missing(String, &'static str),
 }
@@ -47,7 +53,9 @@ pub enum IntegrationError {
 #[derive(Debug, Clone)]
 pub struct NewIntegration {
     pub organization: String,
-    pub environment: Environment,
+    /// Development when given; else the one the URL implies (production for Flow
+    /// production, development for anything else).
+    pub environment: Option<Environment>,
     pub api_url: String,
     pub api_key: String,
     pub secret_key: SecretString,
@@ -55,19 +63,18 @@ pub struct NewIntegration {
     pub default_currency: String,
 }
 
-/// Validates and stores (replacing any earlier one for the same organization and
-/// environment). Production needs `allow_live`.
-pub fn save(
-    store: &Store,
-    key: &MasterKey,
-    new: NewIntegration,
-    allow_live: bool,
-) -> Result<StoredIntegration, IntegrationError> {
+/// Validates what is to be stored and describes it as an account. Production needs
+/// `allow_live`; Flow's production URL cannot be used for development.
+pub fn check(new: NewIntegration, allow_live: bool) -> Result<Account, IntegrationError> {
     let bad = |field: &str, problem: String| ConfigError {
         field: field.into(),
         problem,
     };
-    let api_url = check_url("--api-url", &new.api_url)?;
+    let organization = new.organization.trim().to_string();
+    if organization.is_empty() {
+        return Err(bad("--organization", "is empty".into()).into());
+    }
+    let endpoint = classify(&new.api_url).map_err(|e| bad("--api-url", e.problem.into()))?;
     if new.api_key.trim().is_empty() {
         return Err(bad("--api-key", "is empty".into()).into());
     }
@@ -86,7 +93,7 @@ pub fn save(
         .as_deref()
         .map(|u| check_url("--return-url", u))
         .transpose()?;
-    let currency = Currency::from_code(&new.default_currency).ok_or_else(|| {
+    let default_currency = Currency::from_code(&new.default_currency).ok_or_else(|| {
         bad(
             "--currency",
             format!(
@@ -96,29 +103,59 @@ pub fn save(
             ),
         )
     })?;
-    if new.environment == Environment::Production && !allow_live {
+    let environment = new.environment.unwrap_or_else(|| endpoint.environment());
+    if environment == Environment::Production && !allow_live {
         return Err(bad(
-            "--environment",
+            "--allow-live",
             "production (live money) needs an explicit --allow-live".into(),
         )
         .into());
     }
-    if new.environment == Environment::Development && api_url == PRODUCTION_BASE_URL {
+    if environment == Environment::Development && endpoint == FlowEndpoint::Production {
         return Err(bad(
             "--api-url",
-            "the production URL cannot be used for development; use --test or Flow's sandbox URL"
+            "the production URL cannot be used for development; use --test with Flow's sandbox URL"
                 .into(),
         )
         .into());
     }
-    let stored = StoredIntegration {
-        organization: new.organization.clone(),
-        environment: new.environment,
-        api_url,
+    Ok(Account {
+        origin: Origin::Stored { organization },
+        api_url: new.api_url.trim().trim_end_matches('/').to_string(),
+        endpoint,
         api_key: new.api_key.trim().to_string(),
-        secret_key_sealed: key.seal(&new.secret_key),
+        secret_key: SecretString::from(
+            secrecy::ExposeSecret::expose_secret(&new.secret_key)
+                .trim()
+                .to_string(),
+        ),
+        environment,
+        default_currency,
         return_url,
-        default_currency: currency.code().to_string(),
+    })
+}
+
+/// Stores a checked account (replacing any earlier one for the same organization and
+/// environment), its secret key sealed with `key`.
+pub fn save(
+    store: &Store,
+    key: &MasterKey,
+    account: &Account,
+) -> Result<StoredIntegration, IntegrationError> {
+    let Origin::Stored { organization } = &account.origin else {
+        return Err(IntegrationError::Config(ConfigError {
+            field: "--organization".into(),
+            problem: "names no organization".into(),
+        }));
+    };
+    let stored = StoredIntegration {
+        organization: organization.clone(),
+        environment: account.environment,
+        api_url: account.api_url.clone(),
+        api_key: account.api_key.clone(),
+        secret_key_sealed: key.seal(&account.secret_key),
+        return_url: account.return_url.clone(),
+        default_currency: account.default_currency.code().to_string(),
         active: true,
         updated_at: Timestamp::now(),
     };
@@ -163,36 +200,34 @@ pub fn set_active(
     Ok(s)
 }
 
-/// A gateway for a stored integration.
-pub fn gateway_entry(
-    s: &StoredIntegration,
-    key: &MasterKey,
-    http: reqwest::Client,
-    timeout: std::time::Duration,
-) -> Result<GatewayEntry, IntegrationError> {
-    let secret = key.open(&s.secret_key_sealed)?;
-    let mut cfg = FlowClientConfig::new(s.api_url.clone(), s.api_key.clone(), secret);
-    cfg.timeout = timeout;
-    let client = FlowClient::with_http(cfg, http).map_err(|e| {
-        IntegrationError::Config(ConfigError {
-            field: "apiUrl".into(),
-            problem: e.to_string(),
-        })
-    })?;
-    let mode = match s.environment {
-        Environment::Production => GatewayMode::Live,
-        Environment::Development
-            if s.api_url.contains("127.0.0.1") || s.api_url.contains("localhost") =>
-        {
-            GatewayMode::Local
-        }
-        Environment::Development => GatewayMode::Test,
+/// A stored integration as an account, its secret key opened with `key`.
+pub fn account(s: &StoredIntegration, key: &MasterKey) -> Result<Account, IntegrationError> {
+    let corrupt = |problem: String| {
+        IntegrationError::Corrupt(
+            s.organization.clone(),
+            s.environment.as_str().to_string(),
+            problem,
+        )
     };
-    Ok(GatewayEntry {
-        gateway: std::sync::Arc::new(client),
-        mode,
+    let endpoint = classify(&s.api_url).map_err(|e| {
+        IntegrationError::Unusable(
+            s.organization.clone(),
+            s.environment.as_str().to_string(),
+            e.to_string(),
+        )
+    })?;
+    let default_currency = Currency::from_code(&s.default_currency)
+        .ok_or_else(|| corrupt(format!("unknown currency {:?}", s.default_currency)))?;
+    Ok(Account {
+        origin: Origin::Stored {
+            organization: s.organization.clone(),
+        },
+        api_url: s.api_url.clone(),
+        endpoint,
+        api_key: s.api_key.clone(),
+        secret_key: key.open(&s.secret_key_sealed)?,
         environment: s.environment,
-        default_currency: Currency::from_code(&s.default_currency).unwrap_or(Currency::CLP),
+        default_currency,
         return_url: s.return_url.clone(),
     })
 }

@@ -2,15 +2,33 @@
 //!
 //! # Layout
 //!
-//! - [`cli`]: the command line (`paylink sandbox`, ...).
+//! - [`cli`]: the command line, one file per command (serve, demo, payments,
+//!   confirmations, doctor, ledger, integration, tools, sandbox).
+//! - [`config`]: one declarative `Settings`: every variable, validated once, refused when
+//!   invalid.
+//! - [`app`]: `Application::build(settings)`: the ledger, the gateways, the listeners and
+//!   loops, under one cancellation tree.
+//! - [`accounts`]: which gateway account serves which organization, the one factory from
+//!   an account to a gateway entry, and the signed key check.
+//! - [`integrations`]: Flow accounts stored in the ledger per organization, secrets sealed
+//!   ([`secrets`]).
 //! - [`domain`]: money and currencies, payments, their status machine and events.
-//! - [`gateway`]: the `PaymentGateway` boundary; [`gateway::flow`] signs and calls Flow.
+//! - [`payments`]: the payment use cases and the gateway registry.
+//! - [`gateway`]: the `PaymentGateway` boundary; [`gateway::flow`] signs and calls Flow,
+//!   and [`gateway::flow::endpoint`] classifies Flow API base URLs.
+//! - [`store`]: the sled ledger.
+//! - [`mcp`]: the rmcp server: tools, resources, subscriptions, HTTP transport.
+//! - [`webhook`]: the side listener: Flow confirmations, return page, health, metrics.
+//! - [`reconcile`]: one reconciliation pass and the loop around it.
+//! - [`notify`]: signed lifecycle notifications to the operator's URL.
+//! - [`net`]: serving sockets that face the internet; the loopback test for URLs.
 //! - [`sandbox`]: the offline Flow emulator (API, pay page, confirmations, control API).
+//! - [`html`], [`logging`]: the return page's markup; stderr logs with e-mails redacted.
 
+pub mod accounts;
 pub mod app;
 pub mod cli;
 pub mod config;
-pub mod demo;
 pub mod domain;
 pub mod gateway;
 pub mod html;
@@ -19,7 +37,6 @@ pub mod logging;
 pub mod mcp;
 pub mod net;
 pub mod notify;
-pub mod ops;
 pub mod payments;
 pub mod reconcile;
 pub mod sandbox;

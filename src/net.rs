@@ -16,6 +16,9 @@
 //!   finish their requests within [`Limits::drain`], and the rest are dropped.
 //!
 //! Handlers find the peer's address as `ConnectInfo<SocketAddr>`.
+//!
+//! [`is_loopback_host`] and [`is_loopback_url`] are the one answer to "does this name only
+//! this machine?" for URLs paylink is given (a public URL, a Flow API base).
 
 use std::collections::HashMap;
 use std::io;
@@ -222,6 +225,27 @@ async fn read_body_within(
     }
 }
 
+/// Whether a URL host names only this machine: `localhost`, an address in 127.0.0.0/8, or
+/// `::1` (bracketed or not), in any letter case and with or without a trailing dot.
+pub fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim_end_matches('.');
+    let h = h
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(h);
+    h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Whether `url` (such as a public base URL) points at this machine only, so that nothing
+/// elsewhere (Flow, a payer's browser) can reach it. A URL that does not parse is not
+/// loopback.
+pub fn is_loopback_url(url: &str) -> bool {
+    reqwest::Url::parse(url.trim())
+        .ok()
+        .and_then(|u| u.host_str().map(is_loopback_host))
+        .unwrap_or(false)
+}
+
 fn is_too_large(e: &axum::Error) -> bool {
     let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = source {
@@ -256,6 +280,30 @@ mod tests {
         assert!(gate.admit(b).is_none(), "a fourth in all");
         drop(a1);
         assert!(gate.admit(a).is_some(), "a place freed is taken again");
+    }
+
+    #[test]
+    fn loopback_urls_are_told_from_reachable_ones() {
+        for url in [
+            "http://127.0.0.1:8787",
+            "http://127.0.0.1",
+            "http://127.1.2.3:1/x",
+            "http://localhost:8787/",
+            "https://LocalHost.",
+            "http://[::1]:8787",
+        ] {
+            assert!(is_loopback_url(url), "{url}");
+        }
+        for url in [
+            "https://pay.example.com",
+            "http://10.0.0.1:8787",
+            "http://[::2]:8787",
+            "http://localhost.example.com",
+            "http://127.0.0.1.example.com",
+            "not a url",
+        ] {
+            assert!(!is_loopback_url(url), "{url}");
+        }
     }
 
     #[test]

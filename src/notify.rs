@@ -120,36 +120,10 @@ impl Notifier {
         self
     }
 
-    /// A notifier for `organization` from `PAYLINK_NOTIFY_URL` and `PAYLINK_NOTIFY_SECRET`
-    /// (looked up through `env`); `Ok(None)` when neither is set.
-    pub fn from_env(
-        organization: &str,
-        env: impl Fn(&str) -> Option<String>,
-    ) -> Result<Option<Notifier>, String> {
-        match (env("PAYLINK_NOTIFY_URL"), env("PAYLINK_NOTIFY_SECRET")) {
-            (None, None) => Ok(None),
-            (Some(_), None) => {
-                Err("PAYLINK_NOTIFY_URL is set but PAYLINK_NOTIFY_SECRET is missing".into())
-            }
-            (None, Some(_)) => {
-                Err("PAYLINK_NOTIFY_SECRET is set but PAYLINK_NOTIFY_URL is missing".into())
-            }
-            (Some(url), Some(secret)) => {
-                let url = crate::config::check_url("PAYLINK_NOTIFY_URL", &url)
-                    .map_err(|e| e.to_string())?;
-                if secret.trim().is_empty() {
-                    return Err("PAYLINK_NOTIFY_SECRET is empty".into());
-                }
-                let target = NotifyTarget {
-                    url,
-                    secret: SecretString::from(secret),
-                };
-                Ok(Some(Notifier::new(HashMap::from([(
-                    organization.to_string(),
-                    target,
-                )]))))
-            }
-        }
+    /// A notifier for one organization's target (from `PAYLINK_NOTIFY_URL` and
+    /// `PAYLINK_NOTIFY_SECRET`, validated by [`crate::config`]).
+    pub fn for_organization(organization: &str, target: NotifyTarget) -> Notifier {
+        Notifier::new(HashMap::from([(organization.to_string(), target)]))
     }
 
     /// Subscribes to payment changes now (so none committed after this call is missed) and
@@ -319,6 +293,20 @@ fn payment_data(p: &Payment) -> serde_json::Value {
         "createdAt": p.created_at.rfc3339(),
         "updatedAt": p.updated_at.rfc3339(),
     })
+}
+
+/// What is wrong with a notification secret, if anything: an empty one, or a
+/// `whsec_<base64>` one whose rest is not base64. The answer never repeats the secret.
+pub fn secret_problem(secret: &str) -> Option<&'static str> {
+    if secret.trim().is_empty() {
+        return Some("is empty; give the secret the receiver verifies signatures with");
+    }
+    match secret.strip_prefix("whsec_") {
+        Some(b) if BASE64.decode(b).is_err() => Some(
+            "starts with whsec_ but the rest is not base64; give the secret exactly as the receiver shows it",
+        ),
+        _ => None,
+    }
 }
 
 /// The key a secret stands for: `whsec_<base64>` decoded, anything else as its bytes.

@@ -127,7 +127,9 @@ fn each_config_error_is_one_clear_line_and_a_failure_exit() {
     one_clear_line(&out, "--allow-live");
 }
 
-#[tokio::test]
+// Two workers: the in-process sandbox must answer while this test blocks on a child
+// process (`integration flow` tries the keys against it before storing them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recognisable_secret_appears_nowhere_in_a_whole_cycle() {
     const SECRET: &str = "CANARY-SECRET-7f3a9c1e5b2d4f60";
     let merchant = Merchant {
@@ -261,14 +263,16 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
-/// `paylink integration flow … --organization ORG` with a fresh secret file.
+/// `paylink integration flow --no-verify … --organization ORG` with a fresh secret file.
 fn store_integration(env: &[(&str, &str)], dir: &std::path::Path, org: &str, extra: &[&str]) {
     let secret_file = dir.join(format!("secret-{org}"));
     std::fs::write(&secret_file, "s3cret-of-the-merchant\n").unwrap();
     let sf = secret_file.display().to_string();
+    // Nothing here answers as Flow would: store the keys without trying them.
     let mut args = vec![
         "integration",
         "flow",
+        "--no-verify",
         "--organization",
         org,
         "--api-key",
@@ -413,4 +417,309 @@ fn a_lost_master_key_stops_serve_and_doctor_and_is_never_replaced() {
     );
     one_clear_line(&out, "master key file");
     assert!(!key.exists());
+}
+
+#[test]
+fn every_invalid_notification_or_token_setting_stops_serve_naming_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    const URL: &str = "https://hooks.example.com/paylink";
+    const SECRET: &str = "receiver-shared-secret-0123456789";
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("PAYLINK_NOTIFY_URL", URL)], "PAYLINK_NOTIFY_SECRET"),
+        (&[("PAYLINK_NOTIFY_SECRET", SECRET)], "PAYLINK_NOTIFY_URL"),
+        (
+            &[
+                ("PAYLINK_NOTIFY_URL", "hooks.example.com/paylink"),
+                ("PAYLINK_NOTIFY_SECRET", SECRET),
+            ],
+            "PAYLINK_NOTIFY_URL",
+        ),
+        (
+            &[
+                ("PAYLINK_NOTIFY_URL", URL),
+                ("PAYLINK_NOTIFY_SECRET", "   "),
+            ],
+            "PAYLINK_NOTIFY_SECRET",
+        ),
+        (
+            &[
+                ("PAYLINK_NOTIFY_URL", URL),
+                ("PAYLINK_NOTIFY_SECRET", "whsec_%%%not-base64"),
+            ],
+            "PAYLINK_NOTIFY_SECRET",
+        ),
+        (
+            &[("PAYLINK_HTTP_TOKENS", "acme-token-0123456789abcdef")],
+            "PAYLINK_HTTP_TOKENS",
+        ),
+        (
+            &[("PAYLINK_HTTP_TOKENS", "short=acme")],
+            "PAYLINK_HTTP_TOKENS",
+        ),
+        (
+            &[("PAYLINK_HTTP_TOKENS", "acme-token-0123456789abcdef= ")],
+            "PAYLINK_HTTP_TOKENS",
+        ),
+        (
+            &[(
+                "PAYLINK_HTTP_TOKENS",
+                "acme-token-0123456789abcdef=acme,acme-token-0123456789abcdef=globex",
+            )],
+            "PAYLINK_HTTP_TOKENS",
+        ),
+        (&[("PAYLINK_HTTP_TOKENS", ",")], "PAYLINK_HTTP_TOKENS"),
+    ];
+    for (extra, variable) in cases {
+        let env: Vec<(&str, &str)> = [("PAYLINK_DATA_DIR", data.as_str()), ("RUST_LOG", "off")]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
+        for args in [&["serve"][..], &["serve", "--http", "127.0.0.1:0"][..]] {
+            let out = paylink(args, &env);
+            one_clear_line(&out, variable);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(
+                !err.contains(SECRET) && !err.contains("0123456789abcdef"),
+                "{extra:?}: the error repeats a secret: {err}"
+            );
+        }
+    }
+    assert!(
+        !dir.path().join("db").exists(),
+        "serve stopped before it opened the ledger"
+    );
+}
+
+/// `paylink sandbox --port 0` as a child process; its API base URL once it listens.
+async fn sandbox_process() -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["sandbox", "--port", "0"])
+        .env("RUST_LOG", "off")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let api = tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(url) = line.trim().strip_prefix("API base URL : ") {
+                return url.to_string();
+            }
+        }
+        panic!("paylink sandbox exited before it listened");
+    })
+    .await
+    .expect("paylink sandbox announces its API base URL");
+    // Keep reading: a closed pipe would fail the sandbox's next line on stderr.
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, api)
+}
+
+/// `paylink integration flow` for `org` at `api` with the sandbox's apiKey and `secret`.
+fn integration_flow(
+    env: &[(&str, &str)],
+    dir: &std::path::Path,
+    org: &str,
+    api: &str,
+    secret: &str,
+    extra: &[&str],
+) -> Output {
+    let secret_file = dir.join(format!("secret-{org}-{}", extra.len()));
+    std::fs::write(&secret_file, format!("{secret}\n")).unwrap();
+    let sf = secret_file.display().to_string();
+    let mut args = vec![
+        "integration",
+        "flow",
+        "--test",
+        "--organization",
+        org,
+        "--api-url",
+        api,
+        "--api-key",
+        paylink::sandbox::DEFAULT_API_KEY,
+        "--secret-key-file",
+        &sf,
+    ];
+    args.extend_from_slice(extra);
+    paylink(&args, env)
+}
+
+fn stored_organizations(env: &[(&str, &str)]) -> Vec<String> {
+    let out = paylink(&["integration", "show", "--json"], env);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    all.as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["organization"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn integration_flow_tries_the_keys_and_stores_refused_ones_only_with_no_verify() {
+    let (_sandbox, api) = sandbox_process().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let env = [
+        ("PAYLINK_DATA_DIR", data.as_str()),
+        ("PAYLINK_LISTEN", "127.0.0.1:0"),
+        ("RUST_LOG", "off"),
+    ];
+
+    let out = integration_flow(
+        &env,
+        dir.path(),
+        "acme",
+        &api,
+        "not-the-sandbox-secret",
+        &[],
+    );
+    one_clear_line(&out, "refused these keys");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nothing was stored"), "{err}");
+    assert!(!err.contains("not-the-sandbox-secret"), "{err}");
+    assert!(
+        stored_organizations(&env).is_empty(),
+        "refused keys were stored"
+    );
+
+    let out = integration_flow(
+        &env,
+        dir.path(),
+        "acme",
+        &api,
+        "not-the-sandbox-secret",
+        &["--no-verify"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stored_organizations(&env), ["acme"]);
+
+    let out = integration_flow(
+        &env,
+        dir.path(),
+        "globex",
+        &api,
+        paylink::sandbox::DEFAULT_SECRET_KEY,
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stored_organizations(&env), ["acme", "globex"]);
+}
+
+#[tokio::test]
+async fn doctor_checks_every_stored_integration_and_names_the_one_flow_refuses() {
+    let (_sandbox, api) = sandbox_process().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let env = [
+        ("PAYLINK_DATA_DIR", data.as_str()),
+        ("PAYLINK_LISTEN", "127.0.0.1:0"),
+        ("RUST_LOG", "off"),
+    ];
+    let secret = paylink::sandbox::DEFAULT_SECRET_KEY;
+    let out = integration_flow(&env, dir.path(), "globex", &api, secret, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let doctor = paylink(&["doctor"], &env);
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(doctor.status.success(), "{text}");
+    assert!(
+        text.contains("ok    integration globex (development)"),
+        "{text}"
+    );
+    assert!(text.contains("Verdict: READY"), "{text}");
+
+    let out = integration_flow(
+        &env,
+        dir.path(),
+        "acme",
+        &api,
+        "not-the-sandbox-secret",
+        &["--no-verify"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doctor = paylink(&["doctor"], &env);
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    let progress = String::from_utf8_lossy(&doctor.stderr);
+    assert!(!doctor.status.success(), "{text}");
+    let acme = text
+        .lines()
+        .find(|l| l.contains("integration acme (development)"))
+        .unwrap_or_else(|| panic!("doctor names acme's integration: {text}"));
+    assert!(acme.trim_start().starts_with("FAIL"), "{text}");
+    assert!(acme.contains("refused the keys"), "{text}");
+    assert!(
+        acme.contains("paylink integration flow --organization acme --test"),
+        "{text}"
+    );
+    assert!(
+        text.contains("ok    integration globex (development)"),
+        "{text}"
+    );
+    assert!(text.contains("Verdict: NOT READY"), "{text}");
+    assert!(
+        progress.contains("doctor: integration acme (development): signed call to")
+            && progress.contains("doctor: integration acme (development): done in"),
+        "doctor shows progress on stderr: {progress}"
+    );
+}
+
+#[test]
+fn doctor_gives_up_on_a_gateway_that_never_answers_within_its_deadline() {
+    // A loopback port that accepts connections (the kernel completes them) but never
+    // answers a request.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let api = format!("http://{}/api", silent.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let started = std::time::Instant::now();
+    let doctor = paylink(
+        &["doctor"],
+        &[
+            ("PAYLINK_DATA_DIR", data.as_str()),
+            ("PAYLINK_FLOW_TIMEOUT_SECS", "1"),
+            ("FLOW_API_KEY", "K"),
+            ("FLOW_SECRET_KEY", "S"),
+            ("FLOW_BASE_URL", api.as_str()),
+            ("RUST_LOG", "off"),
+        ],
+    );
+    let took = started.elapsed();
+    let text = String::from_utf8_lossy(&doctor.stdout);
+    assert!(!doctor.status.success(), "{text}");
+    assert!(
+        text.contains("FAIL  FLOW_* account (development) for default")
+            && text.contains("could not be used"),
+        "{text}"
+    );
+    assert!(text.contains("Verdict: NOT READY"), "{text}");
+    assert!(
+        took < std::time::Duration::from_secs(15),
+        "doctor took {took:?} with a 1 s deadline"
+    );
+    drop(silent);
 }

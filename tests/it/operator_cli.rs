@@ -82,7 +82,7 @@ async fn stored_control_characters_are_escaped_and_keep_each_payment_on_one_row(
     ledger_with(dir.path(), std::slice::from_ref(&p)).await;
 
     let mut out = Vec::new();
-    when_free(|| paylink::ops::payments_list(&settings(dir.path()), None, 50, false, &mut out))
+    when_free(|| paylink::cli::payments::list(&settings(dir.path()), None, 50, false, &mut out))
         .unwrap();
     let text = String::from_utf8(out).unwrap();
     let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("ent_")).collect();
@@ -99,7 +99,7 @@ async fn stored_control_characters_are_escaped_and_keep_each_payment_on_one_row(
     );
 
     let mut out = Vec::new();
-    when_free(|| paylink::ops::payments_show(&settings(dir.path()), &p.id, false, &mut out))
+    when_free(|| paylink::cli::payments::show(&settings(dir.path()), &p.id, false, &mut out))
         .unwrap();
     let text = String::from_utf8(out).unwrap();
     let line = text.lines().find(|l| l.starts_with("description")).unwrap();
@@ -225,7 +225,7 @@ async fn a_damaged_ledger_is_refused_as_damaged_every_time_not_as_in_use() {
     std::fs::write(&db, &bytes).unwrap();
 
     let e = when_free(|| {
-        paylink::ops::payments_list(&settings(dir.path()), None, 50, false, &mut Vec::new())
+        paylink::cli::payments::list(&settings(dir.path()), None, 50, false, &mut Vec::new())
     })
     .unwrap_err();
     let msg = format!("{e:#}");

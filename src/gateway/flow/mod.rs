@@ -1,6 +1,7 @@
 //! Flow (flow.cl): request signing, the HTTP client, and Flow's wire shapes.
 
 pub mod client;
+pub mod endpoint;
 pub mod error;
 pub mod notification;
 pub mod sign;

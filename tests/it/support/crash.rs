@@ -5,12 +5,12 @@
 //! ledger once the last process is dead (as `src/app.rs` builds them).
 
 use std::process::Stdio;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use paylink::domain::{Currency, Environment};
-use paylink::gateway::flow::{FlowClient, FlowClientConfig};
-use paylink::payments::{GatewayEntry, GatewayMode, Gateways, PaymentSettings, Payments};
+use paylink::accounts::{Account, Connection, gateway_entry};
+use paylink::domain::Environment;
+use paylink::gateway::flow::client::DEFAULT_TIMEOUT;
+use paylink::payments::{Gateways, PaymentSettings, Payments};
 use paylink::reconcile::Reconciler;
 use paylink::sandbox::{
     DEFAULT_API_KEY, DEFAULT_SECRET_KEY, RunningSandbox, Sandbox, SandboxConfig,
@@ -116,21 +116,18 @@ impl Rig {
             .await
             .unwrap()
             .expect("the ledger opens after the last kill");
-        let cfg = FlowClientConfig::new(
-            self.sandbox.api_url.clone(),
+        let account = Account::new(
+            &self.sandbox.api_url,
             DEFAULT_API_KEY,
             SecretString::from(DEFAULT_SECRET_KEY),
-        );
+            Environment::Development,
+        )
+        .expect("a loopback Flow URL");
+        let conn = Connection::new(DEFAULT_TIMEOUT).expect("an HTTP client");
         let gateways = Gateways::new();
         gateways.insert(
             "default",
-            GatewayEntry {
-                gateway: Arc::new(FlowClient::new(cfg).unwrap()),
-                mode: GatewayMode::OfflineSandbox,
-                environment: Environment::Development,
-                default_currency: Currency::CLP,
-                return_url: None,
-            },
+            gateway_entry(&account, &conn).expect("a gateway entry"),
         );
         let settings = PaymentSettings::with_public_base(&self.listener_base());
         (Payments::new(store.clone(), gateways, settings), store)

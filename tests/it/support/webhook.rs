@@ -7,12 +7,11 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use paylink::accounts::{Account, Connection, gateway_entry};
 use paylink::domain::{Environment, Payment, PaymentStatus, Source, Timestamp};
 use paylink::gateway::flow::{FlowClient, FlowClientConfig};
 use paylink::gateway::retry::RetryPolicy;
-use paylink::payments::{
-    CreateInput, GatewayEntry, GatewayMode, Gateways, PaymentSettings, Payments,
-};
+use paylink::payments::{CreateInput, Gateways, PaymentSettings, Payments};
 use paylink::reconcile::Reconciler;
 use paylink::sandbox::{
     DEFAULT_API_KEY, DEFAULT_SECRET_KEY, Merchant, RunningSandbox, Sandbox, SandboxConfig,
@@ -54,13 +53,16 @@ pub fn flow_client(sb: &RunningSandbox, api_key: &str, secret: &str) -> FlowClie
         SecretString::from(secret.to_string()),
     );
     cfg.timeout = Duration::from_secs(5);
-    cfg.read_retry = RetryPolicy {
-        max_attempts: 2,
-        base_delay: Duration::from_millis(5),
-        max_delay: Duration::from_millis(20),
-    };
+    cfg.read_retry = FAST_READS;
     FlowClient::new(cfg).expect("flow client")
 }
+
+/// Reads retried quickly, so a test that provokes a failure does not wait long.
+const FAST_READS: RetryPolicy = RetryPolicy {
+    max_attempts: 2,
+    base_delay: Duration::from_millis(5),
+    max_delay: Duration::from_millis(20),
+};
 
 impl Harness {
     pub async fn start() -> Harness {
@@ -83,15 +85,19 @@ impl Harness {
         let dir = tempfile::tempdir().expect("temp dir");
         let store = Store::open(dir.path()).expect("ledger opens");
         let gateways = Gateways::new();
+        // As the server builds it: through the one account factory, reads retried quickly.
+        let account = Account::new(
+            &sandbox.api_url,
+            DEFAULT_API_KEY,
+            SecretString::from(DEFAULT_SECRET_KEY),
+            Environment::Development,
+        )
+        .expect("a loopback Flow URL");
+        let mut conn = Connection::new(Duration::from_secs(5)).expect("an HTTP client");
+        conn.read_retry = FAST_READS;
         gateways.insert(
             "default",
-            GatewayEntry {
-                gateway: Arc::new(flow_client(&sandbox, DEFAULT_API_KEY, DEFAULT_SECRET_KEY)),
-                mode: GatewayMode::OfflineSandbox,
-                environment: Environment::Development,
-                default_currency: paylink::domain::Currency::CLP,
-                return_url: None,
-            },
+            gateway_entry(&account, &conn).expect("a gateway entry"),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

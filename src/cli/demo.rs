@@ -55,7 +55,7 @@ async fn run_in(dir: &std::path::Path, out: &mut (dyn Write + Send)) -> anyhow::
         ..Settings::default()
     };
     let shutdown = CancellationToken::new();
-    let app = Application::build(settings, NameStyle::Dotted, Vec::new(), shutdown.clone()).await?;
+    let app = Application::build(settings, NameStyle::Dotted, shutdown.clone()).await?;
     let sandbox = app
         .sandbox
         .as_ref()

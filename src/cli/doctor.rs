@@ -1,0 +1,191 @@
+//! `paylink doctor`: is this configuration ready? It checks the settings, the ledger, the
+//! master key, the public URL, and every Flow account `serve` would use, as
+//! [`crate::accounts::plan`] assigns them (stored integrations of every organization and
+//! environment, and the `FLOW_*` account), each with a signed call within a deadline.
+//! Results go to stdout and end with a verdict; progress goes to stderr while it waits.
+//! The verdict is READY only if `serve` would start and every account it uses accepts its
+//! keys.
+
+use std::io::Write;
+use std::time::Instant;
+
+use super::open_store;
+use crate::accounts::{
+    Account, Assignment, Connection, KeyCheck, Origin, check_deadline, check_keys,
+};
+use crate::config::Settings;
+use crate::domain::Environment;
+
+/// Result lines, and whether any failed.
+struct Report<'a> {
+    out: &'a mut (dyn Write + Send),
+    ready: bool,
+}
+
+impl Report<'_> {
+    fn ok(&mut self, name: &str, detail: &str) -> std::io::Result<()> {
+        writeln!(self.out, "  ok    {name}: {detail}")
+    }
+
+    fn fail(&mut self, name: &str, problem: &str) -> std::io::Result<()> {
+        self.ready = false;
+        writeln!(self.out, "  FAIL  {name}: {problem}")
+    }
+
+    fn skip(&mut self, name: &str, why: &str) -> std::io::Result<()> {
+        writeln!(self.out, "  skip  {name}: {why}")
+    }
+}
+
+/// Runs every check; returns whether everything passed.
+pub async fn run(
+    settings: anyhow::Result<Settings>,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<bool> {
+    writeln!(out, "paylink doctor")?;
+    let mut r = Report { out, ready: true };
+    let settings = match settings {
+        Ok(s) => {
+            r.ok("configuration", "valid")?;
+            s
+        }
+        Err(e) => {
+            r.fail("configuration", &format!("{e:#}"))?;
+            writeln!(r.out, "\nVerdict: NOT READY — fix the configuration first.")?;
+            return Ok(false);
+        }
+    };
+    let stored = match open_store(&settings) {
+        Ok(store) => {
+            r.ok(
+                "ledger",
+                &format!("{} ({} payments)", settings.data_dir.display(), store.len()),
+            )?;
+            match crate::integrations::list(&store) {
+                Ok(all) => all,
+                Err(e) => {
+                    r.fail("stored integrations", &e.to_string())?;
+                    Vec::new()
+                }
+            }
+        }
+        Err(e) => {
+            r.fail("ledger", &format!("{e:#}"))?;
+            Vec::new()
+        }
+    };
+    // As serve does: the master key only when a sealed secret must be opened, never made.
+    let key = if stored.iter().any(|s| s.active) {
+        match settings.master_key() {
+            Ok(k) => {
+                r.ok("master key", &settings.key_file().display().to_string())?;
+                Some(k)
+            }
+            Err(e) => {
+                r.fail("master key", &e.to_string())?;
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let conn = Connection::new(settings.flow_timeout)?;
+    for slot in crate::accounts::plan(&settings, &stored, key.as_ref()) {
+        let orgs = slot.organizations.join(", ");
+        match slot.serves {
+            Assignment::Account(account) => {
+                let name = match account.origin {
+                    Origin::Stored { .. } => account.label(),
+                    _ => format!("{} for {orgs}", account.label()),
+                };
+                check_account(&mut r, &name, &account, &settings, &conn).await?;
+            }
+            Assignment::BuiltInSandbox => r.ok(
+                &format!("organization {orgs}"),
+                "no Flow account: serve starts the built-in offline sandbox (no real money)",
+            )?,
+            Assignment::Refused { label, problem } => r.fail(&label, &problem)?,
+            Assignment::Unused { label, why } => r.skip(&label, why)?,
+        }
+    }
+    let public = settings.public_base(settings.listener_addr);
+    if crate::net::is_loopback_url(&public) {
+        r.ok(
+            "public URL",
+            &format!(
+                "{public} — loopback only: Flow cannot reach it; set PAYLINK_PUBLIC_URL before taking real payments"
+            ),
+        )?;
+    } else {
+        r.ok("public URL", &public)?;
+    }
+    let ready = r.ready;
+    writeln!(
+        r.out,
+        "\nVerdict: {}",
+        if ready {
+            "READY"
+        } else {
+            "NOT READY — see FAIL lines above."
+        }
+    )?;
+    Ok(ready)
+}
+
+/// One signed call with the account's keys, announced on stderr as it starts and ends.
+async fn check_account(
+    r: &mut Report<'_>,
+    name: &str,
+    account: &Account,
+    settings: &Settings,
+    conn: &Connection,
+) -> std::io::Result<()> {
+    let deadline = check_deadline(settings.flow_timeout);
+    eprintln!(
+        "doctor: {name}: signed call to {} (at most {} s)…",
+        account.api_url,
+        deadline.as_secs()
+    );
+    let started = Instant::now();
+    let result = check_keys(account, conn, deadline).await;
+    eprintln!(
+        "doctor: {name}: done in {:.1} s",
+        started.elapsed().as_secs_f32()
+    );
+    let url = &account.api_url;
+    match result {
+        KeyCheck::Accepted => r.ok(
+            name,
+            &format!(
+                "{url} accepted a signed call ({}, {})",
+                account.endpoint.describe(),
+                account.environment.as_str()
+            ),
+        ),
+        KeyCheck::Refused(why) => r.fail(
+            name,
+            &format!("{url} refused the keys ({why}); {}", fix(account)),
+        ),
+        KeyCheck::Unanswered(why) => r.fail(
+            name,
+            &format!(
+                "{url} could not be used ({why}); payments through this account will fail until it answers"
+            ),
+        ),
+    }
+}
+
+/// How to replace refused keys.
+fn fix(account: &Account) -> String {
+    match &account.origin {
+        Origin::Stored { organization } => format!(
+            "store the right ones with `paylink integration flow --organization {organization}{}`",
+            match account.environment {
+                Environment::Development => " --test",
+                Environment::Production => " --allow-live",
+            }
+        ),
+        Origin::Environment => "set the right FLOW_API_KEY and FLOW_SECRET_KEY".into(),
+        Origin::BuiltInSandbox | Origin::Given => "give the right keys".into(),
+    }
+}

@@ -1,0 +1,263 @@
+//! The command line: the clap types of `paylink` and its dispatch, one file per command.
+//!
+//! - [`serve`]: the MCP tools over stdio or streamable HTTP.
+//! - [`demo`]: the whole payment cycle, offline, as a transcript.
+//! - [`payments`]: list, show and reconcile payments in the ledger.
+//! - [`confirmations`]: Flow confirmations received by the side listener.
+//! - [`doctor`]: is this configuration ready, for every account `serve` would use?
+//! - [`ledger`]: check the ledger itself.
+//! - [`integration`]: store, list and disable Flow accounts per organization.
+//! - [`tools`]: the tools' JSON manifests.
+//! - [`sandbox`]: the offline Flow sandbox on its own.
+//!
+//! Every command that needs settings gets them from [`Settings::from_process`], once.
+
+pub mod confirmations;
+pub mod demo;
+pub mod doctor;
+pub mod integration;
+pub mod ledger;
+pub mod payments;
+pub mod sandbox;
+pub mod serve;
+pub mod tools;
+
+use std::borrow::Cow;
+
+use clap::{Parser, Subcommand};
+use paylink_tools::NameStyle;
+use paylink_tools::validate::is_unsafe_char;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Flags, Settings};
+use crate::store::Store;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "paylink",
+    version,
+    about = "An MCP payments server for LLM agents, on Flow (flow.cl)."
+)]
+pub struct Cli {
+    /// More logging on stderr (-v info, -vv debug). RUST_LOG overrides.
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum ToolNames {
+    /// payment.create, payment.getStatus
+    Dotted,
+    /// payment_create, payment_get_status (for clients that reject dots)
+    Snake,
+}
+
+impl From<ToolNames> for NameStyle {
+    fn from(t: ToolNames) -> NameStyle {
+        match t {
+            ToolNames::Dotted => NameStyle::Dotted,
+            ToolNames::Snake => NameStyle::Snake,
+        }
+    }
+}
+
+/// Options shared by the commands that read settings; they override paylink.toml and the
+/// environment.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Common {
+    /// A paylink.toml file. [env: PAYLINK_CONFIG] [default: ./paylink.toml when present]
+    #[arg(long, value_name = "FILE", global = true)]
+    pub config: Option<std::path::PathBuf>,
+    /// The ledger directory (sled). [env: PAYLINK_DATA_DIR] [default: paylink-data]
+    #[arg(long, global = true)]
+    pub data_dir: Option<std::path::PathBuf>,
+    /// The side listener for Flow's confirmations, the return page, /healthz and /metrics.
+    /// [env: PAYLINK_LISTEN] [default: 127.0.0.1:8787]
+    #[arg(long, value_name = "ADDR", global = true)]
+    pub listen: Option<String>,
+    /// The public base URL at which Flow reaches the side listener (used to build
+    /// urlConfirmation and urlReturn). [env: PAYLINK_PUBLIC_URL]
+    #[arg(long, global = true)]
+    pub public_url: Option<String>,
+    /// Allow a production (live money) Flow account. [env: PAYLINK_ALLOW_LIVE]
+    #[arg(long, global = true)]
+    pub allow_live: bool,
+}
+
+impl Common {
+    /// Defaults, then paylink.toml, then the environment, then these flags; validated.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        Ok(Settings::from_process(&self.flags())?)
+    }
+
+    pub fn flags(&self) -> Flags {
+        Flags {
+            config: self.config.clone(),
+            data_dir: self.data_dir.clone(),
+            listen: self.listen.clone(),
+            public_url: self.public_url.clone(),
+            allow_live: self.allow_live,
+        }
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the MCP tools: over stdio by default, or streamable HTTP with --http.
+    Serve(serve::Args),
+    /// Run the whole payment cycle offline and print a transcript: create a link over MCP,
+    /// pay it on the built-in sandbox, watch the confirmation arrive and the status turn paid.
+    Demo,
+    /// Look at and repair payments in the ledger.
+    Payments {
+        #[command(subcommand)]
+        action: payments::Action,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Flow confirmations received by the side listener.
+    Confirmations {
+        #[command(subcommand)]
+        action: confirmations::Action,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Check the configuration, the ledger, the public URL, and every Flow account `serve`
+    /// would use (stored integrations and FLOW_*) with a signed call.
+    Doctor {
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Check the ledger itself.
+    Ledger {
+        #[command(subcommand)]
+        action: ledger::Action,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Configure the Flow account of an organization (stored in the ledger, secret sealed).
+    Integration {
+        #[command(subcommand)]
+        action: integration::Action,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Print the JSON manifests of the tools.
+    Tools {
+        #[arg(long, value_enum, default_value = "dotted")]
+        tool_names: ToolNames,
+    },
+    /// Run the offline Flow sandbox on its own: Flow's API, a pay page, confirmations.
+    Sandbox {
+        /// Port on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 9100)]
+        port: u16,
+    },
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut out = std::io::stdout();
+    match cli.command {
+        Command::Serve(args) => serve::run(args).await,
+        Command::Demo => demo::run(&mut out).await,
+        Command::Payments { action, common } => {
+            payments::run(action, common.settings()?, &mut out).await
+        }
+        Command::Confirmations { action, common } => {
+            confirmations::run(action, &common.settings()?, &mut out)
+        }
+        Command::Doctor { common } => {
+            let ready = doctor::run(common.settings(), &mut out).await?;
+            if ready {
+                Ok(())
+            } else {
+                anyhow::bail!("doctor found problems (see the FAIL lines above)")
+            }
+        }
+        Command::Ledger { action, common } => ledger::run(action, &common.settings()?, &mut out),
+        Command::Integration { action, common } => {
+            integration::run(action, &common.settings()?, &mut out).await
+        }
+        Command::Tools { tool_names } => tools::run(tool_names.into(), &mut out),
+        Command::Sandbox { port } => sandbox::run(port).await,
+    }
+}
+
+/// Logs go to stderr only (in stdio mode stdout is the MCP channel), with payer e-mails
+/// redacted (see [`crate::logging`]).
+/// `quiet`: commands whose stdout is a transcript log only warnings by default.
+pub fn init_tracing(verbose: u8, quiet: bool) {
+    let default = match verbose {
+        0 if quiet => "error",
+        0 => "warn,paylink=info",
+        1 => "info",
+        _ => "debug",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_writer(crate::logging::RedactingStderr)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init();
+}
+
+/// A token cancelled by Ctrl-C or SIGTERM: the root of the cancellation tree.
+pub fn shutdown_on_signals() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        let ctrl_c = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term =
+                match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                    Ok(s) => s,
+                    Err(_) => {
+                        let _ = ctrl_c.await;
+                        t.cancel();
+                        return;
+                    }
+                };
+            tokio::select! {
+                _ = ctrl_c => {}
+                _ = term.recv() => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = ctrl_c.await;
+        t.cancel();
+    });
+    token
+}
+
+/// Opens the ledger; the error says whether another process holds it, it is damaged, or
+/// something else failed (see [`crate::store::StoreError`]).
+pub(crate) fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    Ok(Store::open_with_cache(
+        &settings.data_dir,
+        settings.cache_bytes(),
+    )?)
+}
+
+/// Stored text as it may reach the operator's terminal: every character that input
+/// validation refuses (controls, bidirectional controls, tags; see
+/// [`paylink_tools::validate::is_unsafe_char`]) is shown as a visible escape such as
+/// `\u{1b}`, so a ledger written before that validation, or edited by hand, cannot move
+/// the cursor, recolour the screen or forge table rows.
+pub(crate) fn shown(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe_char(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}

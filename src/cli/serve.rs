@@ -1,0 +1,56 @@
+//! `paylink serve`: the MCP tools over stdio (the default) or streamable HTTP (`--http`),
+//! with the side listener, the reconciler and the notifier around them.
+
+use paylink_tools::NameStyle;
+
+use super::{Common, ToolNames};
+use crate::app::Application;
+use crate::mcp::http::HttpOptions;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Serve MCP over streamable HTTP at http://ADDR/mcp instead of stdio. Beyond
+    /// loopback it needs bearer tokens in PAYLINK_HTTP_TOKENS (token=organization,...).
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<std::net::SocketAddr>,
+    /// How tool names are listed; calls under either spelling always work.
+    #[arg(long, value_enum, default_value = "dotted")]
+    pub tool_names: ToolNames,
+    #[command(flatten)]
+    pub common: Common,
+}
+
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let settings = args.common.settings()?;
+    let style: NameStyle = args.tool_names.into();
+    let opts = HttpOptions {
+        tokens: settings.http_tokens.to_map(),
+        allowed_hosts: settings.http_allowed_hosts.clone(),
+        allowed_origins: settings.http_allowed_origins.clone(),
+        max_sessions_per_org: settings.http_max_sessions_per_org,
+        session_idle: settings.http_session_idle,
+    };
+    // Refuse an unauthenticated bind beyond loopback before anything starts.
+    if let Some(addr) = args.http {
+        crate::mcp::http::check_bind(addr, &opts)?;
+    }
+    let shutdown = super::shutdown_on_signals();
+    let app = Application::build(settings, style, shutdown).await?;
+    eprintln!(
+        "paylink: side listener (Flow confirmations, /healthz) at http://{}",
+        app.listener_addr
+    );
+    match args.http {
+        None => app.run_stdio().await,
+        Some(addr) => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+            eprintln!(
+                "paylink: MCP over streamable HTTP at http://{}/mcp",
+                listener.local_addr()?
+            );
+            app.run_http(listener, opts).await
+        }
+    }
+}
