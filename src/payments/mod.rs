@@ -146,6 +146,25 @@ impl Payments {
             .collect()
     }
 
+    /// Checks a signed notification with the account it was sent to. `None`: no account
+    /// of that gateway serves that organization and environment.
+    pub fn verify_notification(
+        &self,
+        kind: crate::gateway::GatewayKind,
+        organization: &str,
+        environment: Environment,
+        headers: &http::HeaderMap,
+        body: &[u8],
+        now_unix: i64,
+    ) -> Option<Result<Option<crate::gateway::Notification>, crate::gateway::NotificationError>>
+    {
+        let entry = self.gateways().get(organization, environment)?;
+        if entry.kind() != kind {
+            return None;
+        }
+        Some(entry.gateway.verify_notification(headers, body, now_unix))
+    }
+
     /// Every committed change from now on.
     pub fn subscribe(&self) -> broadcast::Receiver<PaymentChange> {
         self.inner.changes.subscribe()

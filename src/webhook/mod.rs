@@ -35,7 +35,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -46,10 +46,11 @@ pub use lane::serve;
 pub use log::{ConfirmationEntry, list_confirmations};
 pub use metrics_access::MetricsAccess;
 
-use crate::gateway::GatewayKind;
+use crate::domain::Environment;
+use crate::gateway::{GatewayKind, NotificationError};
 use crate::payments::Payments;
 use log::Outcome;
-use queue::{Offer, Queue, TokenBucket};
+use queue::{Confirmation, Offer, Queue, TokenBucket};
 use verify::Verifier;
 
 /// The largest request body the side listener reads (a confirmation is one short field).
@@ -161,6 +162,10 @@ pub fn router(state: WebhookState) -> Router {
     }
     router
         .route(
+            "/webhook/{gateway}/{organization}/{environment}",
+            post(confirm_signed),
+        )
+        .route(
             "/payment/return",
             get(return_page::get).post(return_page::post),
         )
@@ -182,21 +187,84 @@ async fn confirm(
             return (StatusCode::BAD_REQUEST, why);
         }
     };
+    enqueue(&state, Confirmation::Token(token));
+    (StatusCode::OK, "ok")
+}
+
+/// Hands a confirmation to the workers; duplicates and a full queue are counted and logged.
+fn enqueue(state: &WebhookState, item: Confirmation) {
     let m = state.metrics();
     m.confirmations_received.inc();
-    match state.inner.queue.offer(&token) {
+    let label = item.label().to_string();
+    match state.inner.queue.offer(item) {
         Offer::Queued => {}
         Offer::Coalesced => {
             m.confirmations_coalesced.inc();
-            log::record(state.payments(), &token, &Outcome::Duplicate, None);
+            log::record(state.payments(), &label, &Outcome::Duplicate, None);
         }
         Offer::Full => {
             m.confirmations_queue_full.inc();
             tracing::warn!("confirmation queue full; acknowledged, left to the reconciler");
-            log::record(state.payments(), &token, &Outcome::QueueFull, None);
+            log::record(state.payments(), &label, &Outcome::QueueFull, None);
         }
     }
-    (StatusCode::OK, "ok")
+}
+
+/// `POST /webhook/<gateway>/<organization>/<environment>`: a signed event of one account
+/// (Stripe's). The account's gateway checks the signature over the raw body; a bad,
+/// stale or missing one gets 400 and changes nothing. A genuine event paylink does not act
+/// on gets 200 (so the gateway stops retrying it); any other is queued like a token.
+async fn confirm_signed(
+    State(state): State<WebhookState>,
+    Path((gateway, organization, environment)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    let (Some(kind), Some(environment)) = (
+        GatewayKind::parse(&gateway),
+        Environment::parse(&environment),
+    ) else {
+        return (StatusCode::NOT_FOUND, "no such webhook endpoint");
+    };
+    let now_unix = time::OffsetDateTime::now_utc().unix_timestamp();
+    let verified = state.payments().verify_notification(
+        kind,
+        &organization,
+        environment,
+        &headers,
+        &body,
+        now_unix,
+    );
+    match verified {
+        None => (StatusCode::NOT_FOUND, "no such webhook endpoint"),
+        Some(Err(e)) => {
+            state.metrics().confirmations_rejected.inc();
+            tracing::warn!(gateway = %kind, organization = %organization, error = %e, "signed notification refused");
+            (
+                StatusCode::BAD_REQUEST,
+                match e {
+                    NotificationError::BadSignature => "the signature is missing, stale or wrong",
+                    NotificationError::Malformed(_) => "the body cannot be read",
+                    NotificationError::NotConfigured => {
+                        "this endpoint has no webhook secret configured"
+                    }
+                },
+            )
+        }
+        Some(Ok(None)) => (StatusCode::OK, "ignored"),
+        Some(Ok(Some(notification))) => {
+            enqueue(
+                &state,
+                Confirmation::Event {
+                    organization,
+                    environment,
+                    kind,
+                    notification,
+                },
+            );
+            (StatusCode::OK, "ok")
+        }
+    }
 }
 
 async fn healthz(State(state): State<WebhookState>) -> (StatusCode, &'static str) {

@@ -20,6 +20,8 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::verify::Verifier;
+use crate::domain::Environment;
+use crate::gateway::{GatewayKind, Notification};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Track {
@@ -35,14 +37,66 @@ pub(crate) enum Offer {
     Full,
 }
 
+/// One confirmation waiting for verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Confirmation {
+    /// An unsigned token (Flow's): verified by a signed read of that token.
+    Token(String),
+    /// A signed event of one account (Stripe's): verified by a signed read of the payment
+    /// it names, in that account.
+    Event {
+        organization: String,
+        environment: Environment,
+        kind: GatewayKind,
+        notification: Notification,
+    },
+}
+
+impl Confirmation {
+    /// What folds duplicates together: the token, or the payment an event is about.
+    pub fn key(&self) -> String {
+        match self {
+            Confirmation::Token(t) => t.clone(),
+            Confirmation::Event {
+                organization,
+                environment,
+                kind,
+                notification,
+            } => format!(
+                "{}\u{0}{organization}\u{0}{}\u{0}{}",
+                kind.as_str(),
+                environment.as_str(),
+                notification
+                    .payment_id
+                    .as_deref()
+                    .or(notification.token.as_deref())
+                    .unwrap_or_default()
+            ),
+        }
+    }
+
+    /// What the confirmation log records it by: the token, else the event id.
+    pub fn label(&self) -> &str {
+        match self {
+            Confirmation::Token(t) => t,
+            Confirmation::Event { notification, .. } => notification
+                .token
+                .as_deref()
+                .or(notification.event_id.as_deref())
+                .or(notification.payment_id.as_deref())
+                .unwrap_or_default(),
+        }
+    }
+}
+
 pub(crate) struct Queue {
-    tx: mpsc::Sender<String>,
+    tx: mpsc::Sender<Confirmation>,
     tracked: Mutex<HashMap<String, Track>>,
 }
 
 impl Queue {
     /// A queue of `capacity` tokens and its receiving end.
-    pub fn new(capacity: usize) -> (Queue, mpsc::Receiver<String>) {
+    pub fn new(capacity: usize) -> (Queue, mpsc::Receiver<Confirmation>) {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         (
             Queue {
@@ -58,9 +112,10 @@ impl Queue {
     }
 
     /// Queues `token` unless it is already queued or in flight. Never waits.
-    pub fn offer(&self, token: &str) -> Offer {
+    pub fn offer(&self, item: Confirmation) -> Offer {
+        let key = item.key();
         let mut tracked = self.lock();
-        match tracked.get_mut(token) {
+        match tracked.get_mut(&key) {
             Some(Track::Queued) => return Offer::Coalesced,
             Some(Track::InFlight { again }) => {
                 *again = true;
@@ -69,9 +124,9 @@ impl Queue {
             None => {}
         }
         // Under the lock, so a worker cannot start on the token before it is tracked.
-        match self.tx.try_send(token.to_string()) {
+        match self.tx.try_send(item) {
             Ok(()) => {
-                tracked.insert(token.to_string(), Track::Queued);
+                tracked.insert(key, Track::Queued);
                 Offer::Queued
             }
             Err(_) => Offer::Full,
@@ -109,7 +164,7 @@ impl Queue {
 pub(crate) fn spawn_workers(
     n: usize,
     queue: Arc<Queue>,
-    rx: mpsc::Receiver<String>,
+    rx: mpsc::Receiver<Confirmation>,
     verifier: Arc<Verifier>,
     shutdown: CancellationToken,
 ) {
@@ -127,13 +182,14 @@ pub(crate) fn spawn_workers(
                     _ = shutdown.cancelled() => return,
                     next = async { rx.lock().await.recv().await } => next,
                 };
-                let Some(token) = next else { return };
+                let Some(item) = next else { return };
+                let token = item.key();
                 queue.start(&token);
                 loop {
                     let started = Instant::now();
                     tokio::select! {
                         _ = shutdown.cancelled() => return,
-                        _ = verifier.handle(&token) => {}
+                        _ = verifier.handle(&item) => {}
                     }
                     tracing::debug!(
                         ms = started.elapsed().as_millis() as u64,
@@ -186,27 +242,54 @@ impl TokenBucket {
 mod tests {
     use super::*;
 
+    fn token(t: &str) -> Confirmation {
+        Confirmation::Token(t.to_string())
+    }
+
+    fn event(id: &str, payment: &str) -> Confirmation {
+        Confirmation::Event {
+            organization: "acme".into(),
+            environment: Environment::Development,
+            kind: GatewayKind::Flow,
+            notification: Notification {
+                event_id: Some(id.into()),
+                kind: "checkout.session.completed".into(),
+                token: None,
+                payment_id: Some(payment.into()),
+            },
+        }
+    }
+
     #[test]
     fn a_token_is_queued_once_and_a_duplicate_in_flight_asks_for_one_more_check() {
         let (q, mut rx) = Queue::new(8);
-        assert_eq!(q.offer("A"), Offer::Queued);
-        assert_eq!(q.offer("A"), Offer::Coalesced);
-        assert_eq!(rx.try_recv().as_deref(), Ok("A"));
+        assert_eq!(q.offer(token("A")), Offer::Queued);
+        assert_eq!(q.offer(token("A")), Offer::Coalesced);
+        assert_eq!(rx.try_recv(), Ok(token("A")));
         assert!(rx.try_recv().is_err());
         q.start("A");
-        assert_eq!(q.offer("A"), Offer::Coalesced);
-        assert_eq!(q.offer("A"), Offer::Coalesced);
+        assert_eq!(q.offer(token("A")), Offer::Coalesced);
+        assert_eq!(q.offer(token("A")), Offer::Coalesced);
         assert!(q.finish("A"), "one more check after a duplicate in flight");
         assert!(!q.finish("A"));
         assert_eq!(q.pending(), 0);
-        assert_eq!(q.offer("A"), Offer::Queued);
+        assert_eq!(q.offer(token("A")), Offer::Queued);
+    }
+
+    #[test]
+    fn events_about_one_payment_fold_together_whatever_their_ids() {
+        let (q, _rx) = Queue::new(8);
+        assert_eq!(q.offer(event("evt_1", "ent_a")), Offer::Queued);
+        assert_eq!(q.offer(event("evt_2", "ent_a")), Offer::Coalesced);
+        assert_eq!(q.offer(event("evt_3", "ent_b")), Offer::Queued);
+        assert_eq!(q.pending(), 2);
     }
 
     #[test]
     fn a_full_queue_refuses_without_tracking() {
         let (q, _rx) = Queue::new(1);
-        assert_eq!(q.offer("A"), Offer::Queued);
-        assert_eq!(q.offer("B"), Offer::Full);
+        assert_eq!(q.offer(token("A")), Offer::Queued);
+        assert_eq!(q.offer(token("B")), Offer::Full);
         assert_eq!(q.pending(), 1);
     }
 

@@ -10,9 +10,9 @@
 //! token — changes nothing. Every confirmation ends as one entry in the confirmation log.
 
 use super::log::{self, Outcome};
-use super::queue::TokenBucket;
-use crate::domain::{Payment, PaymentStatus, Source};
-use crate::gateway::Verdict;
+use super::queue::{Confirmation, TokenBucket};
+use crate::domain::{Environment, Payment, PaymentStatus, Source};
+use crate::gateway::{GatewayKind, Notification, Verdict};
 use crate::payments::{CheckError, Checked, Payments, TokenClaim};
 
 pub(crate) struct Verifier {
@@ -22,9 +22,21 @@ pub(crate) struct Verifier {
 }
 
 impl Verifier {
-    /// Verifies `token`, counts the outcome and records it in the confirmation log.
-    pub async fn handle(&self, token: &str) {
-        let (outcome, payment_id) = self.verify(token).await;
+    /// Verifies a confirmation, counts the outcome and records it in the confirmation log.
+    pub async fn handle(&self, item: &Confirmation) {
+        let (outcome, payment_id) = match item {
+            Confirmation::Token(token) => self.verify(token).await,
+            Confirmation::Event {
+                organization,
+                environment,
+                kind,
+                notification,
+            } => {
+                self.verify_event(organization, *environment, *kind, notification)
+                    .await
+            }
+        };
+        let token = item.label();
         let m = self.payments.metrics();
         match &outcome {
             Outcome::Paid | Outcome::Failed(_) | Outcome::Pending | Outcome::Unchanged => {
@@ -63,6 +75,43 @@ impl Verifier {
             }
             Ok(None) => self.fallback(token).await,
         }
+    }
+
+    /// A signed event: the payment it names, in the account it was sent to, checked with a
+    /// signed read (the event itself is only a hint).
+    async fn verify_event(
+        &self,
+        organization: &str,
+        environment: Environment,
+        kind: GatewayKind,
+        n: &Notification,
+    ) -> (Outcome, Option<String>) {
+        let found = match (&n.payment_id, &n.token) {
+            (Some(id), _) => self.payments.get(id),
+            (None, Some(token)) => self.payments.by_token(token),
+            (None, None) => Ok(None),
+        };
+        let p = match found {
+            Err(e) => return (Outcome::StoreError(e.to_string()), None),
+            Ok(Some(p))
+                if p.organization == organization
+                    && p.environment == environment
+                    && p.gateway == kind =>
+            {
+                p
+            }
+            // Not ours, or another account's: an event about someone else's order.
+            Ok(Some(_)) => return (Outcome::ForeignToken, None),
+            Ok(None) => return (Outcome::UnknownToken, None),
+        };
+        if p.status.is_terminal() {
+            return (Outcome::Unchanged, Some(p.id));
+        }
+        let outcome = match self.payments.check(&p, Source::Webhook).await {
+            Ok(checked) => describe(&checked),
+            Err(e) => failed(e),
+        };
+        (outcome, Some(p.id))
     }
 
     /// The fast path: the payment's own account, its own token.

@@ -174,3 +174,30 @@ async fn a_flood_of_random_tokens_is_answered_but_asks_flow_at_a_bounded_rate() 
     assert_eq!(limited + unknown, 40, "{log:?}");
     assert_eq!(unknown, asked);
 }
+
+#[tokio::test]
+async fn signed_event_endpoints_exist_only_for_an_account_that_takes_signed_events() {
+    let h = Harness::start().await;
+    let post = |path: &str| {
+        h.http
+            .post(format!("{}{path}", h.base))
+            .header("stripe-signature", "t=1,v1=00")
+            .body("{}")
+            .send()
+    };
+    // No such gateway, organization or environment: nothing to sign for.
+    for path in [
+        "/webhook/bogus/default/development",
+        "/webhook/flow/nobody/development",
+        "/webhook/flow/default/staging",
+        "/webhook/flow/default/production",
+    ] {
+        let r = post(path).await.unwrap();
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    // Flow's account exists, but Flow signs nothing: its events come to /webhook/flow.
+    let r = post("/webhook/flow/default/development").await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await.unwrap().contains("no webhook secret"));
+    assert!(h.confirmations().is_empty());
+}
