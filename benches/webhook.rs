@@ -143,6 +143,7 @@ async fn confirmations(sb: &RunningSandbox, size: &Size) {
                     entity_id: None,
                     idempotency_key: Some(format!("bench-{i}")),
                     allow_paid_entity: false,
+                    gateway: None,
                 };
                 payments.create(input, Source::Tool).await.unwrap().payment
             }

@@ -83,6 +83,14 @@ impl GatewayKind {
         }
     }
 
+    /// Whether the gateway can take payments in a currency at all (a merchant's account
+    /// may still have it disabled; the gateway then refuses the create).
+    pub fn takes_currency(self, currency: crate::domain::Currency) -> bool {
+        match self {
+            GatewayKind::Flow => flow::takes_currency(currency),
+        }
+    }
+
     /// The smallest amount the gateway accepts in a currency, where it has a rule.
     pub fn minimum(self, currency: crate::domain::Currency) -> Option<Money> {
         match self {

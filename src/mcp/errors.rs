@@ -61,6 +61,28 @@ pub fn tool_error(e: &PaymentError) -> ToolError {
             format!("organization {org:?} has no payment gateway configured"),
             "Tell the operator to set up an integration (`paylink integration flow ...`); payments cannot be taken until then.",
         ),
+        PaymentError::GatewayNotConfigured { organization, gateway, available } => {
+            let have = available.iter().map(|g| g.as_str()).collect::<Vec<_>>().join(", ");
+            ToolError::new(
+                C::GatewayMisconfigured,
+                format!("organization {organization:?} has no {gateway} account; it has: {}", if have.is_empty() { "none" } else { &have }),
+                if available.is_empty() {
+                    "Tell the operator to set up an integration; payments cannot be taken until then.".to_string()
+                } else {
+                    format!("Call again without gateway (or with gateway: \"{}\").", available[0].as_str())
+                },
+            )
+            .field("gateway")
+        }
+        PaymentError::CurrencyNotTaken { gateway, currency, alternative } => ToolError::new(
+            C::UnsupportedCurrency,
+            format!("{gateway} does not take {currency}"),
+            match alternative {
+                Some(a) => format!("Call again with gateway: \"{}\", which takes {currency}.", a.as_str()),
+                None => format!("Charge in a currency {gateway} takes (CLP for Flow), or ask the operator to connect a gateway that takes {currency}."),
+            },
+        )
+        .field("currency"),
         PaymentError::NoAccount { organization, environment } => ToolError::new(
             C::GatewayMisconfigured,
             format!(

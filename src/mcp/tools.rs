@@ -17,7 +17,7 @@ use super::McpContext;
 use super::errors::tool_error;
 use super::resources::payment_uri;
 use crate::domain::{Environment, Money, Payment, PaymentStatus, Source};
-use crate::gateway::{GatewayError, Verdict};
+use crate::gateway::{GatewayError, GatewayKind, Verdict};
 use crate::payments::{CreateInput, GatewayMode};
 
 /// The tools as listed in `style`.
@@ -64,7 +64,7 @@ fn amount_json(m: Money) -> serde_json::Number {
 
 fn environment_label(ctx: &McpContext, p: &Payment) -> &'static str {
     ctx.payments
-        .account(&p.organization, p.environment)
+        .account(&p.organization, p.environment, p.gateway)
         .map(|a| a.mode)
         .unwrap_or(match p.environment {
             Environment::Production => GatewayMode::Live,
@@ -132,6 +132,17 @@ async fn create(
         entity_id: req.entity_id,
         idempotency_key: req.idempotency_key,
         allow_paid_entity: req.allow_paid_entity,
+        gateway: match req.gateway {
+            None => None,
+            Some(g) => Some(GatewayKind::parse(g.as_str()).ok_or_else(|| {
+                ToolError::new(
+                    ErrorCode::GatewayMisconfigured,
+                    format!("this paylink has no {} gateway", g.as_str()),
+                    "Call again without gateway.",
+                )
+                .field("gateway")
+            })?),
+        },
     };
     let outcome = ctx
         .payments

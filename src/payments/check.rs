@@ -138,7 +138,7 @@ impl Payments {
         p: &Payment,
     ) -> Result<std::sync::Arc<GatewayEntry>, CheckError> {
         self.gateways()
-            .get(&p.organization, p.environment)
+            .get(&p.organization, p.environment, p.gateway)
             .ok_or_else(|| CheckError::NoAccount {
                 organization: p.organization.clone(),
                 environment: p.environment,

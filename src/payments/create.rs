@@ -42,6 +42,8 @@ pub struct CreateInput {
     pub entity_id: Option<String>,
     pub idempotency_key: Option<String>,
     pub allow_paid_entity: bool,
+    /// The gateway the call named; None: the organization's default.
+    pub gateway: Option<GatewayKind>,
 }
 
 /// A created (or returned again) payment.
@@ -79,6 +81,13 @@ fn fingerprint(org: &str, money: Money, input: &CreateInput) -> String {
         if input.allow_paid_entity { "1" } else { "0" },
     ] {
         h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    // Only when named, so that calls without it keep the fingerprints (and the claims)
+    // recorded before a call could name a gateway.
+    if let Some(g) = input.gateway {
+        h.update(b"gateway=");
+        h.update(g.as_str().as_bytes());
         h.update([0u8]);
     }
     hex::encode(h.finalize())
@@ -132,10 +141,18 @@ impl Payments {
         source: Source,
     ) -> Result<CreateOutcome, PaymentError> {
         let org = input.organization.clone();
-        let entry = self
-            .gateways()
-            .active(&org)
-            .ok_or_else(|| PaymentError::NotConfigured(org.clone()))?;
+        let entry = match input.gateway {
+            None => self.gateways().active(&org),
+            Some(kind) => self.gateways().active_of(&org, kind),
+        }
+        .ok_or_else(|| match input.gateway {
+            None => PaymentError::NotConfigured(org.clone()),
+            Some(kind) => PaymentError::GatewayNotConfigured {
+                organization: org.clone(),
+                gateway: kind,
+                available: self.kinds_of(&org),
+            },
+        })?;
         let currency = match &input.currency {
             None => entry.default_currency,
             Some(code) => {
@@ -145,6 +162,17 @@ impl Payments {
                 })?
             }
         };
+        if !entry.kind().takes_currency(currency) {
+            let alternative = self
+                .kinds_of(&org)
+                .into_iter()
+                .find(|k| *k != entry.kind() && k.takes_currency(currency));
+            return Err(PaymentError::CurrencyNotTaken {
+                gateway: entry.kind(),
+                currency: currency.code().to_string(),
+                alternative,
+            });
+        }
         let money = parse_money(&input.amount_text, currency, entry.kind())?;
         let now = Timestamp::now();
 
@@ -268,7 +296,7 @@ impl Payments {
         let gateway = draft.gateway;
         let entry = self
             .gateways()
-            .get(&draft.organization, draft.environment)
+            .get(&draft.organization, draft.environment, draft.gateway)
             .ok_or_else(|| PaymentError::NotConfigured(draft.organization.clone()))?;
         if resumed {
             match self
@@ -449,6 +477,14 @@ impl Payments {
         source: Source,
     ) -> Result<Payment, PaymentError> {
         Ok(self.record_event(id, t, source).await?.0)
+    }
+
+    /// The gateways the organization has an account with in its active environment.
+    fn kinds_of(&self, organization: &str) -> Vec<GatewayKind> {
+        GatewayKind::ALL
+            .into_iter()
+            .filter(|k| self.gateways().active_of(organization, *k).is_some())
+            .collect()
     }
 
     /// The environment a new payment of this organization would use.

@@ -29,6 +29,22 @@ pub enum PaymentError {
     NotFound(String),
     #[error("organization {0:?} has no payment gateway configured")]
     NotConfigured(String),
+    /// The call named a gateway the organization has no account with.
+    #[error("organization {organization:?} has no {gateway} account")]
+    GatewayNotConfigured {
+        organization: String,
+        gateway: GatewayKind,
+        /// The gateways it does have.
+        available: Vec<GatewayKind>,
+    },
+    /// The gateway cannot take this currency.
+    #[error("{gateway} does not take {currency}")]
+    CurrencyNotTaken {
+        gateway: GatewayKind,
+        currency: String,
+        /// Another gateway of the organization that takes it, if any.
+        alternative: Option<GatewayKind>,
+    },
     /// The account a payment was made in is no longer configured.
     #[error("no {environment:?} account is configured for organization {organization:?}")]
     NoAccount {

@@ -96,8 +96,10 @@ impl GatewayEntry {
 
 #[derive(Debug, Default)]
 struct Table {
-    entries: HashMap<(String, Environment), Arc<GatewayEntry>>,
-    active: HashMap<String, Environment>,
+    entries: HashMap<(String, Environment, GatewayKind), Arc<GatewayEntry>>,
+    /// Per organization: the environment and the gateway its new payments use unless a
+    /// call names another gateway.
+    active: HashMap<String, (Environment, GatewayKind)>,
 }
 
 /// The registry; cheap to clone.
@@ -111,58 +113,82 @@ impl Gateways {
         Gateways::default()
     }
 
-    /// Adds (or replaces) an organization's account; the first one added, or any
-    /// production one, becomes the organization's active environment.
+    /// Adds (or replaces) an organization's account. The first account added becomes the
+    /// organization's default; a production account of the default gateway (or a first
+    /// production account) makes production the active environment.
     pub fn insert(&self, organization: &str, entry: GatewayEntry) {
         let mut t = self.table.write().unwrap_or_else(|e| e.into_inner());
-        let env = entry.environment;
+        let (env, kind) = (entry.environment, entry.kind());
         t.entries
-            .insert((organization.to_string(), env), Arc::new(entry));
-        let active = t.active.entry(organization.to_string()).or_insert(env);
-        if env == Environment::Production {
-            *active = env;
+            .insert((organization.to_string(), env, kind), Arc::new(entry));
+        let active = t
+            .active
+            .entry(organization.to_string())
+            .or_insert((env, kind));
+        if env == Environment::Production && active.0 != Environment::Production {
+            *active = (env, kind);
         }
     }
 
-    pub fn remove(&self, organization: &str, environment: Environment) {
+    /// Makes `kind` the gateway of the organization's new payments (in its active
+    /// environment, if it has an account there).
+    pub fn set_default(&self, organization: &str, kind: GatewayKind) -> bool {
         let mut t = self.table.write().unwrap_or_else(|e| e.into_inner());
-        t.entries.remove(&(organization.to_string(), environment));
-        if t.active.get(organization) == Some(&environment) {
-            let other = t
-                .entries
-                .keys()
-                .find(|(o, _)| o == organization)
-                .map(|(_, e)| *e);
-            match other {
-                Some(e) => t.active.insert(organization.to_string(), e),
-                None => t.active.remove(organization),
-            };
+        let env = match t.active.get(organization) {
+            Some((env, _)) => *env,
+            None => return false,
+        };
+        if !t
+            .entries
+            .contains_key(&(organization.to_string(), env, kind))
+        {
+            return false;
         }
+        t.active.insert(organization.to_string(), (env, kind));
+        true
     }
 
-    /// The account new payments of this organization use.
+    /// The account new payments of this organization use (its default gateway).
     pub fn active(&self, organization: &str) -> Option<Arc<GatewayEntry>> {
         let t = self.table.read().unwrap_or_else(|e| e.into_inner());
-        let env = t.active.get(organization)?;
-        t.entries.get(&(organization.to_string(), *env)).cloned()
-    }
-
-    pub fn get(&self, organization: &str, environment: Environment) -> Option<Arc<GatewayEntry>> {
-        let t = self.table.read().unwrap_or_else(|e| e.into_inner());
+        let (env, kind) = t.active.get(organization)?;
         t.entries
-            .get(&(organization.to_string(), environment))
+            .get(&(organization.to_string(), *env, *kind))
             .cloned()
     }
 
-    /// Every account, for the webhook's fallback search over unknown tokens.
+    /// The account of `kind` new payments of this organization use when a call names it.
+    pub fn active_of(&self, organization: &str, kind: GatewayKind) -> Option<Arc<GatewayEntry>> {
+        let t = self.table.read().unwrap_or_else(|e| e.into_inner());
+        let (env, _) = t.active.get(organization)?;
+        t.entries
+            .get(&(organization.to_string(), *env, kind))
+            .cloned()
+    }
+
+    pub fn get(
+        &self,
+        organization: &str,
+        environment: Environment,
+        kind: GatewayKind,
+    ) -> Option<Arc<GatewayEntry>> {
+        let t = self.table.read().unwrap_or_else(|e| e.into_inner());
+        t.entries
+            .get(&(organization.to_string(), environment, kind))
+            .cloned()
+    }
+
+    /// Every account, ordered by organization, environment and gateway.
     pub fn all(&self) -> Vec<(String, Arc<GatewayEntry>)> {
         let t = self.table.read().unwrap_or_else(|e| e.into_inner());
         let mut v: Vec<_> = t
             .entries
             .iter()
-            .map(|((o, _), e)| (o.clone(), e.clone()))
+            .map(|((o, _, _), e)| (o.clone(), e.clone()))
             .collect();
-        v.sort_by(|a, b| (&a.0, a.1.environment).cmp(&(&b.0, b.1.environment)));
+        v.sort_by(|a, b| {
+            (&a.0, a.1.environment, a.1.kind()).cmp(&(&b.0, b.1.environment, b.1.kind()))
+        });
         v
     }
 

@@ -130,10 +130,16 @@ impl Payments {
         self.gateways().active(organization).map(|e| e.info())
     }
 
-    /// The account a payment of `organization` in `environment` belongs to.
-    pub fn account(&self, organization: &str, environment: Environment) -> Option<AccountInfo> {
+    /// The account a payment of `organization` in `environment` made through `kind`
+    /// belongs to.
+    pub fn account(
+        &self,
+        organization: &str,
+        environment: Environment,
+        kind: crate::gateway::GatewayKind,
+    ) -> Option<AccountInfo> {
         self.gateways()
-            .get(organization, environment)
+            .get(organization, environment, kind)
             .map(|e| e.info())
     }
 
@@ -158,10 +164,7 @@ impl Payments {
         now_unix: i64,
     ) -> Option<Result<Option<crate::gateway::Notification>, crate::gateway::NotificationError>>
     {
-        let entry = self.gateways().get(organization, environment)?;
-        if entry.kind() != kind {
-            return None;
-        }
+        let entry = self.gateways().get(organization, environment, kind)?;
         Some(entry.gateway.verify_notification(headers, body, now_unix))
     }
 

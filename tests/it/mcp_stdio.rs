@@ -399,3 +399,57 @@ async fn trace_logging_never_shows_a_payers_email() {
         "the requests were logged, redacted:\n{text}"
     );
 }
+
+#[tokio::test]
+async fn a_gateway_or_currency_the_organization_cannot_use_is_refused_naming_the_fix() {
+    let w = World::new().await;
+    let (client, _) = w.stdio(&[]).await;
+    let base = json!({"amount": 50, "description": "Clase", "customerEmail": "ana@gmail.com"});
+    let with = |extra: serde_json::Value| {
+        let mut a = base.clone();
+        a.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        a
+    };
+    // Flow takes no euros.
+    let r = call(&client, "payment.create", with(json!({"currency": "EUR"}))).await;
+    assert_eq!(error_code(&r), "unsupported_currency");
+    let e = error_of(&r);
+    assert_eq!(e["field"], "currency");
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap()
+            .contains("Flow does not take EUR"),
+        "{e}"
+    );
+    assert!(e.get("paymentId").is_none(), "nothing was stored: {e}");
+    // A gateway name paylink does not know.
+    let r = call(
+        &client,
+        "payment.create",
+        with(json!({"gateway": "paypal"})),
+    )
+    .await;
+    assert_eq!(error_code(&r), "invalid_arguments");
+    assert_eq!(error_of(&r)["field"], "gateway");
+    // A gateway this organization has no account with.
+    let r = call(
+        &client,
+        "payment.create",
+        with(json!({"gateway": "stripe", "amount": 5000})),
+    )
+    .await;
+    assert_eq!(error_code(&r), "gateway_misconfigured");
+    assert_eq!(error_of(&r)["field"], "gateway");
+    // Named explicitly, its own gateway works.
+    let r = call(
+        &client,
+        "payment.create",
+        with(json!({"gateway": "flow", "amount": 5000})),
+    )
+    .await;
+    assert_eq!(structured(&r)["status"], "pending", "{r:?}");
+    client.cancel().await.unwrap();
+}

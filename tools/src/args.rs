@@ -45,6 +45,30 @@ pub struct CreatePaymentArgs {
     /// already paid.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allow_paid_entity: Option<bool>,
+    /// Optional: which payment gateway makes the link, when the merchant has more than
+    /// one. Leave it out to use the merchant's default; a currency the chosen gateway
+    /// cannot take is refused with the name of one that can.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway: Option<GatewayArg>,
+}
+
+/// The payment gateways a call may name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum GatewayArg {
+    /// Flow (flow.cl), for Chilean pesos.
+    Flow,
+    /// Stripe (Checkout), for cards in many currencies.
+    Stripe,
+}
+
+impl GatewayArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            GatewayArg::Flow => "flow",
+            GatewayArg::Stripe => "stripe",
+        }
+    }
 }
 
 /// Arguments of `payment.getStatus`.

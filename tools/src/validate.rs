@@ -26,6 +26,8 @@ pub struct CreateRequest {
     pub entity_id: Option<String>,
     pub idempotency_key: Option<String>,
     pub allow_paid_entity: bool,
+    /// The gateway the call named, if any.
+    pub gateway: Option<crate::args::GatewayArg>,
 }
 
 impl std::fmt::Debug for CreateRequest {
@@ -38,6 +40,7 @@ impl std::fmt::Debug for CreateRequest {
             .field("entity_id", &self.entity_id)
             .field("idempotency_key", &self.idempotency_key)
             .field("allow_paid_entity", &self.allow_paid_entity)
+            .field("gateway", &self.gateway)
             .finish()
     }
 }
@@ -74,6 +77,7 @@ const CREATE_FIELDS: &[&str] = &[
     "entityId",
     "idempotencyKey",
     "allowPaidEntity",
+    "gateway",
 ];
 
 fn invalid(field: &str, message: impl Into<String>) -> ToolError {
@@ -344,6 +348,28 @@ pub fn parse_create(args: &Map<String, Value>) -> Result<CreateRequest, ToolErro
             ));
         }
     };
+    let gateway = match args.get("gateway") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(g)) => match g.trim().to_ascii_lowercase().as_str() {
+            "flow" => Some(crate::args::GatewayArg::Flow),
+            "stripe" => Some(crate::args::GatewayArg::Stripe),
+            _ => {
+                return Err(invalid(
+                    "gateway",
+                    format!("gateway must be \"flow\" or \"stripe\", not {g:?}"),
+                ));
+            }
+        },
+        Some(other) => {
+            return Err(invalid(
+                "gateway",
+                format!(
+                    "gateway must be the string \"flow\" or \"stripe\", not {}",
+                    kind(other)
+                ),
+            ));
+        }
+    };
     Ok(CreateRequest {
         amount_text,
         currency,
@@ -352,6 +378,7 @@ pub fn parse_create(args: &Map<String, Value>) -> Result<CreateRequest, ToolErro
         entity_id,
         idempotency_key,
         allow_paid_entity,
+        gateway,
     })
 }
 

@@ -145,6 +145,7 @@ impl Harness {
             entity_id: None,
             idempotency_key: Some(format!("k-{}", paylink::domain::new_payment_id())),
             allow_paid_entity: false,
+            gateway: None,
         };
         let out = self
             .payments
