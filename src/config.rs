@@ -50,6 +50,19 @@ pub struct FlowSettings {
     pub default_currency: Currency,
 }
 
+/// The Stripe account of the `STRIPE_*` variables.
+#[derive(Debug, Clone)]
+pub struct StripeSettings {
+    /// `https://api.stripe.com`, or a Stripe-compatible server such as the offline sandbox.
+    pub api_base: String,
+    pub secret_key: SecretString,
+    /// Signing secrets of the webhook endpoint (`whsec_…`); two while one is rotated.
+    pub webhook_secrets: Vec<SecretString>,
+    /// Development for `sk_test_`/`rk_test_` keys, production for live ones.
+    pub environment: Environment,
+    pub default_currency: Currency,
+}
+
 /// Bearer tokens of MCP over HTTP (`PAYLINK_HTTP_TOKENS`), each belonging to one
 /// organization. `Debug` shows the organizations only.
 #[derive(Clone, Default)]
@@ -100,6 +113,8 @@ pub struct Settings {
     pub organization: String,
     /// An account from `FLOW_*`; None: stored integrations, else the built-in offline sandbox.
     pub flow: Option<FlowSettings>,
+    /// A Stripe account from `STRIPE_*`; None: stored integrations only.
+    pub stripe: Option<StripeSettings>,
     /// Live (production) Flow needs this explicit opt-in.
     pub allow_live: bool,
     pub order_timeout: Option<Duration>,
@@ -189,6 +204,7 @@ impl Default for Settings {
             public_base_url: None,
             organization: "default".into(),
             flow: None,
+            stripe: None,
             allow_live: false,
             order_timeout: Some(Duration::from_secs(24 * 3600)),
             idempotency_window: Duration::from_secs(600),

@@ -387,6 +387,63 @@ pub(super) const FIELDS: &[Field] = &[
     },
     Field {
         key: None,
+        var: "STRIPE_SECRET_KEY",
+        set: |d, v| {
+            let t = v.text()?;
+            let environment = stripe_key_environment(&t)?;
+            d.stripe_secret_key = Some((SecretString::from(t.trim().to_string()), environment));
+            Ok(())
+        },
+    },
+    Field {
+        key: None,
+        var: "STRIPE_WEBHOOK_SECRET",
+        set: |d, v| {
+            let t = v.text()?;
+            let mut secrets = Vec::new();
+            for s in t.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+                if !s.starts_with("whsec_") || s.len() <= "whsec_".len() {
+                    return Err("must be the endpoint's signing secret, which starts with whsec_ (two, comma-separated, while one is rotated)".into());
+                }
+                secrets.push(SecretString::from(s.to_string()));
+            }
+            if secrets.is_empty() || secrets.len() > 2 {
+                return Err("give one signing secret (whsec_…), or two comma-separated while one is rotated".into());
+            }
+            d.stripe_webhook_secrets = secrets;
+            Ok(())
+        },
+    },
+    Field {
+        key: None,
+        var: "STRIPE_API_BASE",
+        set: |d, v| {
+            let t = v.text()?;
+            let u = url(&t)?;
+            let loopback = crate::net::is_loopback_url(&u);
+            if !u.starts_with("https://") && !loopback {
+                return Err("must be https:// (or http:// on loopback, for the offline sandbox)".into());
+            }
+            d.stripe_api_base = Some(u.trim_end_matches('/').to_string());
+            Ok(())
+        },
+    },
+    Field {
+        key: None,
+        var: "STRIPE_CURRENCY",
+        set: |d, v| {
+            let t = v.text()?;
+            d.stripe_currency = Some(Currency::from_code(t.trim()).ok_or_else(|| {
+                format!(
+                    "{t:?} is not a known currency ({})",
+                    Currency::known_codes()
+                )
+            })?);
+            Ok(())
+        },
+    },
+    Field {
+        key: None,
         var: "FLOW_CURRENCY",
         set: |d, v| {
             let t = v.text()?;
@@ -400,6 +457,20 @@ pub(super) const FIELDS: &[Field] = &[
         },
     },
 ];
+
+/// The environment a Stripe key belongs to, from its prefix; never echoes the key.
+fn stripe_key_environment(key: &str) -> Result<Environment, String> {
+    let k = key.trim();
+    let test = ["sk_test_", "rk_test_"];
+    let live = ["sk_live_", "rk_live_"];
+    if test.iter().any(|p| k.starts_with(p) && k.len() > p.len()) {
+        Ok(Environment::Development)
+    } else if live.iter().any(|p| k.starts_with(p) && k.len() > p.len()) {
+        Ok(Environment::Production)
+    } else {
+        Err("is not a Stripe secret or restricted key: it must start with sk_test_ or rk_test_ (test mode), or sk_live_ or rk_live_ (live); publishable keys (pk_…) cannot create payments".into())
+    }
+}
 
 pub(super) fn field(var: &str) -> &'static Field {
     FIELDS

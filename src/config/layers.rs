@@ -6,7 +6,10 @@ use std::path::Path;
 use secrecy::SecretString;
 
 use super::fields::{FIELDS, Field, Raw, field};
-use super::{ConfigError, Flags, FlowSettings, Settings, bad};
+use super::{ConfigError, Flags, FlowSettings, Settings, StripeSettings, bad};
+
+/// Stripe's API, where `STRIPE_API_BASE` points unless set.
+pub const STRIPE_API_BASE: &str = "https://api.stripe.com";
 use crate::domain::{Currency, Environment};
 use crate::gateway::flow::SANDBOX_BASE_URL;
 use crate::gateway::flow::endpoint::FlowEndpoint;
@@ -24,6 +27,10 @@ pub(crate) struct Draft {
     pub(super) flow_currency: Option<Currency>,
     pub(super) notify_url: Option<String>,
     pub(super) notify_secret: Option<SecretString>,
+    pub(super) stripe_secret_key: Option<(SecretString, Environment)>,
+    pub(super) stripe_webhook_secrets: Vec<SecretString>,
+    pub(super) stripe_api_base: Option<String>,
+    pub(super) stripe_currency: Option<Currency>,
 }
 
 impl Draft {
@@ -146,6 +153,36 @@ impl Draft {
                     environment,
                     return_url: self.flow_return_url.take(),
                     default_currency: self.flow_currency.unwrap_or(Currency::CLP),
+                })
+            }
+        };
+        self.s.stripe = match self.stripe_secret_key.take() {
+            None if self.stripe_api_base.is_some()
+                || !self.stripe_webhook_secrets.is_empty()
+                || self.stripe_currency.is_some() =>
+            {
+                return Err(bad(
+                    "STRIPE_SECRET_KEY",
+                    "is missing while other STRIPE_* variables are set; give the account's secret (sk_test_…) or restricted (rk_test_…) key, or unset the STRIPE_* variables",
+                ));
+            }
+            None => None,
+            Some((secret_key, environment)) => {
+                if environment == Environment::Production && !self.s.allow_live {
+                    return Err(bad(
+                        "STRIPE_SECRET_KEY",
+                        "is a live key (real money), which needs an explicit opt-in: set PAYLINK_ALLOW_LIVE=1 or pass --allow-live, or use a test key (sk_test_…)",
+                    ));
+                }
+                Some(StripeSettings {
+                    api_base: self
+                        .stripe_api_base
+                        .take()
+                        .unwrap_or_else(|| STRIPE_API_BASE.to_string()),
+                    secret_key,
+                    webhook_secrets: std::mem::take(&mut self.stripe_webhook_secrets),
+                    environment,
+                    default_currency: self.stripe_currency.unwrap_or(Currency::CLP),
                 })
             }
         };

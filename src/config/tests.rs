@@ -64,6 +64,29 @@ fn errors_name_the_variable() {
             "FLOW_RETURN_URL",
         ),
         (&[K, ("FLOW_SECRET_KEY", "  ")], "FLOW_SECRET_KEY"),
+        (&[("STRIPE_SECRET_KEY", "pk_test_abc")], "STRIPE_SECRET_KEY"),
+        (&[("STRIPE_SECRET_KEY", "sk_test_")], "STRIPE_SECRET_KEY"),
+        (&[("STRIPE_SECRET_KEY", "sk_live_abc")], "STRIPE_SECRET_KEY"),
+        (&[("STRIPE_WEBHOOK_SECRET", "whsec_abc")], "STRIPE_SECRET_KEY"),
+        (
+            &[("STRIPE_SECRET_KEY", "sk_test_a"), ("STRIPE_WEBHOOK_SECRET", "abc")],
+            "STRIPE_WEBHOOK_SECRET",
+        ),
+        (
+            &[
+                ("STRIPE_SECRET_KEY", "sk_test_a"),
+                ("STRIPE_WEBHOOK_SECRET", "whsec_a,whsec_b,whsec_c"),
+            ],
+            "STRIPE_WEBHOOK_SECRET",
+        ),
+        (
+            &[("STRIPE_SECRET_KEY", "sk_test_a"), ("STRIPE_API_BASE", "http://stripe.example")],
+            "STRIPE_API_BASE",
+        ),
+        (
+            &[("STRIPE_SECRET_KEY", "sk_test_a"), ("STRIPE_CURRENCY", "XXX")],
+            "STRIPE_CURRENCY",
+        ),
         (&[("PAYLINK_LISTEN", "nowhere")], "PAYLINK_LISTEN"),
         (&[("PAYLINK_ORGANIZATION", " ")], "PAYLINK_ORGANIZATION"),
         (&[("PAYLINK_ALLOW_LIVE", "maybe")], "PAYLINK_ALLOW_LIVE"),
@@ -398,4 +421,33 @@ fn the_readme_documents_every_variable() {
     for var in Settings::variables() {
         assert!(readme.contains(var), "README.md does not mention {var}");
     }
+}
+
+#[test]
+fn a_stripe_account_comes_from_its_variables_and_its_key_says_test_or_live() {
+    let s = Settings::load(
+        &Flags::default(),
+        env(&[
+            ("STRIPE_SECRET_KEY", "rk_test_abc"),
+            ("STRIPE_WEBHOOK_SECRET", "whsec_old, whsec_new"),
+            ("STRIPE_API_BASE", "http://127.0.0.1:9/"),
+        ]),
+    )
+    .unwrap();
+    let stripe = s.stripe.expect("a Stripe account");
+    assert_eq!(stripe.environment, Environment::Development);
+    assert_eq!(stripe.api_base, "http://127.0.0.1:9");
+    assert_eq!(stripe.webhook_secrets.len(), 2);
+    let live = Settings::load(
+        &Flags::default(),
+        env(&[("STRIPE_SECRET_KEY", "sk_live_abc"), ("PAYLINK_ALLOW_LIVE", "1")]),
+    )
+    .unwrap();
+    let live = live.stripe.unwrap();
+    assert_eq!(live.environment, Environment::Production);
+    assert_eq!(live.api_base, "https://api.stripe.com");
+    // The key never appears in a refusal.
+    let e = Settings::load(&Flags::default(), env(&[("STRIPE_SECRET_KEY", "pk_live_SECRETVALUE")]))
+        .unwrap_err();
+    assert!(!e.to_string().contains("SECRETVALUE"), "{e}");
 }
