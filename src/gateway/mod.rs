@@ -11,6 +11,7 @@
 mod error;
 pub mod flow;
 pub mod retry;
+pub mod stripe;
 
 use std::time::Duration;
 
