@@ -31,21 +31,39 @@ pub const CODE_RESOURCE_MISSING: &str = "resource_missing";
 /// Stripe's error type for a reused idempotency key.
 pub const TYPE_IDEMPOTENCY: &str = "idempotency_error";
 
+/// Stripe's error JSON, with the HTTP status and `Retry-After` it came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiFailure {
+    pub http_status: u16,
+    /// Stripe's `type`.
+    pub kind: String,
+    pub code: Option<String>,
+    /// Scrubbed of anything key-like.
+    pub message: String,
+    pub param: Option<String>,
+    pub decline_code: Option<String>,
+    pub retry_after: Option<Duration>,
+}
+
+impl std::fmt::Display for ApiFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "Stripe refused the request (HTTP {}, {}",
+            self.http_status, self.kind
+        )?;
+        if let Some(c) = &self.code {
+            write!(f, ", code {c}")?;
+        }
+        write!(f, "): {}", self.message)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StripeError {
     /// Stripe answered with its error JSON.
-    #[error("Stripe refused the request (HTTP {http_status}, {kind}{}): {message}", code.as_deref().map(|c| format!(", code {c}")).unwrap_or_default())]
-    Api {
-        http_status: u16,
-        /// Stripe's `type`.
-        kind: String,
-        code: Option<String>,
-        /// Scrubbed of anything key-like.
-        message: String,
-        param: Option<String>,
-        decline_code: Option<String>,
-        retry_after: Option<Duration>,
-    },
+    #[error("{0}")]
+    Api(Box<ApiFailure>),
     /// An HTTP status without Stripe's error JSON (a proxy's 502, an HTML page).
     #[error("Stripe answered HTTP {http_status}")]
     Http {
@@ -78,9 +96,8 @@ pub enum StripeError {
 impl StripeError {
     fn status(&self) -> Option<u16> {
         match self {
-            StripeError::Api { http_status, .. } | StripeError::Http { http_status, .. } => {
-                Some(*http_status)
-            }
+            StripeError::Api(a) => Some(a.http_status),
+            StripeError::Http { http_status, .. } => Some(*http_status),
             _ => None,
         }
     }
@@ -92,9 +109,8 @@ impl StripeError {
             | StripeError::Connect(_)
             | StripeError::Transport(_)
             | StripeError::Malformed(_) => true,
-            StripeError::Api { http_status, .. } | StripeError::Http { http_status, .. } => {
-                transient_status(*http_status)
-            }
+            StripeError::Api(a) => transient_status(a.http_status),
+            StripeError::Http { http_status, .. } => transient_status(*http_status),
             StripeError::Config(_) | StripeError::Amount(_) | StripeError::BelowMinimum { .. } => {
                 false
             }
@@ -113,7 +129,7 @@ impl StripeError {
             | StripeError::Transport(_)
             | StripeError::Malformed(_)
             | StripeError::Http { .. } => true,
-            StripeError::Api { http_status, .. } => transient_status(*http_status),
+            StripeError::Api(a) => transient_status(a.http_status),
             StripeError::Connect(_)
             | StripeError::Config(_)
             | StripeError::Amount(_)
@@ -124,9 +140,8 @@ impl StripeError {
     /// How long Stripe (or a proxy) asked us to wait, from `Retry-After`.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            StripeError::Api { retry_after, .. } | StripeError::Http { retry_after, .. } => {
-                *retry_after
-            }
+            StripeError::Api(a) => a.retry_after,
+            StripeError::Http { retry_after, .. } => *retry_after,
             _ => None,
         }
     }
@@ -134,9 +149,9 @@ impl StripeError {
     /// Whether Stripe has no such object (`resource_missing`, or a 404).
     pub fn is_not_found(&self) -> bool {
         match self {
-            StripeError::Api {
-                http_status, code, ..
-            } => *http_status == 404 || code.as_deref() == Some(CODE_RESOURCE_MISSING),
+            StripeError::Api(a) => {
+                a.http_status == 404 || a.code.as_deref() == Some(CODE_RESOURCE_MISSING)
+            }
             _ => false,
         }
     }
@@ -195,32 +210,26 @@ impl From<StripeError> for GatewayError {
             _ => {}
         }
         match e {
-            StripeError::Api {
-                http_status,
-                ref kind,
-                ref code,
-                ref message,
-                ref param,
-                ..
-            } => {
-                if http_status == 404 || code.as_deref() == Some(CODE_RESOURCE_MISSING) {
+            StripeError::Api(ref a) => {
+                if a.http_status == 404 || a.code.as_deref() == Some(CODE_RESOURCE_MISSING) {
                     return GatewayError::NotFound;
                 }
-                if transient_status(http_status) {
+                if transient_status(a.http_status) {
                     return unavailable(&e, true);
                 }
-                if kind == TYPE_IDEMPOTENCY {
+                if a.kind == TYPE_IDEMPOTENCY {
                     return GatewayError::Misconfigured {
                         detail: format!(
-                            "Stripe refused paylink's idempotency key as reused with other parameters (a paylink bug); nothing was created by this request: {message}"
+                            "Stripe refused paylink's idempotency key as reused with other parameters (a paylink bug); nothing was created by this request: {}",
+                            a.message
                         ),
                     };
                 }
-                match http_status {
+                match a.http_status {
                     400 | 402 => GatewayError::Rejected {
-                        reason: refusal(code.as_deref(), param.as_deref()),
-                        code: code.clone(),
-                        message: message.clone(),
+                        reason: refusal(a.code.as_deref(), a.param.as_deref()),
+                        code: a.code.clone(),
+                        message: a.message.clone(),
                     },
                     // 424 (a dependency of Stripe failed) and anything else Stripe may add.
                     _ => unavailable(&e, true),
@@ -289,211 +298,4 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn api(status: u16, kind: &str, code: Option<&str>, param: Option<&str>) -> StripeError {
-        StripeError::Api {
-            http_status: status,
-            kind: kind.into(),
-            code: code.map(Into::into),
-            message: "Stripe says no".into(),
-            param: param.map(Into::into),
-            decline_code: None,
-            retry_after: None,
-        }
-    }
-
-    /// What a mapped error is, in short: the variant and its deciding fields.
-    fn shape(e: GatewayError) -> String {
-        match e {
-            GatewayError::Unavailable {
-                outcome_unknown,
-                retry_after,
-                ..
-            } => format!("unavailable unknown={outcome_unknown} after={retry_after:?}"),
-            GatewayError::Rejected { reason, code, .. } => {
-                format!("rejected {reason:?} {}", code.unwrap_or_default())
-            }
-            GatewayError::Misconfigured { .. } => "misconfigured".into(),
-            GatewayError::NotFound => "not_found".into(),
-            GatewayError::LinkLost { .. } => "link_lost".into(),
-        }
-    }
-
-    #[test]
-    fn stripe_errors_in_neutral_terms() {
-        let ir = "invalid_request_error";
-        let table: Vec<(StripeError, &str)> = vec![
-            (api(401, ir, None, None), "misconfigured"),
-            (api(403, ir, None, None), "misconfigured"),
-            (
-                StripeError::Http {
-                    http_status: 401,
-                    retry_after: None,
-                },
-                "misconfigured",
-            ),
-            (
-                api(
-                    400,
-                    ir,
-                    Some("amount_too_small"),
-                    Some("line_items[0][price_data][unit_amount]"),
-                ),
-                "rejected BelowMinimum amount_too_small",
-            ),
-            (
-                api(400, ir, Some("email_invalid"), Some("customer_email")),
-                "rejected InvalidEmail email_invalid",
-            ),
-            (
-                api(
-                    400,
-                    ir,
-                    Some("parameter_invalid_string"),
-                    Some("customer_email"),
-                ),
-                "rejected InvalidEmail parameter_invalid_string",
-            ),
-            (
-                api(400, ir, None, Some("line_items[0][price_data][currency]")),
-                "rejected CurrencyNotEnabled ",
-            ),
-            (
-                api(400, ir, Some("currency_not_supported"), None),
-                "rejected CurrencyNotEnabled currency_not_supported",
-            ),
-            (
-                api(400, ir, Some("parameter_unknown"), Some("foo")),
-                "rejected Other parameter_unknown",
-            ),
-            (
-                api(402, "card_error", Some("card_declined"), None),
-                "rejected Other card_declined",
-            ),
-            (api(400, TYPE_IDEMPOTENCY, None, None), "misconfigured"),
-            (
-                api(404, ir, Some("resource_missing"), Some("session")),
-                "not_found",
-            ),
-            (
-                api(409, TYPE_IDEMPOTENCY, Some("idempotency_key_in_use"), None),
-                "unavailable unknown=true after=None",
-            ),
-            (
-                {
-                    let mut e = api(429, ir, Some("rate_limit"), None);
-                    if let StripeError::Api { retry_after, .. } = &mut e {
-                        *retry_after = Some(Duration::from_secs(7));
-                    }
-                    e
-                },
-                "unavailable unknown=true after=Some(7s)",
-            ),
-            (
-                api(500, "api_error", None, None),
-                "unavailable unknown=true after=None",
-            ),
-            (
-                StripeError::Http {
-                    http_status: 502,
-                    retry_after: None,
-                },
-                "unavailable unknown=true after=None",
-            ),
-            (
-                StripeError::Timeout(Duration::from_secs(30)),
-                "unavailable unknown=true after=None",
-            ),
-            (
-                StripeError::Malformed("eof".into()),
-                "unavailable unknown=true after=None",
-            ),
-            (
-                StripeError::Transport("reset".into()),
-                "unavailable unknown=true after=None",
-            ),
-            (
-                StripeError::Connect("refused".into()),
-                "unavailable unknown=false after=None",
-            ),
-            (StripeError::Config("bad url".into()), "misconfigured"),
-            (
-                StripeError::Amount(AmountRefusal::UnsupportedCurrency("UF")),
-                "rejected Other amount_not_representable",
-            ),
-            (
-                StripeError::BelowMinimum {
-                    minimum: "USD 0.50".into(),
-                },
-                "rejected BelowMinimum amount_too_small",
-            ),
-        ];
-        for (e, want) in table {
-            let label = format!("{e:?}");
-            assert_eq!(shape(GatewayError::from(e)), want, "{label}");
-        }
-    }
-
-    #[test]
-    fn retryable_and_never_sent_by_kind() {
-        let ir = "invalid_request_error";
-        let table: Vec<(StripeError, bool, bool)> = vec![
-            (StripeError::Timeout(Duration::from_secs(1)), true, false),
-            (StripeError::Connect("refused".into()), true, true),
-            (StripeError::Transport("reset".into()), true, false),
-            (StripeError::Malformed("eof".into()), true, false),
-            (api(500, "api_error", None, None), true, false),
-            (api(429, ir, None, None), true, false),
-            (api(409, ir, None, None), true, false),
-            (api(400, ir, None, None), false, false),
-            (api(401, ir, None, None), false, false),
-            (api(404, ir, Some("resource_missing"), None), false, false),
-            (StripeError::Config("x".into()), false, false),
-        ];
-        for (e, retryable, never_sent) in table {
-            assert_eq!(e.retryable(), retryable, "{e:?}");
-            assert_eq!(e.never_sent(), never_sent, "{e:?}");
-        }
-    }
-
-    #[test]
-    fn auth_messages_never_quote_the_key() {
-        let mut e = api(401, "invalid_request_error", None, None);
-        if let StripeError::Api { message, .. } = &mut e {
-            *message = scrub("Invalid API Key provided: sk_test_****************abcd");
-        }
-        let GatewayError::Misconfigured { detail } = GatewayError::from(e) else {
-            panic!("401 is misconfigured");
-        };
-        assert!(
-            detail.contains("401") && !detail.contains("abcd"),
-            "{detail}"
-        );
-    }
-
-    #[test]
-    fn key_like_words_are_scrubbed() {
-        let table = [
-            (
-                "Invalid API Key provided: sk_test_****abcd",
-                "Invalid API Key provided: sk_test_…",
-            ),
-            (
-                "The provided key 'rk_live_51Habc' does not have access",
-                "The provided key 'rk_live_…' does not have access",
-            ),
-            ("secret whsec_abc123, done", "secret whsec_…, done"),
-            ("ask_me and desk_top stay", "ask_me and desk_top stay"),
-            (
-                "No such checkout.session: 'cs_test_1'",
-                "No such checkout.session: 'cs_test_1'",
-            ),
-            ("ñ sk_x", "ñ sk_…"),
-        ];
-        for (text, want) in table {
-            assert_eq!(scrub(text), want, "{text}");
-        }
-    }
-}
+mod tests;

@@ -1,6 +1,9 @@
 //! Stripe: a Checkout Session per payment, read back by its id or by our reference, and
 //! signed webhook events as hints.
 //!
+//! - [`client`]: [`StripeClient`], the [`Gateway`](crate::gateway::Gateway) for one Stripe
+//!   account: creates Checkout Sessions (never blindly re-sent), reads them with retries.
+//! - [`params`]: the create's form body (expiry clamped into Stripe's window).
 //! - [`status`]: a session (and its payment intent) in neutral terms, an exhaustive `match`.
 //! - [`amounts`]: [`Money`] to Stripe's integer amounts and back, exactly, and Stripe's
 //!   minimum charge per currency.
@@ -11,12 +14,15 @@
 //! Stripe's names (`payment_status`, `resource_missing`, `cs_…`) stay in this folder.
 
 pub mod amounts;
+pub mod client;
 pub mod error;
 pub mod events;
+pub mod params;
 pub mod signature;
 pub mod status;
 pub mod wire;
 
+pub use client::{StripeClient, StripeConfig};
 pub use error::StripeError;
 
 use crate::domain::{Currency, Money};

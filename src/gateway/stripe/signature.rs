@@ -63,12 +63,9 @@ pub fn verify(
             continue;
         };
         match name {
-            "t" => {
-                // Two timestamps make it unclear what was signed.
-                if t.replace(value).is_some() {
-                    return Err(NotificationError::BadSignature);
-                }
-            }
+            // Two timestamps make it unclear what was signed.
+            "t" if t.replace(value).is_some() => return Err(NotificationError::BadSignature),
+            "t" => {}
             SCHEME => {
                 // A SHA-256 MAC is 32 bytes; anything else cannot match.
                 if let Ok(bytes) = hex::decode(value)
