@@ -18,7 +18,9 @@ pub struct CurrencyInfo {
 }
 
 /// The currency table: CLP (the default), the other currencies of the Chilean and Latin
-/// American markets paylink's gateways serve, and common ISO 4217 ones.
+/// American markets paylink's gateways serve, and common ISO 4217 ones, each with its
+/// ISO 4217 exponent (zero for JPY and KRW, three for the dinars of Bahrain, Jordan,
+/// Kuwait and Tunisia and the Omani rial).
 pub static CURRENCIES: &[CurrencyInfo] = &[
     CurrencyInfo {
         code: "CLP",
@@ -65,6 +67,115 @@ pub static CURRENCIES: &[CurrencyInfo] = &[
         code: "EUR",
         exponent: 2,
         name: "Euro",
+    },
+    // Currencies Stripe charges in (ISO 4217 exponents; how Stripe counts their minor
+    // units is the Stripe gateway's own rule, see gateway::stripe::amounts).
+    CurrencyInfo {
+        code: "GBP",
+        exponent: 2,
+        name: "Pound sterling",
+    },
+    CurrencyInfo {
+        code: "CAD",
+        exponent: 2,
+        name: "Canadian dollar",
+    },
+    CurrencyInfo {
+        code: "AUD",
+        exponent: 2,
+        name: "Australian dollar",
+    },
+    CurrencyInfo {
+        code: "NZD",
+        exponent: 2,
+        name: "New Zealand dollar",
+    },
+    CurrencyInfo {
+        code: "CHF",
+        exponent: 2,
+        name: "Swiss franc",
+    },
+    CurrencyInfo {
+        code: "SEK",
+        exponent: 2,
+        name: "Swedish krona",
+    },
+    CurrencyInfo {
+        code: "NOK",
+        exponent: 2,
+        name: "Norwegian krone",
+    },
+    CurrencyInfo {
+        code: "DKK",
+        exponent: 2,
+        name: "Danish krone",
+    },
+    CurrencyInfo {
+        code: "PLN",
+        exponent: 2,
+        name: "Polish zloty",
+    },
+    CurrencyInfo {
+        code: "CZK",
+        exponent: 2,
+        name: "Czech koruna",
+    },
+    CurrencyInfo {
+        code: "SGD",
+        exponent: 2,
+        name: "Singapore dollar",
+    },
+    CurrencyInfo {
+        code: "HKD",
+        exponent: 2,
+        name: "Hong Kong dollar",
+    },
+    // ISO 4217 exponent 0: no minor unit in use.
+    CurrencyInfo {
+        code: "JPY",
+        exponent: 0,
+        name: "Japanese yen",
+    },
+    CurrencyInfo {
+        code: "KRW",
+        exponent: 0,
+        name: "South Korean won",
+    },
+    CurrencyInfo {
+        code: "PYG",
+        exponent: 0,
+        name: "Paraguayan guarani",
+    },
+    CurrencyInfo {
+        code: "VND",
+        exponent: 0,
+        name: "Vietnamese dong",
+    },
+    // ISO 4217 exponent 3: the dinar and the rial are divided into 1000.
+    CurrencyInfo {
+        code: "BHD",
+        exponent: 3,
+        name: "Bahraini dinar",
+    },
+    CurrencyInfo {
+        code: "JOD",
+        exponent: 3,
+        name: "Jordanian dinar",
+    },
+    CurrencyInfo {
+        code: "KWD",
+        exponent: 3,
+        name: "Kuwaiti dinar",
+    },
+    CurrencyInfo {
+        code: "OMR",
+        exponent: 3,
+        name: "Omani rial",
+    },
+    CurrencyInfo {
+        code: "TND",
+        exponent: 3,
+        name: "Tunisian dinar",
     },
 ];
 
@@ -328,6 +439,41 @@ mod tests {
             Money::parse_major("1e40", Currency::CLP),
             Err(AmountError::TooLarge)
         );
+    }
+
+    #[test]
+    fn iso_exponents_of_the_table() {
+        let table = [
+            ("CLP", 0),
+            ("USD", 2),
+            ("GBP", 2),
+            ("CHF", 2),
+            ("JPY", 0),
+            ("KRW", 0),
+            ("PYG", 0),
+            ("VND", 0),
+            ("BHD", 3),
+            ("JOD", 3),
+            ("KWD", 3),
+            ("OMR", 3),
+            ("TND", 3),
+        ];
+        for (code, exponent) in table {
+            let c = Currency::from_code(code).unwrap_or_else(|| panic!("{code} in the table"));
+            assert_eq!(c.exponent(), exponent, "{code}");
+        }
+        let kwd = Currency::from_code("kwd").unwrap();
+        assert_eq!(Money::parse_major("5.125", kwd).unwrap().minor, 5125);
+        assert_eq!(Money::from_minor(5125, kwd).major_text(), "5.125");
+        assert!(Money::parse_major("1.5", Currency::from_code("JPY").unwrap()).is_err());
+    }
+
+    #[test]
+    fn codes_are_unique() {
+        let mut codes: Vec<_> = CURRENCIES.iter().map(|c| c.code).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), CURRENCIES.len());
     }
 
     #[test]

@@ -11,6 +11,7 @@
 mod error;
 pub mod flow;
 pub mod retry;
+pub mod stripe;
 
 use std::time::Duration;
 
@@ -26,6 +27,7 @@ use crate::domain::Money;
 #[serde(rename_all = "lowercase")]
 pub enum GatewayKind {
     Flow,
+    Stripe,
 }
 
 impl GatewayKind {
@@ -33,6 +35,7 @@ impl GatewayKind {
     pub fn as_str(self) -> &'static str {
         match self {
             GatewayKind::Flow => "flow",
+            GatewayKind::Stripe => "stripe",
         }
     }
 
@@ -40,6 +43,7 @@ impl GatewayKind {
     pub fn display_name(self) -> &'static str {
         match self {
             GatewayKind::Flow => "Flow",
+            GatewayKind::Stripe => "Stripe",
         }
     }
 
@@ -47,6 +51,7 @@ impl GatewayKind {
     pub fn test_mode_name(self) -> &'static str {
         match self {
             GatewayKind::Flow => "Flow sandbox (sandbox.flow.cl; test money)",
+            GatewayKind::Stripe => "Stripe test mode (sk_test_ keys; test money)",
         }
     }
 
@@ -54,23 +59,28 @@ impl GatewayKind {
     pub fn live_mode_name(self) -> &'static str {
         match self {
             GatewayKind::Flow => "LIVE (www.flow.cl; real money)",
+            GatewayKind::Stripe => "LIVE (Stripe live keys; real money)",
         }
     }
 
     pub fn parse(s: &str) -> Option<GatewayKind> {
         match s.trim().to_ascii_lowercase().as_str() {
             "flow" => Some(GatewayKind::Flow),
+            "stripe" => Some(GatewayKind::Stripe),
             _ => None,
         }
     }
 
     /// Every gateway, for listings.
-    pub const ALL: [GatewayKind; 1] = [GatewayKind::Flow];
+    pub const ALL: [GatewayKind; 2] = [GatewayKind::Flow, GatewayKind::Stripe];
 
-    /// Where the side listener receives this gateway's notifications.
+    /// Where the side listener receives this gateway's notifications. For Stripe this is
+    /// the prefix: events arrive at `/webhook/stripe/{organization}/{environment}`, since
+    /// each account signs with its own secret.
     pub fn webhook_path(self) -> &'static str {
         match self {
             GatewayKind::Flow => "/webhook/flow",
+            GatewayKind::Stripe => "/webhook/stripe",
         }
     }
 
@@ -80,6 +90,7 @@ impl GatewayKind {
     pub fn read_notification(self, body: &[u8]) -> Result<NotificationHint, &'static str> {
         match self {
             GatewayKind::Flow => flow::notification::read(body),
+            GatewayKind::Stripe => Err("Stripe events are verified per account"),
         }
     }
 
@@ -95,6 +106,7 @@ impl GatewayKind {
     pub fn minimum(self, currency: crate::domain::Currency) -> Option<Money> {
         match self {
             GatewayKind::Flow => flow::minimum(currency),
+            GatewayKind::Stripe => stripe::minimum(currency),
         }
     }
 
@@ -103,6 +115,7 @@ impl GatewayKind {
     pub fn status_code(self, verdict: &Verdict) -> Option<(i64, &'static str)> {
         match self {
             GatewayKind::Flow => Some(flow::status_code(verdict)),
+            GatewayKind::Stripe => None,
         }
     }
 }

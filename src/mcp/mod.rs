@@ -57,6 +57,7 @@ impl McpContext {
     fn gateway_of(&self, organization: &str) -> &'static str {
         match self.payments.active_account(organization).map(|a| a.kind) {
             Some(crate::gateway::GatewayKind::Flow) | None => "Flow (flow.cl)",
+            Some(crate::gateway::GatewayKind::Stripe) => "Stripe (stripe.com)",
         }
     }
 }

@@ -20,6 +20,7 @@ mod sandbox_api;
 mod store_crash;
 mod store_ledger;
 mod store_race;
+mod stripe_client;
 mod support;
 mod webhook_confirmations;
 mod webhook_forged;
