@@ -14,11 +14,13 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use crate::config::{FlowSettings, Settings};
+use crate::config::{FlowSettings, Settings, StripeSettings};
 use crate::domain::{Currency, Environment};
 use crate::gateway::flow::endpoint::{EndpointError, FlowEndpoint, classify};
 use crate::gateway::flow::{FlowClient, FlowClientConfig, FlowError};
 use crate::gateway::retry::RetryPolicy;
+use crate::gateway::stripe::{StripeClient, StripeConfig};
+use crate::gateway::{GatewayError, Lookup};
 use crate::integrations::StoredIntegration;
 use crate::payments::{GatewayEntry, GatewayMode};
 use crate::sandbox::{DEFAULT_API_KEY, DEFAULT_SECRET_KEY, RunningSandbox};
@@ -138,6 +140,8 @@ impl Account {
 pub enum AccountError {
     #[error("cannot set up HTTP for the gateways: {0}")]
     Http(String),
+    #[error("{label}: {problem}")]
+    Stripe { label: String, problem: String },
     #[error("{label}: {source}")]
     Client {
         label: String,
@@ -163,6 +167,8 @@ impl Connection {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("paylink/", env!("CARGO_PKG_VERSION")))
+            // A gateway API never redirects; following one could carry a key elsewhere.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| AccountError::Http(e.without_url().to_string()))?;
         Ok(Connection {
@@ -241,11 +247,94 @@ pub async fn check_keys(account: &Account, conn: &Connection, deadline: Duration
     }
 }
 
+/// One Stripe account (from the `STRIPE_*` variables).
+#[derive(Debug, Clone)]
+pub struct StripeAccount {
+    pub api_base: String,
+    pub secret_key: SecretString,
+    pub webhook_secrets: Vec<SecretString>,
+    pub environment: Environment,
+    pub default_currency: Currency,
+}
+
+impl StripeAccount {
+    pub fn from_settings(s: &StripeSettings) -> StripeAccount {
+        StripeAccount {
+            api_base: s.api_base.clone(),
+            secret_key: s.secret_key.clone(),
+            webhook_secrets: s.webhook_secrets.clone(),
+            environment: s.environment,
+            default_currency: s.default_currency,
+        }
+    }
+
+    /// Where its payments go: live keys are live; test keys on a loopback server (such as
+    /// the offline Stripe sandbox) are local; other test keys are Stripe's test mode.
+    pub fn mode(&self) -> GatewayMode {
+        match self.environment {
+            Environment::Production => GatewayMode::Live,
+            Environment::Development if crate::net::is_loopback_url(&self.api_base) => {
+                GatewayMode::Local
+            }
+            Environment::Development => GatewayMode::Test,
+        }
+    }
+
+    pub fn label(&self) -> String {
+        format!("STRIPE_* account ({})", self.environment.as_str())
+    }
+
+    fn client(&self, conn: &Connection) -> Result<StripeClient, AccountError> {
+        let mut cfg = StripeConfig::new(self.secret_key.clone());
+        cfg.api_base = self.api_base.clone();
+        cfg.webhook_secrets = self.webhook_secrets.clone();
+        cfg.timeout = conn.timeout;
+        cfg.read_retry = conn.read_retry;
+        StripeClient::with_http(cfg, conn.http.clone()).map_err(|e| AccountError::Stripe {
+            label: self.label(),
+            problem: e.to_string(),
+        })
+    }
+
+    /// The gateway entry that serves payments through this account.
+    pub fn gateway_entry(&self, conn: &Connection) -> Result<GatewayEntry, AccountError> {
+        Ok(GatewayEntry {
+            gateway: std::sync::Arc::new(self.client(conn)?),
+            mode: self.mode(),
+            environment: self.environment,
+            default_currency: self.default_currency,
+            return_url: None,
+        })
+    }
+
+    /// A signed read of a session that surely does not exist, within `deadline`: Stripe
+    /// checks the key before it looks the session up, so "no such session" means the
+    /// key works.
+    pub async fn check_key(&self, conn: &Connection, deadline: Duration) -> KeyCheck {
+        let client = match self.client(conn) {
+            Ok(c) => c,
+            Err(e) => return KeyCheck::Unanswered(e.to_string()),
+        };
+        let probe = format!("cs_test_paylinkkeycheck{:016x}", rand::random::<u64>());
+        let read = crate::gateway::Gateway::status(&client, Lookup::Token(&probe));
+        match tokio::time::timeout(deadline, read).await {
+            Err(_) => {
+                KeyCheck::Unanswered(format!("no answer within {} s", deadline.as_secs_f32()))
+            }
+            Ok(Ok(_)) => KeyCheck::Accepted,
+            Ok(Err(GatewayError::Misconfigured { detail })) => KeyCheck::Refused(detail),
+            Ok(Err(e)) => KeyCheck::Unanswered(e.to_string()),
+        }
+    }
+}
+
 /// What serves one or more organizations.
 #[derive(Debug)]
 pub enum Assignment {
     /// This account.
     Account(Account),
+    /// This Stripe account, beside the organizations' Flow accounts.
+    Stripe(StripeAccount),
     /// The built-in offline sandbox, started by `serve` (none of these organizations has
     /// an account).
     BuiltInSandbox,
@@ -331,6 +420,14 @@ pub fn plan(
             serves,
         });
     }
+    // A Stripe account from the environment comes before the built-in Flow sandbox, so it
+    // is the default gateway of organizations that have no Flow account of their own.
+    if let Some(s) = &settings.stripe {
+        slots.push(Slot {
+            organizations: settings.organizations(),
+            serves: Assignment::Stripe(StripeAccount::from_settings(s)),
+        });
+    }
     match &settings.flow {
         Some(f) => slots.push(Slot {
             organizations: orgs,
@@ -396,6 +493,7 @@ mod tests {
                     Assignment::BuiltInSandbox => "built-in".into(),
                     Assignment::Refused { label, .. } => format!("refused {label}"),
                     Assignment::Unused { label, .. } => format!("unused {label}"),
+                    Assignment::Stripe(s) => s.label(),
                 };
                 format!("{}: {what}", s.organizations.join(","))
             })

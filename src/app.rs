@@ -79,6 +79,13 @@ impl Application {
         for slot in crate::accounts::plan(&settings, &stored, key.as_ref()) {
             let account = match slot.serves {
                 Assignment::Account(a) => a,
+                Assignment::Stripe(s) => {
+                    let entry = s.gateway_entry(&conn)?;
+                    for org in &slot.organizations {
+                        gateways.insert(org, entry.clone());
+                    }
+                    continue;
+                }
                 Assignment::Unused { .. } => continue,
                 Assignment::Refused { problem, .. } => anyhow::bail!(problem),
                 Assignment::BuiltInSandbox => {
@@ -204,6 +211,22 @@ impl Application {
                     "no Flow credentials for this organization: its payments go to the built-in offline sandbox (no real money)"
                 ),
                 _ => tracing::info!(organization = %org, mode, "payments"),
+            }
+        }
+        // Where each gateway that signs per account sends its events (to paste into its
+        // dashboard), as the Flow confirmation URL is announced above.
+        for (org, account) in self.payments.accounts() {
+            if account.kind.shared_webhook_path().is_none() {
+                let url =
+                    account
+                        .kind
+                        .webhook_url(&self.public_base_url, &org, account.environment);
+                tracing::info!(organization = %org, gateway = %account.kind, webhook = %url, "webhook endpoint");
+                eprintln!(
+                    "paylink: {} events for {org} ({}) at {url}",
+                    account.kind,
+                    account.environment.as_str()
+                );
             }
         }
     }

@@ -100,6 +100,36 @@ pub async fn run(
                 };
                 check_account(&mut r, &name, &account, &settings, &conn).await?;
             }
+            Assignment::Stripe(account) => {
+                let name = format!("{} for {orgs}", account.label());
+                let deadline = check_deadline(settings.flow_timeout);
+                eprintln!(
+                    "doctor: {name}: signed call to {} (at most {} s)…",
+                    account.api_base,
+                    deadline.as_secs()
+                );
+                let url = &account.api_base;
+                match account.check_key(&conn, deadline).await {
+                    KeyCheck::Accepted => r.ok(
+                        &name,
+                        &format!("{url} accepted the key ({})", account.environment.as_str()),
+                    )?,
+                    KeyCheck::Refused(why) => r.fail(
+                        &name,
+                        &format!("{url} refused the key ({why}); set STRIPE_SECRET_KEY to a key of this account (Stripe dashboard → Developers → API keys)"),
+                    )?,
+                    KeyCheck::Unanswered(why) => r.fail(
+                        &name,
+                        &format!("{url} could not be used ({why}); Stripe payments will fail until it answers"),
+                    )?,
+                }
+                if account.webhook_secrets.is_empty() {
+                    r.fail(
+                        &name,
+                        "STRIPE_WEBHOOK_SECRET is not set: Stripe's events cannot be verified, so payments are only learned by polling; set the endpoint's signing secret (whsec_…)",
+                    )?;
+                }
+            }
             Assignment::BuiltInSandbox => r.ok(
                 &format!("organization {orgs}"),
                 "no Flow account: serve starts the built-in offline sandbox (no real money)",

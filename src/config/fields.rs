@@ -422,7 +422,9 @@ pub(super) const FIELDS: &[Field] = &[
             let u = url(&t)?;
             let loopback = crate::net::is_loopback_url(&u);
             if !u.starts_with("https://") && !loopback {
-                return Err("must be https:// (or http:// on loopback, for the offline sandbox)".into());
+                return Err(
+                    "must be https:// (or http:// on loopback, for the offline sandbox)".into(),
+                );
             }
             d.stripe_api_base = Some(u.trim_end_matches('/').to_string());
             Ok(())

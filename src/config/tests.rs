@@ -67,9 +67,15 @@ fn errors_name_the_variable() {
         (&[("STRIPE_SECRET_KEY", "pk_test_abc")], "STRIPE_SECRET_KEY"),
         (&[("STRIPE_SECRET_KEY", "sk_test_")], "STRIPE_SECRET_KEY"),
         (&[("STRIPE_SECRET_KEY", "sk_live_abc")], "STRIPE_SECRET_KEY"),
-        (&[("STRIPE_WEBHOOK_SECRET", "whsec_abc")], "STRIPE_SECRET_KEY"),
         (
-            &[("STRIPE_SECRET_KEY", "sk_test_a"), ("STRIPE_WEBHOOK_SECRET", "abc")],
+            &[("STRIPE_WEBHOOK_SECRET", "whsec_abc")],
+            "STRIPE_SECRET_KEY",
+        ),
+        (
+            &[
+                ("STRIPE_SECRET_KEY", "sk_test_a"),
+                ("STRIPE_WEBHOOK_SECRET", "abc"),
+            ],
             "STRIPE_WEBHOOK_SECRET",
         ),
         (
@@ -80,11 +86,17 @@ fn errors_name_the_variable() {
             "STRIPE_WEBHOOK_SECRET",
         ),
         (
-            &[("STRIPE_SECRET_KEY", "sk_test_a"), ("STRIPE_API_BASE", "http://stripe.example")],
+            &[
+                ("STRIPE_SECRET_KEY", "sk_test_a"),
+                ("STRIPE_API_BASE", "http://stripe.example"),
+            ],
             "STRIPE_API_BASE",
         ),
         (
-            &[("STRIPE_SECRET_KEY", "sk_test_a"), ("STRIPE_CURRENCY", "XXX")],
+            &[
+                ("STRIPE_SECRET_KEY", "sk_test_a"),
+                ("STRIPE_CURRENCY", "XXX"),
+            ],
             "STRIPE_CURRENCY",
         ),
         (&[("PAYLINK_LISTEN", "nowhere")], "PAYLINK_LISTEN"),
@@ -440,14 +452,20 @@ fn a_stripe_account_comes_from_its_variables_and_its_key_says_test_or_live() {
     assert_eq!(stripe.webhook_secrets.len(), 2);
     let live = Settings::load(
         &Flags::default(),
-        env(&[("STRIPE_SECRET_KEY", "sk_live_abc"), ("PAYLINK_ALLOW_LIVE", "1")]),
+        env(&[
+            ("STRIPE_SECRET_KEY", "sk_live_abc"),
+            ("PAYLINK_ALLOW_LIVE", "1"),
+        ]),
     )
     .unwrap();
     let live = live.stripe.unwrap();
     assert_eq!(live.environment, Environment::Production);
     assert_eq!(live.api_base, "https://api.stripe.com");
     // The key never appears in a refusal.
-    let e = Settings::load(&Flags::default(), env(&[("STRIPE_SECRET_KEY", "pk_live_SECRETVALUE")]))
-        .unwrap_err();
+    let e = Settings::load(
+        &Flags::default(),
+        env(&[("STRIPE_SECRET_KEY", "pk_live_SECRETVALUE")]),
+    )
+    .unwrap_err();
     assert!(!e.to_string().contains("SECRETVALUE"), "{e}");
 }

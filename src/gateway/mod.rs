@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{GatewayError, Refusal};
 
-use crate::domain::Money;
+use crate::domain::{Environment, Money};
 
 /// The gateways paylink speaks to; a payment records which one made it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -74,19 +74,34 @@ impl GatewayKind {
     /// Every gateway, for listings.
     pub const ALL: [GatewayKind; 2] = [GatewayKind::Flow, GatewayKind::Stripe];
 
-    /// Where the side listener receives this gateway's notifications. For Stripe this is
-    /// the prefix: events arrive at `/webhook/stripe/{organization}/{environment}`, since
-    /// each account signs with its own secret.
-    pub fn webhook_path(self) -> &'static str {
+    /// The one path where the side listener receives this gateway's unsigned
+    /// notifications for every account (Flow's), read by [`GatewayKind::read_notification`];
+    /// None for a gateway that signs per account (Stripe), whose events arrive at
+    /// `/webhook/<gateway>/<organization>/<environment>`.
+    pub fn shared_webhook_path(self) -> Option<&'static str> {
         match self {
-            GatewayKind::Flow => "/webhook/flow",
-            GatewayKind::Stripe => "/webhook/stripe",
+            GatewayKind::Flow => Some("/webhook/flow"),
+            GatewayKind::Stripe => None,
         }
     }
 
-    /// Reads an inbound notification body into what it points at. Notifications are hints:
-    /// the truth is a signed status read by the returned token. The error is a short text
-    /// for the sender (a 400 answer), never stored.
+    /// The URL the gateway notifies for an account, under paylink's public base URL.
+    pub fn webhook_url(self, base: &str, organization: &str, environment: Environment) -> String {
+        let base = base.trim_end_matches('/');
+        match self.shared_webhook_path() {
+            Some(path) => format!("{base}{path}"),
+            None => format!(
+                "{base}/webhook/{}/{organization}/{}",
+                self.as_str(),
+                environment.as_str()
+            ),
+        }
+    }
+
+    /// Reads an unsigned notification body (see [`GatewayKind::shared_webhook_path`]) into
+    /// what it points at. Notifications are hints: the truth is a signed status read by the
+    /// returned token. The error is a short text for the sender (a 400 answer), never
+    /// stored.
     pub fn read_notification(self, body: &[u8]) -> Result<NotificationHint, &'static str> {
         match self {
             GatewayKind::Flow => flow::notification::read(body),
@@ -99,6 +114,7 @@ impl GatewayKind {
     pub fn takes_currency(self, currency: crate::domain::Currency) -> bool {
         match self {
             GatewayKind::Flow => flow::takes_currency(currency),
+            GatewayKind::Stripe => stripe::takes_currency(currency),
         }
     }
 

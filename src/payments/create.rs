@@ -420,10 +420,10 @@ impl Payments {
             subject: draft.description.clone(),
             amount: draft.amount,
             payer_email: draft.customer_email.clone(),
-            notify_url: format!(
-                "{}{}",
-                settings.public_base_url,
-                entry.kind().webhook_path()
+            notify_url: entry.kind().webhook_url(
+                &settings.public_base_url,
+                &draft.organization,
+                draft.environment,
             ),
             return_url: entry
                 .return_url

@@ -155,10 +155,12 @@ impl WebhookState {
 pub fn router(state: WebhookState) -> Router {
     let mut router = Router::new();
     for kind in GatewayKind::ALL {
-        router = router.route(
-            kind.webhook_path(),
-            post(move |state: State<WebhookState>, body: Bytes| confirm(state, kind, body)),
-        );
+        if let Some(path) = kind.shared_webhook_path() {
+            router = router.route(
+                path,
+                post(move |state: State<WebhookState>, body: Bytes| confirm(state, kind, body)),
+            );
+        }
     }
     router
         .route(

@@ -52,3 +52,8 @@ pub enum KeyMode {
 pub fn minimum(currency: Currency) -> Option<Money> {
     amounts::minimum(currency)
 }
+
+/// Whether Stripe can charge in the currency: any ISO 4217 code (not Chile's UF).
+pub fn takes_currency(currency: Currency) -> bool {
+    amounts::stripe_currency(currency).is_ok()
+}
