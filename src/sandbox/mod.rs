@@ -47,6 +47,7 @@ mod pay_page;
 mod rules;
 mod settle;
 mod state;
+pub mod stripe;
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
