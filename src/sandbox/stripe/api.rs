@@ -351,17 +351,23 @@ async fn read(req: Request) -> Incoming {
     let query = parts.uri.query().unwrap_or("");
     let mut pairs = decode(query.as_bytes()).unwrap_or_default();
     let mut body_error = None;
+    let declared = header(header::CONTENT_LENGTH).and_then(|v| v.trim().parse::<u64>().ok());
+    let too_large = || {
+        ApiError::invalid_uncoded(format!(
+            "The request body is larger than {BODY_LIMIT} bytes."
+        ))
+        .status(StatusCode::PAYLOAD_TOO_LARGE)
+    };
     if parts.method != Method::GET && parts.method != Method::DELETE {
-        match axum::body::to_bytes(body, BODY_LIMIT).await {
-            Err(_) => {
-                body_error = Some(
-                    ApiError::invalid_uncoded(format!(
-                        "The request body is larger than {BODY_LIMIT} bytes."
-                    ))
-                    .status(StatusCode::PAYLOAD_TOO_LARGE),
-                );
+        // A body declared too large is refused unread; one that grows too large, once read
+        // up to the limit.
+        if declared.is_some_and(|n| n > BODY_LIMIT as u64) {
+            body_error = Some(too_large());
+        } else {
+            match axum::body::to_bytes(body, BODY_LIMIT).await {
+                Err(_) => body_error = Some(too_large()),
+                Ok(bytes) => body_error = read_body(&bytes, &mime, &mut pairs),
             }
-            Ok(bytes) => body_error = read_body(&bytes, &mime, &mut pairs),
         }
     }
     Incoming {
