@@ -1046,6 +1046,48 @@ async fn timeout_then_create_makes_the_session_although_the_answer_comes_too_lat
 }
 
 #[tokio::test]
+async fn a_retry_during_a_slow_create_gets_409_and_later_the_replay() {
+    let env = Env::start().await;
+    env.sandbox().add_fault(Fault {
+        target: FaultTarget::Create,
+        kind: FaultKind::Delay { ms: 1_000 },
+        times: Some(1),
+    });
+    let params: Vec<(String, String)> = create_form(&[], &[])
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let slow = env
+        .http
+        .post(env.url("/v1/checkout/sessions"))
+        .bearer_auth(KEY)
+        .header("idempotency-key", "slow-1")
+        .form(&params)
+        .send();
+    let first = tokio::spawn(async move { slow.await.unwrap().json::<Value>().await.unwrap() });
+    // The slow create takes the fault as it arrives, just before it claims its key.
+    wait_for("the slow create to arrive", WAIT, || async {
+        env.sandbox().faults().is_empty()
+    })
+    .await;
+    let (status, headers, busy) = env.post_idem(KEY, "slow-1", &create_form(&[], &[])).await;
+    assert_eq!(status, 409, "{busy}");
+    assert_eq!(
+        (&busy["error"]["type"], &busy["error"]["code"]),
+        (
+            &json!("idempotency_error"),
+            &json!("idempotency_key_in_use")
+        )
+    );
+    assert_eq!(headers["stripe-should-retry"], "true");
+    let first = first.await.unwrap();
+    let (status, headers, replay) = env.post_idem(KEY, "slow-1", &create_form(&[], &[])).await;
+    assert_eq!((status, &replay), (200, &first));
+    assert_eq!(headers["idempotent-replayed"], "true");
+    assert_eq!(env.list(&[]).await.0, [id_of(&first)]);
+}
+
+#[tokio::test]
 async fn failed_deliveries_are_retried_until_the_endpoint_answers_2xx() {
     let receiver = Receiver::start().await;
     receiver.failures_left.store(2, Ordering::SeqCst);

@@ -9,6 +9,8 @@
 //! a request it has received even when the client hangs up, so a create that the client
 //! gave up on still creates its session.
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::connect_info::ConnectInfo;
@@ -162,16 +164,15 @@ async fn process(sb: StripeSandbox, inc: Incoming, kill: Option<ConnKill>) -> Re
         .lock()
         .take_fault(route.as_ref().and_then(Route::fault_target));
     let answer = match fault {
-        None => answer(&sb, &inc, route, &request_id),
+        None => answer(&sb, &inc, route, &request_id, Duration::ZERO).await,
         Some(FaultKind::Delay { ms }) => {
-            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
-            answer(&sb, &inc, route, &request_id)
+            answer(&sb, &inc, route, &request_id, Duration::from_millis(ms)).await
         }
         Some(FaultKind::TimeoutThenCreate { ms }) => {
-            let answer = answer(&sb, &inc, route, &request_id);
+            let answer = answer(&sb, &inc, route, &request_id, Duration::ZERO).await;
             let outcome = format!("fault:timeout_then_create ({})", answer.outcome);
             record(&sb, at, &inc, &request_id, answer.status.as_u16(), outcome);
-            tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+            tokio::time::sleep(Duration::from_millis(ms)).await;
             return answer.into_response(&request_id, version.as_deref());
         }
         Some(FaultKind::Http500) => Answer {
@@ -222,8 +223,15 @@ async fn process(sb: StripeSandbox, inc: Incoming, kill: Option<ConnKill>) -> Re
     answer.into_response(&request_id, version.as_deref())
 }
 
-/// Handles the request normally.
-fn answer(sb: &StripeSandbox, inc: &Incoming, route: Option<Route>, request_id: &str) -> Answer {
+/// Handles the request; `slow` is how long the resource takes once the idempotency key is
+/// claimed (a retry with the key meanwhile gets 409 `idempotency_key_in_use`).
+async fn answer(
+    sb: &StripeSandbox,
+    inc: &Incoming,
+    route: Option<Route>,
+    request_id: &str,
+    slow: Duration,
+) -> Answer {
     let key = match authenticate(sb, inc.authorization.as_deref()) {
         Ok(key) => key,
         Err(e) => return Answer::error(&e),
@@ -293,6 +301,9 @@ fn answer(sb: &StripeSandbox, inc: &Incoming, route: Option<Route>, request_id: 
                 );
             }
         }
+    }
+    if !slow.is_zero() {
+        tokio::time::sleep(slow).await;
     }
     let cause = Cause {
         request_id: Some(request_id.to_string()),

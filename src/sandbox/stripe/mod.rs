@@ -14,8 +14,21 @@
 //!     `POST /v1/checkout/sessions/{id}/expire` (`expand[]=payment_intent` on all);
 //!   - `POST /v1/webhook_endpoints` (`url`, `enabled_events[]`, `description`, `metadata`,
 //!     `api_version`), `GET /v1/webhook_endpoints[/{id}]`, `DELETE /v1/webhook_endpoints/{id}`.
-//! - `/c/pay/{id}`: the hosted checkout page (`checkout_page.rs`).
-//! - `/sandbox/...`: the JSON control API (`control.rs`; `GET /sandbox/` lists it).
+//! - `/c/pay/{id}`: the hosted checkout page (`checkout_page.rs`): `card=4242424242424242`
+//!   pays, `card=4000000000000002` is declined, `method=async_pending|async_success|
+//!   async_fail` pays by a delayed method; then 303 to `success_url`.
+//! - `/sandbox/...`: the JSON control API (`control.rs`; `GET /sandbox/` lists it):
+//!   - `POST /sandbox/settle` `{"session":"cs_…","outcome":"paid|declined|async_pending|
+//!     async_succeeded|async_failed|expired"}` → 200 [`SettleReport`], 404, 409;
+//!   - `POST /sandbox/clock/advance` `{"seconds":N}`;
+//!   - `GET|POST|DELETE /sandbox/faults` with a [`Fault`], e.g.
+//!     `{"target":"create","kind":{"kind":"http429","retry_after":2},"times":1}` (targets
+//!     `create`, `retrieve`, `list`, `expire`, `any`; kinds in [`FaultKind`]);
+//!   - `POST /sandbox/webhooks/drop|duplicate` `{"count":N}`,
+//!     `POST /sandbox/webhooks/redeliver` `{"event":"evt_…"}`,
+//!     `POST /sandbox/webhook_endpoints` `{"url":"…","enabled_events":["*"],"secret":"…"}`;
+//!   - `GET /sandbox/requests`, `/sandbox/events`, `/sandbox/deliveries`,
+//!     `/sandbox/sessions/{id}`, `/sandbox/health`.
 //!
 //! # Behaviour chosen where Stripe's is not observable offline
 //!

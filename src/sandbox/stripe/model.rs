@@ -59,8 +59,9 @@ pub enum FaultTarget {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FaultKind {
-    /// Sleep this long, then handle the request normally (it is handled even if the
-    /// client has hung up meanwhile).
+    /// Stripe is slow: the request is authenticated and claims its idempotency key, then
+    /// waits this long before it is handled (even if the client has hung up meanwhile). A
+    /// retry with the same key during the wait gets 409 `idempotency_key_in_use`.
     Delay { ms: u64 },
     /// Answer HTTP 500 with an `api_error` body, as Stripe's servers rarely do. Nothing is
     /// done and nothing is kept for the idempotency key: the fault sits in front of the API.
