@@ -186,8 +186,11 @@ async fn process(sb: StripeSandbox, inc: Incoming, kill: Option<ConnKill>) -> Re
             outcome: "fault:http429".into(),
             retry_after: Some(retry_after),
             ..Answer::error(
-                &ApiError::invalid("rate_limit", "Too many requests hit the API too quickly.")
-                    .status(StatusCode::TOO_MANY_REQUESTS),
+                &ApiError::invalid(
+                    "rate_limit",
+                    "Rate limited (sandbox fault http429); retry after the Retry-After delay.",
+                )
+                .status(StatusCode::TOO_MANY_REQUESTS),
             )
         },
         Some(FaultKind::MalformedBody) => Answer {
@@ -280,9 +283,8 @@ async fn answer(
                 return Answer::error(
                     &ApiError::new(StatusCode::BAD_REQUEST, ErrorType::Idempotency, None).message(
                         format!(
-                            "Keys for idempotent requests can only be used with the same \
-                             parameters they were first used with. Try using a key other than \
-                             '{k}' if you meant to execute a different request."
+                            "The idempotency key '{k}' was first used with other parameters \
+                             or on another endpoint; a different request needs a new key."
                         ),
                     ),
                 );
@@ -295,8 +297,8 @@ async fn answer(
                         Some("idempotency_key_in_use"),
                     )
                     .message(format!(
-                        "There is currently another in-progress request using the \
-                         idempotency key '{k}'. Try again later."
+                        "A request with the idempotency key '{k}' is still in progress; \
+                         retry it once that one has finished."
                     )),
                 );
             }

@@ -49,9 +49,7 @@ pub fn authenticate(sb: &StripeSandbox, authorization: Option<&str>) -> Result<S
     let Some(key) = api_key(authorization) else {
         return Err(unauthorized(
             None,
-            "You did not provide an API key. Provide it in the Authorization header, using \
-             Bearer auth (e.g. 'Authorization: Bearer YOUR_SECRET_KEY')."
-                .into(),
+            "No API key: send one as 'Authorization: Bearer <secret key>'.".into(),
         ));
     };
     if is_live_key(&key) {
@@ -66,7 +64,7 @@ pub fn authenticate(sb: &StripeSandbox, authorization: Option<&str>) -> Result<S
     if key.starts_with("pk_") {
         return Err(unauthorized(
             Some("secret_key_required"),
-            "This API call cannot be made with a publishable API key; use a secret key.".into(),
+            "Publishable keys cannot call this endpoint; use a secret or restricted key.".into(),
         ));
     }
     if !sb.inner.api_keys.contains(&key) {

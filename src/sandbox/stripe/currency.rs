@@ -73,7 +73,7 @@ pub fn check_amount(total: i64, currency: Currency) -> Result<(), ApiError> {
         return Err(ApiError::invalid(
             "amount_too_small",
             format!(
-                "The Checkout Session's total amount due must add up to at least {} {}",
+                "The session's total must be at least {} {}",
                 format_amount(currency.minimum, currency),
                 currency.code
             ),
@@ -83,7 +83,7 @@ pub fn check_amount(total: i64, currency: Currency) -> Result<(), ApiError> {
         return Err(ApiError::invalid(
             "amount_too_large",
             format!(
-                "The Checkout Session's total amount due must be at most {} {}",
+                "The session's total must be at most {} {}",
                 format_amount(MAX_AMOUNT, currency),
                 currency.code
             ),

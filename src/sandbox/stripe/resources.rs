@@ -84,8 +84,7 @@ fn expire_session(sb: &StripeSandbox, id: &str, form: &Obj, cause: &Cause) -> An
         Err(StripeSandboxError::UnknownSession(_)) => return Err(no_session(id)),
         Err(StripeSandboxError::NotAllowed { status, .. }) => {
             return Err(ApiError::invalid_uncoded(format!(
-                "Only Checkout Sessions with a status in [\"open\"] can be expired; this one \
-                 is {status}."
+                "Only an open Checkout Session can be expired; this one is {status}."
             ))
             .executed());
         }

@@ -330,10 +330,10 @@ pub fn expand(form: &Obj, allowed: &[&str]) -> Result<Vec<String>, ApiError> {
     let values = form.string_array("expand")?.unwrap_or_default();
     for v in &values {
         if !allowed.contains(v) {
-            return Err(ApiError::invalid_uncoded(format!(
-                "This property cannot be expanded ({v})."
-            ))
-            .param("expand"));
+            return Err(
+                ApiError::invalid_uncoded(format!("'{v}' cannot be expanded here."))
+                    .param("expand"),
+            );
         }
     }
     Ok(values.into_iter().map(str::to_string).collect())

@@ -173,9 +173,7 @@ impl<'a> Obj<'a> {
             Some(Node::Value(v)) if v.is_empty() => Err(ApiError::invalid(
                 "parameter_invalid_empty",
                 format!(
-                    "You passed an empty string for '{}'. We assume empty values are an \
-                     attempt to unset a parameter; however '{}' cannot be unset.",
-                    self.param(key),
+                    "'{}' is empty, which would unset it, and it cannot be unset.",
                     self.param(key)
                 ),
             )
