@@ -310,7 +310,7 @@ async fn a_created_session_has_stripes_shape_and_is_retrieved_as_created() {
         .http
         .post(env.url("/v1/checkout/sessions"))
         .bearer_auth(KEY)
-        .header("stripe-version", "2025-03-31.basil")
+        .header("stripe-version", "2024-06-20")
         .form(&create_form(&[], &[]));
     let (status, headers, created) = Env::send(req).await;
     assert_eq!(status, 200, "{created}");
@@ -352,10 +352,7 @@ async fn a_created_session_has_stripes_shape_and_is_retrieved_as_created() {
     );
     let recorded = env.sandbox().requests();
     assert_eq!(recorded[0].request_id, request_id);
-    assert_eq!(
-        recorded[0].stripe_version.as_deref(),
-        Some("2025-03-31.basil")
-    );
+    assert_eq!(recorded[0].stripe_version.as_deref(), Some("2024-06-20"));
 }
 
 #[tokio::test]

@@ -89,8 +89,9 @@ use wire::new_id;
 pub const DEFAULT_STRIPE_TEST_KEY: &str = "sk_test_paylink_sandbox";
 /// The signing secret of endpoints made with [`WebhookEndpointConfig::new`].
 pub const DEFAULT_WEBHOOK_SECRET: &str = "whsec_paylink_sandbox_0123456789abcdef";
-/// The API version the sandbox's shapes follow, stamped on events.
-pub const STRIPE_API_VERSION: &str = "2025-03-31.basil";
+/// The API version the sandbox's shapes follow, stamped on events: the one the Stripe
+/// gateway client pins (`gateway::stripe::API_VERSION`).
+pub const STRIPE_API_VERSION: &str = "2024-06-20";
 
 #[derive(Clone, Debug)]
 pub struct StripeSandboxConfig {
