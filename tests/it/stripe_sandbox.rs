@@ -11,12 +11,16 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use hmac::{Hmac, Mac};
+use paylink::domain::{Currency, Money, Timestamp};
+use paylink::gateway::stripe::{StripeClient, StripeConfig};
+use paylink::gateway::{CheckoutRequest, Gateway, Lookup, Verdict};
 use paylink::sandbox::stripe::{
     DEFAULT_STRIPE_TEST_KEY, DEFAULT_WEBHOOK_SECRET, DeliveryPolicy, Fault, FaultKind, FaultTarget,
     Outcome, RunningStripeSandbox, StripeSandbox, StripeSandboxConfig, StripeSandboxError,
     WebhookEndpointConfig,
 };
 use proptest::prelude::*;
+use secrecy::SecretString;
 use serde_json::{Value, json};
 use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -1452,6 +1456,69 @@ async fn malformed_requests_get_stripe_errors_and_never_break_the_sandbox() {
     let status_line = String::from_utf8_lossy(&answer[..n]).to_string();
     assert!(status_line.starts_with("HTTP/1.1 413"), "{status_line}");
     env.create(&[]).await;
+}
+
+#[tokio::test]
+async fn the_stripe_gateway_client_and_the_sandbox_agree() {
+    let receiver = Receiver::start().await;
+    let mut config = fast_config();
+    config.webhook_endpoints = vec![WebhookEndpointConfig::new(&receiver.url)];
+    let env = Env::with(config).await;
+    let mut cfg = StripeConfig::new(SecretString::from(KEY.to_string()));
+    cfg.api_base = env.sb.api_base.clone();
+    cfg.webhook_secrets = vec![SecretString::from(DEFAULT_WEBHOOK_SECRET.to_string())];
+    cfg.timeout = Duration::from_secs(5);
+    let client = StripeClient::new(cfg).unwrap();
+    let request = CheckoutRequest {
+        reference: "ref-agree".into(),
+        payment_id: "pay_agree".into(),
+        idempotency_key: "paylink-ref-agree-1".into(),
+        subject: "Clase de matemáticas".into(),
+        amount: Money::parse_major("12.50", Currency::from_code("USD").unwrap()).unwrap(),
+        payer_email: "payer@gmail.com".into(),
+        notify_url: "http://127.0.0.1:9/webhook/stripe".into(),
+        return_url: "http://127.0.0.1:9/return".into(),
+        expires_in_secs: Some(3600),
+    };
+    let started = Timestamp::now().plus_secs(-60);
+    let checkout = client.create_checkout(&request).await.unwrap();
+    assert_eq!(checkout.url, env.url(&format!("/c/pay/{}", checkout.token)));
+    let pending = client.status(Lookup::Token(&checkout.token)).await.unwrap();
+    assert_eq!(pending.unwrap().verdict, Verdict::Pending);
+    let lookup = Lookup::Reference {
+        reference: "ref-agree",
+        created_after: started,
+    };
+    let found = client.status(lookup).await.unwrap().unwrap();
+    assert_eq!(found.reference, "ref-agree");
+
+    let paid = env
+        .pay(&checkout.token, &[("card", "4242424242424242")])
+        .await;
+    assert_eq!(paid.status(), 303);
+    let status = client.status(Lookup::Token(&checkout.token)).await;
+    assert!(matches!(
+        status.unwrap().unwrap().verdict,
+        Verdict::Paid { .. }
+    ));
+
+    receiver
+        .event(DEFAULT_WEBHOOK_SECRET, "checkout.session.completed")
+        .await;
+    let hit = receiver
+        .hits()
+        .into_iter()
+        .find(|h| h.body.contains("checkout.session.completed"))
+        .unwrap();
+    let mut headers = HeaderMap::new();
+    headers.insert("stripe-signature", hit.signature.parse().unwrap());
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let notification = client
+        .verify_notification(&headers, hit.body.as_bytes(), now)
+        .unwrap()
+        .unwrap();
+    assert_eq!(notification.token.as_deref(), Some(checkout.token.as_str()));
+    assert_eq!(notification.payment_id.as_deref(), Some("pay_agree"));
 }
 
 /// Form bodies that look like Checkout Session creates, often are not, and sometimes are
