@@ -1,0 +1,239 @@
+//! A Stripe payment through the real binary, over MCP stdio, against the offline Stripe
+//! sandbox: a Checkout link from `payment.create` (once, however often it is retried), the
+//! payer pays on the sandbox's checkout page, Stripe's signed event reaches the side
+//! listener, and `payment.getStatus` says paid. Forged events change nothing.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use hmac::{Hmac, Mac};
+use paylink::sandbox::stripe::{
+    DEFAULT_STRIPE_TEST_KEY, DEFAULT_WEBHOOK_SECRET, RunningStripeSandbox, StripeSandbox,
+    StripeSandboxConfig, WebhookEndpointConfig,
+};
+use serde_json::{Value, json};
+use sha2::Sha256;
+
+use crate::support::*;
+
+struct Rig {
+    world: World,
+    stripe: RunningStripeSandbox,
+    /// The side listener, `http://127.0.0.1:PORT`.
+    side: String,
+    listen: String,
+}
+
+impl Rig {
+    async fn start() -> Rig {
+        let world = World::new().await;
+        let port = free_port();
+        let side = format!("http://127.0.0.1:{port}");
+        let endpoint = format!("{side}/webhook/stripe/default/development");
+        let stripe = StripeSandbox::start(StripeSandboxConfig {
+            webhook_endpoints: vec![WebhookEndpointConfig::new(&endpoint)],
+            ..StripeSandboxConfig::default()
+        })
+        .await
+        .unwrap();
+        Rig {
+            world,
+            stripe,
+            side,
+            listen: format!("127.0.0.1:{port}"),
+        }
+    }
+
+    async fn serve(&self) -> (Client, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        self.world
+            .stdio_with(
+                &[],
+                &[
+                    ("PAYLINK_LISTEN", &self.listen),
+                    ("STRIPE_SECRET_KEY", DEFAULT_STRIPE_TEST_KEY),
+                    ("STRIPE_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET),
+                    ("STRIPE_API_BASE", &self.stripe.api_base),
+                ],
+                Stdio::null(),
+            )
+            .await
+    }
+
+    /// Session creations the sandbox received (retries included).
+    fn creates(&self) -> usize {
+        self.stripe
+            .sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/v1/checkout/sessions")
+            .count()
+    }
+
+    async fn metric(&self, name: &str) -> u64 {
+        let text = reqwest::get(format!("{}/metrics", self.side))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find(|l| l.starts_with(name) && !l.starts_with('#'))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// POSTs `body` to the Stripe webhook endpoint signed with `secret` at time `t`.
+    async fn post_event(&self, body: &str, secret: &str, t: i64) -> u16 {
+        let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{t}.{body}").as_bytes());
+        let sig = hex::encode(mac.finalize().into_bytes());
+        reqwest::Client::new()
+            .post(format!("{}/webhook/stripe/default/development", self.side))
+            .header("stripe-signature", format!("t={t},v1={sig}"))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .status()
+            .as_u16()
+    }
+}
+
+fn create_args(key: &str) -> Value {
+    json!({"amount": 12.5, "currency": "USD", "description": "Clase de matemáticas",
+           "customerEmail": "ana@gmail.com", "gateway": "stripe", "idempotencyKey": key})
+}
+
+async fn status_of(client: &Client, id: &str) -> Value {
+    structured(&call(client, "payment.getStatus", json!({"entityId": id})).await)
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[tokio::test]
+async fn a_stripe_checkout_link_is_paid_and_its_signed_event_makes_the_payment_paid() {
+    let rig = Rig::start().await;
+    let (client, mut updates) = rig.serve().await;
+
+    let created = structured(&call(&client, "payment.create", create_args("stripe-1")).await);
+    assert_eq!(created["status"], "pending", "{created}");
+    assert_eq!(created["currency"], "USD");
+    assert_eq!(created["amountMinor"], 1250);
+    let link = created["paymentLinkUrl"].as_str().unwrap().to_string();
+    assert!(
+        link.starts_with(&format!("{}/c/pay/cs_test_", rig.stripe.api_base)),
+        "{link}"
+    );
+    let id = created["paymentId"].as_str().unwrap().to_string();
+    // A retry with the same key is the same payment, and Stripe saw one session.
+    let again = structured(&call(&client, "payment.create", create_args("stripe-1")).await);
+    assert_eq!(again["paymentId"], id.as_str());
+    assert_eq!(rig.creates(), 1);
+    let session = link.rsplit('/').next().unwrap().to_string();
+    let s = rig
+        .stripe
+        .sandbox
+        .session(&session)
+        .expect("the session exists");
+    assert_eq!(s["client_reference_id"], id.as_str());
+    assert_eq!(s["metadata"]["paymentId"], id.as_str());
+    assert_eq!(s["amount_total"], 1250);
+
+    client
+        .subscribe(rmcp::model::SubscribeRequestParams::new(
+            created["resourceUri"].as_str().unwrap(),
+        ))
+        .await
+        .unwrap();
+    // The payer pays on the checkout page.
+    let paid = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(&link)
+        .form(&[("card", "4242424242424242")])
+        .send()
+        .await
+        .unwrap();
+    assert!(paid.status().is_redirection() || paid.status().is_success());
+    // Stripe's signed event is verified (by reading the session back) and applied.
+    hears_update(&mut updates, created["resourceUri"].as_str().unwrap()).await;
+    wait_for(
+        "the signed event to be verified",
+        Duration::from_secs(10),
+        || async { rig.metric("paylink_confirmations_verified_total").await >= 1 },
+    )
+    .await;
+    let status = status_of(&client, &id).await;
+    assert_eq!(status["status"], "paid", "{status}");
+    assert!(
+        status.get("flowStatus").is_none(),
+        "no Flow codes for Stripe: {status}"
+    );
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn forged_stale_or_foreign_stripe_events_change_nothing() {
+    let rig = Rig::start().await;
+    let (client, _) = rig.serve().await;
+    let created = structured(&call(&client, "payment.create", create_args("stripe-2")).await);
+    let id = created["paymentId"].as_str().unwrap().to_string();
+    let session = created["paymentLinkUrl"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let event = json!({
+        "id": "evt_forged", "object": "event", "type": "checkout.session.completed",
+        "created": now_unix(), "livemode": false,
+        "data": {"object": {"id": session, "object": "checkout.session", "status": "complete",
+                            "payment_status": "paid", "metadata": {"paymentId": id}}}
+    })
+    .to_string();
+    // Signed with another secret, or too old: refused.
+    assert_eq!(
+        rig.post_event(&event, "whsec_not_the_right_one", now_unix())
+            .await,
+        400
+    );
+    assert_eq!(
+        rig.post_event(&event, DEFAULT_WEBHOOK_SECRET, now_unix() - 600)
+            .await,
+        400
+    );
+    // Correctly signed but untrue (the session is unpaid at Stripe): verified by reading
+    // the session back, so nothing changes.
+    assert_eq!(
+        rig.post_event(&event, DEFAULT_WEBHOOK_SECRET, now_unix())
+            .await,
+        200
+    );
+    wait_for(
+        "the event to be checked",
+        Duration::from_secs(10),
+        || async { rig.metric("paylink_confirmations_verified_total").await >= 1 },
+    )
+    .await;
+    let status = status_of(&client, &id).await;
+    assert_eq!(status["status"], "pending", "{status}");
+    // A declined card leaves it pending; a lost event is caught by the live check.
+    rig.stripe.sandbox.drop_next_deliveries(10);
+    rig.stripe
+        .sandbox
+        .settle(&session, paylink::sandbox::stripe::Outcome::Paid)
+        .unwrap();
+    let status = status_of(&client, &id).await;
+    assert_eq!(status["status"], "paid", "{status}");
+    assert_eq!(status["checkedLive"], true);
+    client.cancel().await.unwrap();
+}
