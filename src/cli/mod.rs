@@ -149,11 +149,23 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "dotted")]
         tool_names: ToolNames,
     },
-    /// Run the offline Flow sandbox on its own: Flow's API, a pay page, confirmations.
+    /// Run the offline sandboxes on their own: Flow's API, a pay page, confirmations; and
+    /// Stripe's API, a checkout page, signed webhook deliveries.
     Sandbox {
-        /// Port on 127.0.0.1 (0 picks a free one).
+        /// Port of the Flow sandbox on 127.0.0.1 (0 picks a free one).
         #[arg(long, default_value_t = 9100)]
         port: u16,
+        /// Port of the Stripe sandbox on 127.0.0.1 (0 picks a free one).
+        #[arg(long, default_value_t = 9200)]
+        stripe_port: u16,
+        /// Where the Stripe sandbox delivers its events from the start (paylink's default
+        /// side listener, default organization, development), signed with the sandbox's
+        /// default webhook secret. More endpoints can be added with POST /v1/webhook_endpoints.
+        #[arg(
+            long,
+            default_value = "http://127.0.0.1:8787/webhook/stripe/default/development"
+        )]
+        stripe_webhook_url: String,
     },
 }
 
@@ -181,7 +193,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             integration::run(action, &common.settings()?, &mut out).await
         }
         Command::Tools { tool_names } => tools::run(tool_names.into(), &mut out),
-        Command::Sandbox { port } => sandbox::run(port).await,
+        Command::Sandbox {
+            port,
+            stripe_port,
+            stripe_webhook_url,
+        } => sandbox::run(port, stripe_port, &stripe_webhook_url).await,
     }
 }
 

@@ -495,7 +495,7 @@ fn every_invalid_notification_or_token_setting_stops_serve_naming_the_variable()
 async fn sandbox_process() -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(BIN)
-        .args(["sandbox", "--port", "0"])
+        .args(["sandbox", "--port", "0", "--stripe-port", "0"])
         .env("RUST_LOG", "off")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -722,4 +722,55 @@ fn doctor_gives_up_on_a_gateway_that_never_answers_within_its_deadline() {
         "doctor took {took:?} with a 1 s deadline"
     );
     drop(silent);
+}
+
+#[tokio::test]
+async fn paylink_sandbox_serves_flow_and_stripe_with_their_test_credentials() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(BIN)
+        .args(["sandbox", "--port", "0", "--stripe-port", "0"])
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let mut stripe_base = None;
+    let mut flow_base = None;
+    tokio::time::timeout(std::time::Duration::from_secs(20), async {
+        while let Some(line) = lines.next_line().await.unwrap() {
+            if let Some(rest) = line.strip_prefix("Flow sandbox listening on ") {
+                flow_base = Some(rest.trim().to_string());
+            }
+            if let Some(rest) = line.trim().strip_prefix("STRIPE_API_BASE       = ") {
+                stripe_base = Some(rest.trim().to_string());
+            }
+            if line.starts_with("Press Ctrl-C") {
+                break;
+            }
+        }
+    })
+    .await
+    .expect("the sandboxes announce themselves");
+    let (flow, stripe) = (flow_base.unwrap(), stripe_base.unwrap());
+    let http = reqwest::Client::new();
+    assert_eq!(
+        http.get(format!("{flow}/sandbox/health"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    // Stripe's API with the announced test key.
+    let r = http
+        .get(format!("{stripe}/v1/checkout/sessions"))
+        .bearer_auth(paylink::sandbox::stripe::DEFAULT_STRIPE_TEST_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let list: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(list["object"], "list");
+    child.kill().await.unwrap();
 }

@@ -1,3 +1,4 @@
+#![allow(deprecated)] // resources/subscribe is the 2025-11-25 wire rmcp still speaks.
 //! A Stripe payment through the real binary, over MCP stdio, against the offline Stripe
 //! sandbox: a Checkout link from `payment.create` (once, however often it is retried), the
 //! payer pays on the sandbox's checkout page, Stripe's signed event reaches the side
