@@ -420,27 +420,28 @@ pub fn plan(
             serves,
         });
     }
-    // A Stripe account from the environment comes before the built-in Flow sandbox, so it
-    // is the default gateway of organizations that have no Flow account of their own.
+    if let Some(f) = &settings.flow {
+        slots.push(Slot {
+            organizations: orgs.clone(),
+            serves: Assignment::Account(Account::from_settings(f)),
+        });
+    }
+    // The STRIPE_* account serves the same organizations, after their Flow account (which
+    // stays their default gateway); for those without one it is the only gateway.
     if let Some(s) = &settings.stripe {
         slots.push(Slot {
-            organizations: settings.organizations(),
+            organizations: orgs.clone(),
             serves: Assignment::Stripe(StripeAccount::from_settings(s)),
         });
     }
-    match &settings.flow {
-        Some(f) => slots.push(Slot {
-            organizations: orgs,
-            serves: Assignment::Account(Account::from_settings(f)),
-        }),
-        None => {
-            let bare: Vec<String> = orgs.into_iter().filter(|o| !covered.contains(o)).collect();
-            if !bare.is_empty() {
-                slots.push(Slot {
-                    organizations: bare,
-                    serves: Assignment::BuiltInSandbox,
-                });
-            }
+    // With no credentials at all, the built-in offline sandbox.
+    if settings.flow.is_none() && settings.stripe.is_none() {
+        let bare: Vec<String> = orgs.into_iter().filter(|o| !covered.contains(o)).collect();
+        if !bare.is_empty() {
+            slots.push(Slot {
+                organizations: bare,
+                serves: Assignment::BuiltInSandbox,
+            });
         }
     }
     slots

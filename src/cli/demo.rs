@@ -1,9 +1,11 @@
 //! `paylink demo`: the whole payment cycle, offline, as a readable transcript.
 //!
-//! It starts paylink with the built-in Flow sandbox and a throw-away ledger, connects a
-//! real MCP client over streamable HTTP, creates a link with `payment.create`, pays it on
-//! the sandbox's pay page as a payer's browser would, waits for Flow's confirmation to
-//! reach the side listener (the subscribed client is told), and reads `payment.getStatus`.
+//! It starts paylink with the built-in Flow sandbox, the offline Stripe sandbox and a
+//! throw-away ledger, connects a real MCP client over streamable HTTP, creates a link with
+//! `payment.create`, pays it on the sandbox's pay page as a payer's browser would, waits
+//! for Flow's confirmation to reach the side listener (the subscribed client is told), and
+//! reads `payment.getStatus`; then the same with `gateway: "stripe"`, paid on the Stripe
+//! sandbox's checkout page and confirmed by Stripe's signed event.
 
 use std::io::Write;
 use std::time::Duration;
@@ -18,8 +20,15 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::Application;
-use crate::config::Settings;
+use crate::config::{FlowSettings, Settings, StripeSettings};
+use crate::domain::{Currency, Environment};
+use crate::gateway::flow::endpoint::FlowEndpoint;
 use crate::mcp::http::HttpOptions;
+use crate::sandbox::stripe::{
+    DEFAULT_STRIPE_TEST_KEY, DEFAULT_WEBHOOK_SECRET, StripeSandbox, StripeSandboxConfig,
+    WebhookEndpointConfig,
+};
+use crate::sandbox::{DEFAULT_API_KEY, DEFAULT_SECRET_KEY, Sandbox, SandboxConfig};
 
 #[derive(Clone)]
 struct Updates(mpsc::UnboundedSender<String>);
@@ -48,25 +57,52 @@ pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
 }
 
 async fn run_in(dir: &std::path::Path, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
+    // Both offline sandboxes, as accounts of the default organization: Flow's first (its
+    // default gateway), Stripe's beside it.
+    let flow = Sandbox::start(SandboxConfig::default())
+        .await
+        .context("cannot start the offline Flow sandbox")?;
+    let stripe = StripeSandbox::start(StripeSandboxConfig::default())
+        .await
+        .context("cannot start the offline Stripe sandbox")?;
     let settings = Settings {
         data_dir: dir.to_path_buf(),
         listener_addr: "127.0.0.1:0".parse()?,
-        // The sandbox's confirmations and the payer's return land here.
+        flow: Some(FlowSettings {
+            api_url: flow.api_url.clone(),
+            endpoint: FlowEndpoint::Loopback,
+            api_key: DEFAULT_API_KEY.to_string(),
+            secret_key: DEFAULT_SECRET_KEY.into(),
+            environment: Environment::Development,
+            return_url: None,
+            default_currency: Currency::CLP,
+        }),
+        stripe: Some(StripeSettings {
+            api_base: stripe.api_base.clone(),
+            secret_key: DEFAULT_STRIPE_TEST_KEY.into(),
+            webhook_secrets: vec![DEFAULT_WEBHOOK_SECRET.into()],
+            environment: Environment::Development,
+            default_currency: Currency::CLP,
+        }),
         ..Settings::default()
     };
     let shutdown = CancellationToken::new();
     let app = Application::build(settings, NameStyle::Dotted, shutdown.clone()).await?;
-    let sandbox = app
+    // Stripe delivers its signed events to paylink's endpoint for the default organization.
+    stripe
         .sandbox
-        .as_ref()
-        .context("the demo needs the built-in sandbox")?;
-    let sandbox_base = sandbox.base_url.clone();
+        .add_webhook_endpoint_config(WebhookEndpointConfig::new(&format!(
+            "{}/webhook/stripe/default/development",
+            app.public_base_url
+        )));
+    let sandbox_base = flow.base_url.clone();
     let listener_base = app.public_base_url.clone();
     writeln!(
         out,
         "paylink demo — the whole payment cycle, offline (no credentials, no real money)\n"
     )?;
     writeln!(out, "  Flow sandbox    {sandbox_base}")?;
+    writeln!(out, "  Stripe sandbox  {}", stripe.api_base)?;
     writeln!(
         out,
         "  side listener   {listener_base}  (Flow confirmations: /webhook/flow)"
@@ -79,6 +115,18 @@ async fn run_in(dir: &std::path::Path, out: &mut (dyn Write + Send)) -> anyhow::
     writeln!(out, "  MCP server      {mcp_url}\n")?;
 
     let outcome = drive(&mcp_url, &sandbox_base, &listener_base, out).await;
+    let outcome = match outcome {
+        Ok(flow_id) => drive_stripe(&mcp_url, &listener_base, out)
+            .await
+            .and_then(|stripe_id| {
+                writeln!(
+                    out,
+                    "\nResult: payment {flow_id} (Flow) and payment {stripe_id} (Stripe) are PAID."
+                )?;
+                Ok(())
+            }),
+        Err(e) => Err(e),
+    };
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
     outcome
@@ -89,7 +137,7 @@ async fn drive(
     sandbox_base: &str,
     listener_base: &str,
     out: &mut (dyn Write + Send),
-) -> anyhow::Result<()> {
+) -> anyhow::Result<String> {
     let (tx, mut updates) = mpsc::unbounded_channel();
     let client = Updates(tx)
         .serve(StreamableHttpClientTransport::from_uri(mcp_url.to_string()))
@@ -237,6 +285,127 @@ async fn drive(
     if s["status"] != "paid" {
         bail!("the payment did not end paid: {s}");
     }
-    writeln!(out, "\nResult: payment {id} is PAID.")?;
-    Ok(())
+    Ok(id)
+}
+
+/// The same cycle through Stripe: a Checkout link, paid with Stripe's test card on the
+/// sandbox's checkout page, confirmed by Stripe's signed event.
+async fn drive_stripe(
+    mcp_url: &str,
+    listener_base: &str,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<String> {
+    let (tx, mut updates) = mpsc::unbounded_channel();
+    let client = Updates(tx)
+        .serve(StreamableHttpClientTransport::from_uri(mcp_url.to_string()))
+        .await
+        .context("the MCP client could not connect")?;
+    let args = serde_json::json!({
+        "amount": 12.50,
+        "currency": "USD",
+        "description": "Software license, December",
+        "customerEmail": "billing@gmail.com",
+        "gateway": "stripe",
+        "idempotencyKey": "demo-license-12",
+    });
+    writeln!(
+        out,
+        "\nThe same with Stripe:\n9. agent → payment.create {args}"
+    )?;
+    let r = client
+        .call_tool(
+            CallToolRequestParams::new("payment.create")
+                .with_arguments(args.as_object().cloned().unwrap_or_default()),
+        )
+        .await?;
+    let created = r
+        .structured_content
+        .clone()
+        .context("payment.create returned no structured result")?;
+    if r.is_error == Some(true) {
+        bail!("payment.create (Stripe) failed: {created}");
+    }
+    let text = |k: &str| created[k].as_str().unwrap_or_default().to_string();
+    let (id, link, uri) = (
+        text("paymentId"),
+        text("paymentLinkUrl"),
+        text("resourceUri"),
+    );
+    writeln!(
+        out,
+        "   ← paymentId {id}, status {}, {} {}",
+        created["status"], created["currency"], created["amount"]
+    )?;
+    writeln!(
+        out,
+        "   ← paymentLinkUrl {link} (a Stripe Checkout Session)"
+    )?;
+    #[allow(deprecated)]
+    client
+        .subscribe(rmcp::model::SubscribeRequestParams::new(uri.clone()))
+        .await?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let page = http.get(&link).send().await?.text().await?;
+    if !page.contains("card") {
+        bail!("the Stripe sandbox's checkout page has no card field");
+    }
+    writeln!(
+        out,
+        "10. payer opens the link and pays with Stripe's test card 4242 4242 4242 4242"
+    )?;
+    let paid = http
+        .post(&link)
+        .form(&[("card", "4242424242424242")])
+        .send()
+        .await?;
+    if !(paid.status().is_redirection() || paid.status().is_success()) {
+        bail!(
+            "the checkout page refused the test card: HTTP {}",
+            paid.status()
+        );
+    }
+    writeln!(
+        out,
+        "11. Stripe → POST {listener_base}/webhook/stripe/default/development (checkout.session.completed, signed)"
+    )?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match tokio::time::timeout_at(deadline, updates.recv()).await {
+            Ok(Some(u)) if u == uri => break,
+            Ok(Some(_)) => continue,
+            Ok(None) | Err(_) => bail!(
+                "no resources/updated notification within 20 s: Stripe's event was not processed"
+            ),
+        }
+    }
+    writeln!(
+        out,
+        "12. paylink checked the signature, read the session back from Stripe, and recorded it"
+    )?;
+    let r = client
+        .call_tool(
+            CallToolRequestParams::new("payment.getStatus").with_arguments(
+                serde_json::json!({"entityId": id})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+        )
+        .await?;
+    let s = r
+        .structured_content
+        .clone()
+        .context("payment.getStatus returned no structured result")?;
+    writeln!(
+        out,
+        "13. agent → payment.getStatus {{\"entityId\":\"{id}\"}}"
+    )?;
+    writeln!(out, "   ← status {}, paidAt {}", s["status"], s["paidAt"])?;
+    client.cancel().await?;
+    if s["status"] != "paid" {
+        bail!("the Stripe payment did not end paid: {s}");
+    }
+    Ok(id)
 }

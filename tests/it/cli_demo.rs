@@ -22,8 +22,14 @@ fn the_demo_transcript_ends_with_the_payment_paid() {
         .find(|l| !l.trim().is_empty())
         .unwrap_or_default();
     assert!(
-        last.starts_with("Result: payment ent_") && last.ends_with("is PAID."),
+        last.starts_with("Result: payment ent_")
+            && last.contains("(Flow) and payment ent_")
+            && last.ends_with("(Stripe) are PAID."),
         "{last}"
+    );
+    assert!(
+        stdout.contains("/webhook/stripe/default/development (checkout.session.completed, signed)"),
+        "{stdout}"
     );
     assert!(
         stdout.contains("notifications/resources/updated"),

@@ -376,6 +376,13 @@ impl StripeSandbox {
         secret
     }
 
+    /// Adds a webhook endpoint with the signing secret `config` names (a test that gave
+    /// paylink the secret before it knew paylink's address).
+    pub fn add_webhook_endpoint_config(&self, config: WebhookEndpointConfig) {
+        let endpoint = self.endpoint_from(config);
+        self.lock().endpoints.push(endpoint);
+    }
+
     /// A new endpoint (not yet stored) made from `config`.
     fn endpoint_from(&self, config: WebhookEndpointConfig) -> Endpoint {
         Endpoint {
