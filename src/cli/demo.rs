@@ -91,7 +91,7 @@ async fn run_in(dir: &std::path::Path, out: &mut (dyn Write + Send)) -> anyhow::
     // Stripe delivers its signed events to paylink's endpoint for the default organization.
     stripe
         .sandbox
-        .add_webhook_endpoint_config(WebhookEndpointConfig::new(&format!(
+        .add_webhook_endpoint_config(WebhookEndpointConfig::new(format!(
             "{}/webhook/stripe/default/development",
             app.public_base_url
         )));
