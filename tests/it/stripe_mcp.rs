@@ -46,18 +46,32 @@ impl Rig {
     }
 
     async fn serve(&self) -> (Client, tokio::sync::mpsc::UnboundedReceiver<String>) {
-        self.world
-            .stdio_with(
-                &[],
-                &[
-                    ("PAYLINK_LISTEN", &self.listen),
-                    ("STRIPE_SECRET_KEY", DEFAULT_STRIPE_TEST_KEY),
-                    ("STRIPE_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET),
-                    ("STRIPE_API_BASE", &self.stripe.api_base),
-                ],
-                Stdio::null(),
-            )
-            .await
+        self.serve_with(&[]).await
+    }
+
+    async fn serve_with(
+        &self,
+        extra: &[(&str, &str)],
+    ) -> (Client, tokio::sync::mpsc::UnboundedReceiver<String>) {
+        let mut env = vec![
+            ("PAYLINK_LISTEN", self.listen.as_str()),
+            ("STRIPE_SECRET_KEY", DEFAULT_STRIPE_TEST_KEY),
+            ("STRIPE_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET),
+            ("STRIPE_API_BASE", self.stripe.api_base.as_str()),
+        ];
+        env.extend_from_slice(extra);
+        self.world.stdio_with(&[], &env, Stdio::null()).await
+    }
+
+    /// The idempotency keys of the session creations the sandbox received, in order.
+    fn create_keys(&self) -> Vec<String> {
+        self.stripe
+            .sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/v1/checkout/sessions")
+            .map(|r| r.idempotency_key.clone().unwrap_or_default())
+            .collect()
     }
 
     /// Session creations the sandbox received (retries included).
@@ -236,5 +250,98 @@ async fn forged_stale_or_foreign_stripe_events_change_nothing() {
     let status = status_of(&client, &id).await;
     assert_eq!(status["status"], "paid", "{status}");
     assert_eq!(status["checkedLive"], true);
+    client.cancel().await.unwrap();
+}
+
+/// Calls `payment.create` until it answers a link (a retryable error means "call again"),
+/// within a deadline.
+async fn create_until_pending(client: &Client, args: Value) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = call(client, "payment.create", args.clone()).await;
+        if r.is_error != Some(true) {
+            return structured(&r);
+        }
+        let e = error_of(&r);
+        assert_eq!(
+            e["retryable"], true,
+            "only retryable errors are expected: {e}"
+        );
+        assert!(std::time::Instant::now() < deadline, "never finished: {e}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_create_whose_answer_was_lost_is_finished_with_the_same_session() {
+    use paylink::sandbox::stripe::{Fault, FaultKind, FaultTarget};
+    let rig = Rig::start().await;
+    let (client, _) = rig
+        .serve_with(&[
+            ("PAYLINK_FLOW_TIMEOUT_SECS", "1"),
+            ("PAYLINK_CREATE_SETTLE_SECS", "1"),
+        ])
+        .await;
+    // Stripe makes the session but answers after the client gave up.
+    rig.stripe.sandbox.add_fault(Fault {
+        target: FaultTarget::Create,
+        kind: FaultKind::TimeoutThenCreate { ms: 3000 },
+        times: Some(1),
+    });
+    let first = call(&client, "payment.create", create_args("lost-answer")).await;
+    assert_eq!(error_code(&first), "gateway_unavailable");
+    // The retry finds the session by our reference and finishes with its link.
+    let created = create_until_pending(&client, create_args("lost-answer")).await;
+    assert_eq!(created["status"], "pending", "{created}");
+    let link = created["paymentLinkUrl"].as_str().unwrap();
+    let sessions: std::collections::HashSet<String> = rig
+        .stripe
+        .sandbox
+        .requests()
+        .iter()
+        .filter(|r| r.path == "/v1/checkout/sessions" && r.method == "POST")
+        .map(|r| r.idempotency_key.clone().unwrap_or_default())
+        .collect();
+    assert_eq!(sessions.len(), 1, "one attempt, one key: {sessions:?}");
+    assert_eq!(rig.creates(), 1, "never sent again");
+    assert!(link.contains("/c/pay/cs_test_"), "{link}");
+    client.cancel().await.unwrap();
+}
+
+#[tokio::test]
+async fn after_a_failed_attempt_that_made_nothing_the_next_uses_a_new_idempotency_key() {
+    use paylink::sandbox::stripe::{Fault, FaultKind, FaultTarget};
+    let rig = Rig::start().await;
+    let (client, _) = rig
+        .serve_with(&[
+            ("PAYLINK_FLOW_TIMEOUT_SECS", "1"),
+            ("PAYLINK_CREATE_SETTLE_SECS", "1"),
+        ])
+        .await;
+    rig.stripe.sandbox.add_fault(Fault {
+        target: FaultTarget::Create,
+        kind: FaultKind::Http500,
+        times: Some(1),
+    });
+    let first = call(&client, "payment.create", create_args("five-hundred")).await;
+    assert_eq!(error_code(&first), "gateway_unavailable");
+    // The 500's outcome is unknown: nothing is sent until the settle window has passed
+    // and a lookup found no session; then a second attempt, under a new key.
+    let created = create_until_pending(&client, create_args("five-hundred")).await;
+    assert_eq!(created["status"], "pending", "{created}");
+    let keys = rig.create_keys();
+    assert_eq!(keys.len(), 2, "{keys:?}");
+    assert!(
+        keys[0].ends_with("-1") && keys[1].ends_with("-2"),
+        "{keys:?}"
+    );
+    assert!(
+        rig.stripe
+            .sandbox
+            .requests()
+            .iter()
+            .any(|r| r.path == "/v1/checkout/sessions" && r.method == "GET"),
+        "the lookup by reference ran before the second attempt"
+    );
     client.cancel().await.unwrap();
 }
