@@ -158,7 +158,8 @@ async fn create(
             p.id
         ),
     };
-    let (Some(link), Some(flow_order)) = (p.payment_link_url.clone(), p.gateway_ref.clone()) else {
+    let (Some(link), Some(gateway_order)) = (p.payment_link_url.clone(), p.gateway_ref.clone())
+    else {
         if p.status == PaymentStatus::Failed {
             // An earlier attempt under this key ended without a usable link.
             let reason = p.failure_reason.map(|r| r.as_str()).unwrap_or("failed");
@@ -178,7 +179,7 @@ async fn create(
     };
     let result = CreatePaymentResult {
         payment_link_url: link.clone(),
-        flow_order_id: flow_order,
+        flow_order_id: gateway_order,
         status: p.status.as_str().to_string(),
         amount: amount_json(p.amount),
         amount_minor: p.amount.minor,
@@ -222,7 +223,7 @@ async fn get_status(
             PaymentStatus::Draft | PaymentStatus::Failed => None,
         },
     };
-    let (flow_status, flow_message) = match verdict.and_then(|v| p.gateway.status_code(&v)) {
+    let (status_code, status_message) = match verdict.and_then(|v| p.gateway.status_code(&v)) {
         Some((code, message)) => (Some(code), Some(message.to_string())),
         None => (None, None),
     };
@@ -243,8 +244,8 @@ async fn get_status(
     let result = GetStatusResult {
         entity_id: p.id.clone(),
         status: p.status.as_str().to_string(),
-        flow_status,
-        flow_status_message: flow_message,
+        flow_status: status_code,
+        flow_status_message: status_message,
         payment_link_url: p.payment_link_url.clone(),
         amount: amount_json(p.amount),
         amount_minor: p.amount.minor,

@@ -345,3 +345,81 @@ async fn after_a_failed_attempt_that_made_nothing_the_next_uses_a_new_idempotenc
     );
     client.cancel().await.unwrap();
 }
+
+/// The payments core on a Stripe account of the sandbox, with no webhook endpoint: only
+/// the reconciler can learn what happened.
+async fn stripe_payments(
+    sb: &RunningStripeSandbox,
+    dir: &std::path::Path,
+) -> paylink::payments::Payments {
+    use paylink::accounts::{Connection, StripeAccount};
+    use paylink::domain::{Currency, Environment};
+    use paylink::payments::{Gateways, PaymentSettings, Payments};
+    let store = paylink::store::Store::open(dir).unwrap();
+    let gateways = Gateways::new();
+    let account = StripeAccount {
+        api_base: sb.api_base.clone(),
+        secret_key: DEFAULT_STRIPE_TEST_KEY.into(),
+        webhook_secrets: Vec::new(),
+        environment: Environment::Development,
+        default_currency: Currency::CLP,
+    };
+    let conn = Connection::new(Duration::from_secs(5)).unwrap();
+    gateways.insert("default", account.gateway_entry(&conn).unwrap());
+    Payments::new(
+        store,
+        gateways,
+        PaymentSettings::with_public_base("http://127.0.0.1:9"),
+    )
+}
+
+#[tokio::test]
+async fn the_reconciler_settles_stripe_payments_whose_events_never_came() {
+    use paylink::domain::{FailureReason, PaymentStatus, Source, Timestamp};
+    use paylink::payments::CreateInput;
+    use paylink::reconcile::{Reconciler, reconcile_once};
+    use paylink::sandbox::stripe::Outcome;
+    let sb = StripeSandbox::start(StripeSandboxConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let payments = stripe_payments(&sb, dir.path()).await;
+    let create = |key: &str| CreateInput {
+        organization: "default".into(),
+        amount_text: "12.50".into(),
+        currency: Some("USD".into()),
+        description: "Clase".into(),
+        customer_email: "ana@gmail.com".into(),
+        entity_id: None,
+        idempotency_key: Some(key.into()),
+        allow_paid_entity: false,
+        gateway: None,
+    };
+    let paid = payments
+        .create(create("r-paid"), Source::Tool)
+        .await
+        .unwrap();
+    let lapsed = payments
+        .create(create("r-lapsed"), Source::Tool)
+        .await
+        .unwrap();
+    let session = paid.payment.gateway_token.clone().unwrap();
+    sb.sandbox.settle(&session, Outcome::Paid).unwrap();
+
+    let reconciler = Reconciler::new(payments.clone());
+    let r = reconcile_once(&reconciler, Timestamp::now().plus_secs(2 * 3600)).await;
+    assert_eq!((r.checked, r.changed, r.errors), (2, 1, 0), "{r:?}");
+    let got = |id: &str| payments.get(id).unwrap().unwrap();
+    assert_eq!(got(&paid.payment.id).status, PaymentStatus::Paid);
+    assert_eq!(got(&lapsed.payment.id).status, PaymentStatus::Pending);
+
+    // Past its expiry the session is expired at Stripe, and the payment reads as expired.
+    sb.sandbox.advance_clock(25 * 3600);
+    let r = reconcile_once(&reconciler, Timestamp::now().plus_secs(25 * 3600)).await;
+    assert_eq!((r.changed, r.errors), (1, 0), "{r:?}");
+    let lapsed = got(&lapsed.payment.id);
+    assert_eq!(
+        (lapsed.status, lapsed.failure_reason),
+        (PaymentStatus::Failed, Some(FailureReason::Expired))
+    );
+}
