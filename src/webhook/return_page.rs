@@ -29,13 +29,37 @@ use serde::Deserialize;
 use super::WebhookState;
 use super::queue::TokenBucket;
 use crate::domain::{FailureReason, Payment, PaymentStatus, Source};
-use crate::gateway::flow::notification::valid_token;
 use crate::html::escape as esc;
 
+/// Which payment the payer returns from: Flow's `token`, or Stripe's `session_id` (the
+/// `{CHECKOUT_SESSION_ID}` placeholder of the success URL); both are a payment's gateway
+/// token.
 #[derive(Deserialize)]
 pub(crate) struct TokenQuery {
     #[serde(default)]
     token: String,
+    #[serde(default)]
+    session_id: String,
+}
+
+impl TokenQuery {
+    fn token(&self) -> &str {
+        if self.token.is_empty() {
+            &self.session_id
+        } else {
+            &self.token
+        }
+    }
+}
+
+/// Whether `token` can be a gateway token at all: 1 to 255 ASCII letters, digits and `_`
+/// (Flow's tokens are letters and digits; Stripe's session ids have underscores).
+fn plausible_token(token: &str) -> bool {
+    !token.is_empty()
+        && token.len() <= 255
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 type Page = (StatusCode, Html<String>);
@@ -87,7 +111,7 @@ impl LiveChecks {
 }
 
 pub(crate) async fn get(State(state): State<WebhookState>, Query(q): Query<TokenQuery>) -> Page {
-    render(&state, &q.token).await
+    render(&state, q.token()).await
 }
 
 /// The POST form's `token`, or the query's when the body has none.
@@ -104,11 +128,11 @@ pub(crate) async fn post(
                 .find(|(k, _)| k == "token")
                 .map(|(_, v)| v)
         });
-    render(&state, from_body.as_deref().unwrap_or(&q.token)).await
+    render(&state, from_body.as_deref().unwrap_or(q.token())).await
 }
 
 async fn render(state: &WebhookState, token: &str) -> Page {
-    if !valid_token(token) {
+    if !plausible_token(token) {
         return page(
             StatusCode::BAD_REQUEST,
             "Payment not found",

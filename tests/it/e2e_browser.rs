@@ -269,3 +269,66 @@ async fn a_payment_link_paid_in_a_real_browser_lands_on_the_return_page_as_paid(
     assert_eq!(confirmation[0].http_status, Some(200), "{confirmation:?}");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_stripe_checkout_paid_in_a_real_browser_returns_the_payer_to_a_paid_page() {
+    if chromium_path().is_none() {
+        return;
+    }
+    let rig = crate::stripe_mcp::Rig::start().await;
+    let (client, mut updates) = rig.serve().await;
+    let created = structured(
+        &call(
+            &client,
+            "payment.create",
+            crate::stripe_mcp::create_args("browser-1"),
+        )
+        .await,
+    );
+    let link = created["paymentLinkUrl"].as_str().unwrap().to_string();
+    let id = created["paymentId"].as_str().unwrap().to_string();
+    let uri = created["resourceUri"].as_str().unwrap().to_string();
+    client
+        .subscribe(SubscribeRequestParams::new(uri.clone()))
+        .await
+        .unwrap();
+
+    let mut browser = Browser::launch().await;
+    browser
+        .send("Page.navigate", json!({"url": link}))
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "Stripe's checkout page",
+            "document.getElementById('pay') !== null && document.querySelector('input[name=card]') !== null",
+            20,
+            |v| v == &json!(true),
+        )
+        .await;
+    browser
+        .eval("document.querySelector('input[name=card]').value = '4242424242424242'; document.getElementById('pay').click(); true")
+        .await
+        .expect("type the test card and pay");
+    let landed = browser
+        .wait_until(
+            "the return page to say paid",
+            "JSON.stringify({href: location.href, status: (document.getElementById('status') || {}).textContent || null})",
+            30,
+            |v| v.as_str().is_some_and(|s| s.contains("\"status\":\"paid\"")),
+        )
+        .await;
+    let landed: Value = serde_json::from_str(landed.as_str().unwrap()).unwrap();
+    assert!(
+        landed["href"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{}/payment/return?session_id=cs_test_", rig.side)),
+        "{landed}"
+    );
+    browser.close().await;
+    hears_update(&mut updates, &uri).await;
+    let status = structured(&call(&client, "payment.getStatus", json!({"entityId": id})).await);
+    assert_eq!(status["status"], "paid", "{status}");
+    client.cancel().await.unwrap();
+}

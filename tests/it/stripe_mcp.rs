@@ -17,16 +17,16 @@ use sha2::Sha256;
 
 use crate::support::*;
 
-struct Rig {
-    world: World,
-    stripe: RunningStripeSandbox,
+pub(crate) struct Rig {
+    pub world: World,
+    pub stripe: RunningStripeSandbox,
     /// The side listener, `http://127.0.0.1:PORT`.
-    side: String,
-    listen: String,
+    pub side: String,
+    pub listen: String,
 }
 
 impl Rig {
-    async fn start() -> Rig {
+    pub async fn start() -> Rig {
         let world = World::new().await;
         let port = free_port();
         let side = format!("http://127.0.0.1:{port}");
@@ -45,11 +45,11 @@ impl Rig {
         }
     }
 
-    async fn serve(&self) -> (Client, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    pub async fn serve(&self) -> (Client, tokio::sync::mpsc::UnboundedReceiver<String>) {
         self.serve_with(&[]).await
     }
 
-    async fn serve_with(
+    pub async fn serve_with(
         &self,
         extra: &[(&str, &str)],
     ) -> (Client, tokio::sync::mpsc::UnboundedReceiver<String>) {
@@ -116,7 +116,7 @@ impl Rig {
     }
 }
 
-fn create_args(key: &str) -> Value {
+pub(crate) fn create_args(key: &str) -> Value {
     json!({"amount": 12.5, "currency": "USD", "description": "Clase de matemáticas",
            "customerEmail": "ana@gmail.com", "gateway": "stripe", "idempotencyKey": key})
 }
