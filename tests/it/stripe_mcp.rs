@@ -423,3 +423,69 @@ async fn the_reconciler_settles_stripe_payments_whose_events_never_came() {
         (PaymentStatus::Failed, Some(FailureReason::Expired))
     );
 }
+
+#[tokio::test]
+async fn over_http_an_organizations_stripe_events_come_to_its_own_endpoint() {
+    use rmcp::ServiceExt;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    const ACME: &str = "acme-token-0123456789abcdef";
+    let world = World::new().await;
+    let port = free_port();
+    let side = format!("http://127.0.0.1:{port}");
+    let stripe = StripeSandbox::start(StripeSandboxConfig {
+        webhook_endpoints: vec![WebhookEndpointConfig::new(format!(
+            "{side}/webhook/stripe/acme/development"
+        ))],
+        ..StripeSandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let listen = format!("127.0.0.1:{port}");
+    let tokens = format!("{ACME}=acme");
+    let (_child, url) = world
+        .http(
+            &[
+                ("PAYLINK_LISTEN", &listen),
+                ("PAYLINK_HTTP_TOKENS", &tokens),
+                ("STRIPE_SECRET_KEY", DEFAULT_STRIPE_TEST_KEY),
+                ("STRIPE_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET),
+                ("STRIPE_API_BASE", &stripe.api_base),
+            ],
+            &[],
+        )
+        .await;
+    let (tx, mut updates) = tokio::sync::mpsc::unbounded_channel();
+    let client = Recorder(tx)
+        .serve(StreamableHttpClientTransport::from_config(
+            StreamableHttpClientTransportConfig::with_uri(url.clone())
+                .auth_header(ACME.to_string()),
+        ))
+        .await
+        .unwrap();
+    let created = structured(&call(&client, "payment.create", create_args("http-1")).await);
+    assert_eq!(created["status"], "pending", "{created}");
+    let uri = created["resourceUri"].as_str().unwrap().to_string();
+    client
+        .subscribe(rmcp::model::SubscribeRequestParams::new(uri.clone()))
+        .await
+        .unwrap();
+    let link = created["paymentLinkUrl"].as_str().unwrap();
+    let session = link.rsplit('/').next().unwrap();
+    stripe
+        .sandbox
+        .settle(session, paylink::sandbox::stripe::Outcome::Paid)
+        .unwrap();
+    hears_update(&mut updates, &uri).await;
+    let deliveries = stripe.sandbox.deliveries();
+    assert!(
+        deliveries
+            .iter()
+            .any(|d| d.url.ends_with("/webhook/stripe/acme/development")
+                && d.http_status == Some(200)),
+        "{deliveries:?}"
+    );
+    let id = created["paymentId"].as_str().unwrap();
+    assert_eq!(status_of(&client, id).await["status"], "paid");
+    client.cancel().await.unwrap();
+}
