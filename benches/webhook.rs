@@ -75,6 +75,7 @@ fn main() {
     rt.block_on(async {
         let sb = Sandbox::start(SandboxConfig::default()).await.unwrap();
         confirmations(&sb, &size).await;
+        stripe_events(&size).await;
         reconciliation(&sb, size.reconcile).await;
     });
 }
@@ -219,6 +220,143 @@ async fn confirmations(sb: &RunningSandbox, size: &Size) {
         verified as f64 / drained.as_secs_f64(),
         metrics.confirmations_coalesced.get(),
         metrics.confirmations_queue_full.get(),
+        metrics.confirmations_errors.get()
+    );
+    shutdown.cancel();
+}
+
+/// Stripe's signed events for paid Checkout Sessions, posted by 64 concurrent senders to
+/// the account's endpoint: each is signature-checked, then verified by reading the session
+/// back from the (offline) Stripe sandbox and recorded durably.
+async fn stripe_events(size: &Size) {
+    use hmac::{Hmac, Mac};
+    use paylink::accounts::StripeAccount;
+    use paylink::sandbox::stripe::{
+        DEFAULT_STRIPE_TEST_KEY, Outcome as StripeOutcome, StripeSandbox, StripeSandboxConfig,
+    };
+    const SECRET: &str = "whsec_bench_0123456789abcdef";
+    let sb = StripeSandbox::start(StripeSandboxConfig::default())
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let store = Store::open(dir.path()).unwrap();
+    let gateways = Gateways::new();
+    let account = StripeAccount {
+        api_base: sb.api_base.clone(),
+        secret_key: DEFAULT_STRIPE_TEST_KEY.into(),
+        webhook_secrets: vec![SECRET.into()],
+        environment: Environment::Development,
+        default_currency: Currency::CLP,
+    };
+    let conn = Connection::new(Duration::from_secs(30)).unwrap();
+    gateways.insert("default", account.gateway_entry(&conn).unwrap());
+    let payments = Payments::new(store, gateways, PaymentSettings::with_public_base(&base));
+    let metrics = payments.metrics().clone();
+    let shutdown = CancellationToken::new();
+    let options = WebhookOptions {
+        workers: 32,
+        queue_capacity: size.confirmations,
+        ..WebhookOptions::default()
+    };
+    let state = WebhookState::start(payments.clone(), options, shutdown.child_token());
+    let router = webhook::router(state.clone());
+    let stop = shutdown.child_token();
+    tokio::spawn(async move {
+        axum::serve(listener, router)
+            .with_graceful_shutdown(stop.cancelled_owned())
+            .await
+    });
+    let n = (size.payments / 5).max(10);
+    let started = Instant::now();
+    let created: Vec<Payment> = futures::stream::iter(0..n)
+        .map(|i| {
+            let payments = payments.clone();
+            async move {
+                let input = CreateInput {
+                    organization: "default".into(),
+                    amount_text: "12.50".into(),
+                    currency: Some("USD".into()),
+                    description: format!("bench {i}"),
+                    customer_email: "bench@gmail.com".into(),
+                    entity_id: None,
+                    idempotency_key: Some(format!("stripe-bench-{i}")),
+                    allow_paid_entity: false,
+                    gateway: None,
+                };
+                payments.create(input, Source::Tool).await.unwrap().payment
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    let setup = started.elapsed();
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let events: Vec<(String, String)> = created
+        .iter()
+        .map(|p| {
+            let session = p.gateway_token.clone().unwrap();
+            sb.sandbox.settle(&session, StripeOutcome::Paid).unwrap();
+            let body = serde_json::json!({
+                "id": format!("evt_{session}"), "object": "event",
+                "type": "checkout.session.completed", "created": now, "livemode": false,
+                "data": {"object": {"id": session, "object": "checkout.session",
+                                    "metadata": {"paymentId": p.id}}}
+            })
+            .to_string();
+            let mut mac = Hmac::<sha2::Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
+            mac.update(format!("{now}.{body}").as_bytes());
+            let sig = format!("t={now},v1={}", hex::encode(mac.finalize().into_bytes()));
+            (body, sig)
+        })
+        .collect();
+    println!(
+        "== Stripe events: {n} paid sessions (created in {:.1} s), one signed checkout.session.completed each, 64 senders",
+        setup.as_secs_f64()
+    );
+    let url = format!("{base}/webhook/stripe/default/development");
+    let http = reqwest::Client::new();
+    let load_started = Instant::now();
+    let mut latencies: Vec<f64> = futures::stream::iter(events)
+        .map(|(body, sig)| {
+            let (http, url) = (http.clone(), url.clone());
+            async move {
+                let t = Instant::now();
+                let r = http
+                    .post(&url)
+                    .header("stripe-signature", sig)
+                    .body(body)
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(r.status(), 200);
+                t.elapsed().as_secs_f64() * 1000.0
+            }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let acked = load_started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while paid(&payments) < n as u64 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let paid_after = load_started.elapsed();
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let pct = |q: f64| latencies[((latencies.len() - 1) as f64 * q) as usize];
+    println!(
+        "  acknowledged {n} in {:.2} s = {:.0}/s; latency p50 {:.2} ms, p99 {:.2} ms",
+        acked.as_secs_f64(),
+        n as f64 / acked.as_secs_f64(),
+        pct(0.5),
+        pct(0.99)
+    );
+    println!(
+        "  payments paid: {}/{n} after {:.2} s = {:.0} verified transitions/s (signature + session read back + durable write each); errors {}",
+        paid(&payments),
+        paid_after.as_secs_f64(),
+        paid(&payments) as f64 / paid_after.as_secs_f64(),
         metrics.confirmations_errors.get()
     );
     shutdown.cancel();
