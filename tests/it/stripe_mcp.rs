@@ -489,3 +489,60 @@ async fn over_http_an_organizations_stripe_events_come_to_its_own_endpoint() {
     assert_eq!(status_of(&client, id).await["status"], "paid");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn duplicated_and_out_of_order_stripe_events_change_the_payment_once() {
+    let rig = Rig::start().await;
+    let (client, mut updates) = rig.serve().await;
+    let created = structured(&call(&client, "payment.create", create_args("dup-1")).await);
+    let id = created["paymentId"].as_str().unwrap().to_string();
+    let uri = created["resourceUri"].as_str().unwrap().to_string();
+    client
+        .subscribe(rmcp::model::SubscribeRequestParams::new(uri.clone()))
+        .await
+        .unwrap();
+    let session = created["paymentLinkUrl"]
+        .as_str()
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_string();
+    // Every event delivered twice: completed, payment_intent.succeeded, and their twins.
+    rig.stripe.sandbox.duplicate_next_deliveries(10);
+    let report = rig
+        .stripe
+        .sandbox
+        .settle(&session, paylink::sandbox::stripe::Outcome::Paid)
+        .unwrap();
+    assert!(report.events.len() >= 2, "{report:?}");
+    hears_update(&mut updates, &uri).await;
+    wait_for(
+        "every delivery answered",
+        Duration::from_secs(10),
+        || async {
+            let d = rig.stripe.sandbox.deliveries();
+            d.len() >= 2 * report.events.len() && d.iter().all(|d| d.http_status == Some(200))
+        },
+    )
+    .await;
+    // The payment's log: created, pending, paid — one paid, however many events said so.
+    let read = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(uri.clone()))
+        .await
+        .unwrap();
+    let text = match &read.contents[0] {
+        rmcp::model::ResourceContents::TextResourceContents { text, .. } => text.clone(),
+        other => panic!("{other:?}"),
+    };
+    let body: Value = serde_json::from_str(&text).unwrap();
+    let kinds: Vec<&str> = body["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["to"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["draft", "pending", "paid"], "{body}");
+    assert_eq!(status_of(&client, &id).await["status"], "paid");
+    client.cancel().await.unwrap();
+}
