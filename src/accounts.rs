@@ -21,7 +21,7 @@ use crate::gateway::flow::{FlowClient, FlowClientConfig, FlowError};
 use crate::gateway::retry::RetryPolicy;
 use crate::gateway::stripe::{StripeClient, StripeConfig};
 use crate::gateway::{GatewayError, Lookup};
-use crate::integrations::StoredIntegration;
+use crate::integrations::{StoredIntegration, StoredStripeIntegration};
 use crate::payments::{GatewayEntry, GatewayMode};
 use crate::sandbox::{DEFAULT_API_KEY, DEFAULT_SECRET_KEY, RunningSandbox};
 use crate::secrets::MasterKey;
@@ -247,7 +247,8 @@ pub async fn check_keys(account: &Account, conn: &Connection, deadline: Duration
     }
 }
 
-/// One Stripe account (from the `STRIPE_*` variables).
+/// One Stripe account: the `STRIPE_*` variables', or an integration stored in the ledger
+/// (`paylink integration stripe`).
 #[derive(Debug, Clone)]
 pub struct StripeAccount {
     pub api_base: String,
@@ -255,6 +256,8 @@ pub struct StripeAccount {
     pub webhook_secrets: Vec<SecretString>,
     pub environment: Environment,
     pub default_currency: Currency,
+    /// The organization whose stored integration this is; None for `STRIPE_*`.
+    pub organization: Option<String>,
 }
 
 impl StripeAccount {
@@ -265,6 +268,7 @@ impl StripeAccount {
             webhook_secrets: s.webhook_secrets.clone(),
             environment: s.environment,
             default_currency: s.default_currency,
+            organization: None,
         }
     }
 
@@ -280,8 +284,14 @@ impl StripeAccount {
         }
     }
 
+    /// The account in words: `STRIPE_* account (development)` or
+    /// `stripe integration acme (development)`.
     pub fn label(&self) -> String {
-        format!("STRIPE_* account ({})", self.environment.as_str())
+        let env = self.environment.as_str();
+        match &self.organization {
+            None => format!("STRIPE_* account ({env})"),
+            Some(org) => format!("stripe integration {org} ({env})"),
+        }
     }
 
     fn client(&self, conn: &Connection) -> Result<StripeClient, AccountError> {
@@ -359,10 +369,17 @@ pub struct Slot {
 ///    failed);
 /// 2. the `FLOW_*` account, when set, serves the default organization and every bearer
 ///    token's organization, in its environment replacing a stored integration of theirs;
-/// 3. otherwise the built-in offline sandbox serves whichever of those has no integration.
+/// 3. every active stored Stripe integration serves its organization beside its Flow
+///    account (production ones only with `allow_live`), except where the `STRIPE_*`
+///    account replaces it: for the default and bearer tokens' organizations, in its
+///    environment (the same rule as Flow's);
+/// 4. the `STRIPE_*` account, when set, serves those same organizations;
+/// 5. with neither `FLOW_*` nor `STRIPE_*`, the built-in offline sandbox serves whichever
+///    of those has no integration of either gateway.
 pub fn plan(
     settings: &Settings,
     stored: &[StoredIntegration],
+    stored_stripe: &[StoredStripeIntegration],
     key: Option<&MasterKey>,
 ) -> Vec<Slot> {
     let orgs = settings.organizations();
@@ -426,6 +443,60 @@ pub fn plan(
             serves: Assignment::Account(Account::from_settings(f)),
         });
     }
+    // Stored Stripe integrations, after every Flow account (Flow stays the default
+    // gateway of an organization that has both).
+    let now = crate::domain::Timestamp::now();
+    for s in stored_stripe {
+        let label = format!(
+            "stripe integration {} ({})",
+            s.organization,
+            s.environment.as_str()
+        );
+        let replaced = settings
+            .stripe
+            .as_ref()
+            .is_some_and(|e| e.environment == s.environment && orgs.contains(&s.organization));
+        let serves = if !s.active {
+            Assignment::Unused {
+                label,
+                why: "disabled; payments made through it keep their records",
+            }
+        } else if replaced {
+            Assignment::Unused {
+                label,
+                why: "the STRIPE_* variables serve this organization in this environment instead",
+            }
+        } else {
+            covered.push(s.organization.clone());
+            if s.environment == Environment::Production && !settings.allow_live {
+                Assignment::Refused {
+                    label,
+                    problem: format!(
+                        "organization {:?} has a production (live money) Stripe integration: start with --allow-live or PAYLINK_ALLOW_LIVE=1, or disable it with `paylink integration disable --gateway stripe --organization {} --environment production`",
+                        s.organization, s.organization
+                    ),
+                }
+            } else {
+                match key {
+                    None => Assignment::Refused {
+                        label,
+                        problem: "its secret key cannot be opened without the master key".into(),
+                    },
+                    Some(k) => match crate::integrations::stripe_account(s, k, now) {
+                        Ok(a) => Assignment::Stripe(a),
+                        Err(e) => Assignment::Refused {
+                            label,
+                            problem: e.to_string(),
+                        },
+                    },
+                }
+            }
+        };
+        slots.push(Slot {
+            organizations: vec![s.organization.clone()],
+            serves,
+        });
+    }
     // The STRIPE_* account serves the same organizations, after their Flow account (which
     // stays their default gateway); for those without one it is the only gateway.
     if let Some(s) = &settings.stripe {
@@ -476,6 +547,20 @@ mod tests {
         }
     }
 
+    fn stored_stripe(org: &str, environment: Environment, active: bool) -> StoredStripeIntegration {
+        StoredStripeIntegration {
+            organization: org.into(),
+            environment,
+            api_base: "https://api.stripe.com".into(),
+            secret_key_sealed: key().seal(&SecretString::from("sk_test_0123456789")),
+            secret_key_masked: "sk_test_…6789".into(),
+            webhook_secrets_sealed: Vec::new(),
+            default_currency: "USD".into(),
+            active,
+            updated_at: Timestamp(0),
+        }
+    }
+
     fn settings(env: &[(&str, &str)]) -> Settings {
         let m: std::collections::HashMap<String, String> = env
             .iter()
@@ -514,6 +599,7 @@ mod tests {
                 stored("acme", Environment::Development, true),
                 stored("globex", Environment::Development, false),
             ],
+            &[],
             Some(&k),
         );
         assert_eq!(
@@ -541,6 +627,7 @@ mod tests {
                 stored("default", Environment::Production, true),
                 stored("other", Environment::Development, true),
             ],
+            &[],
             Some(&k),
         );
         assert_eq!(
@@ -561,6 +648,7 @@ mod tests {
         let plan_ = plan(
             &s,
             &[stored("acme", Environment::Production, true)],
+            &[],
             Some(&k),
         );
         assert_eq!(
@@ -570,13 +658,65 @@ mod tests {
                 "default: built-in"
             ]
         );
-        let plan_ = plan(&s, &[stored("acme", Environment::Development, true)], None);
+        let plan_ = plan(
+            &s,
+            &[stored("acme", Environment::Development, true)],
+            &[],
+            None,
+        );
         assert_eq!(
             shape(&plan_),
             [
                 "acme: refused integration acme (development)",
                 "default: built-in"
             ]
+        );
+    }
+
+    #[test]
+    fn stored_stripe_integrations_serve_beside_flow_unless_stripe_star_replaces_them() {
+        let s = settings(&[
+            ("STRIPE_SECRET_KEY", "sk_test_0123456789"),
+            (
+                "PAYLINK_HTTP_TOKENS",
+                "acme-token-0123456789=acme,globex-token-0123456789=globex",
+            ),
+        ]);
+        let k = key();
+        let plan_ = plan(
+            &s,
+            &[stored("acme", Environment::Development, true)],
+            &[
+                stored_stripe("acme", Environment::Development, true),
+                stored_stripe("other", Environment::Development, true),
+                stored_stripe("other", Environment::Production, true),
+                stored_stripe("gone", Environment::Development, false),
+            ],
+            Some(&k),
+        );
+        assert_eq!(
+            shape(&plan_),
+            [
+                "acme: integration acme (development)",
+                "acme: unused stripe integration acme (development)",
+                "other: stripe integration other (development)",
+                "other: refused stripe integration other (production)",
+                "gone: unused stripe integration gone (development)",
+                "default,acme,globex: STRIPE_* account (development)",
+            ]
+        );
+        // Without STRIPE_* or FLOW_*, an organization with only a stored Stripe
+        // integration does not get the built-in Flow sandbox.
+        let bare = settings(&[]);
+        let plan_ = plan(
+            &bare,
+            &[],
+            &[stored_stripe("default", Environment::Development, true)],
+            Some(&k),
+        );
+        assert_eq!(
+            shape(&plan_),
+            ["default: stripe integration default (development)"]
         );
     }
 

@@ -65,8 +65,9 @@ impl Application {
         let public_base_url = settings.public_base(listener_addr);
 
         let stored = crate::integrations::list(&store)?;
+        let stored_stripe = crate::integrations::list_stripe(&store)?;
         // The key only when a sealed secret must be opened; never created here.
-        let key = if stored.iter().any(|s| s.active) {
+        let key = if stored.iter().any(|s| s.active) || stored_stripe.iter().any(|s| s.active) {
             Some(settings.master_key()?)
         } else {
             None
@@ -76,7 +77,7 @@ impl Application {
         let gateways = Gateways::new();
         let mut sandbox = None;
         let mut on_built_in_sandbox = Vec::new();
-        for slot in crate::accounts::plan(&settings, &stored, key.as_ref()) {
+        for slot in crate::accounts::plan(&settings, &stored, &stored_stripe, key.as_ref()) {
             let account = match slot.serves {
                 Assignment::Account(a) => a,
                 Assignment::Stripe(s) => {

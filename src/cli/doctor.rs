@@ -55,27 +55,35 @@ pub async fn run(
             return Ok(false);
         }
     };
-    let stored = match open_store(&settings) {
+    let (stored, stored_stripe) = match open_store(&settings) {
         Ok(store) => {
             r.ok(
                 "ledger",
                 &format!("{} ({} payments)", settings.data_dir.display(), store.len()),
             )?;
-            match crate::integrations::list(&store) {
+            let flow = match crate::integrations::list(&store) {
                 Ok(all) => all,
                 Err(e) => {
                     r.fail("stored integrations", &e.to_string())?;
                     Vec::new()
                 }
-            }
+            };
+            let stripe = match crate::integrations::list_stripe(&store) {
+                Ok(all) => all,
+                Err(e) => {
+                    r.fail("stored Stripe integrations", &e.to_string())?;
+                    Vec::new()
+                }
+            };
+            (flow, stripe)
         }
         Err(e) => {
             r.fail("ledger", &format!("{e:#}"))?;
-            Vec::new()
+            (Vec::new(), Vec::new())
         }
     };
     // As serve does: the master key only when a sealed secret must be opened, never made.
-    let key = if stored.iter().any(|s| s.active) {
+    let key = if stored.iter().any(|s| s.active) || stored_stripe.iter().any(|s| s.active) {
         match settings.master_key() {
             Ok(k) => {
                 r.ok("master key", &settings.key_file().display().to_string())?;
@@ -90,7 +98,7 @@ pub async fn run(
         None
     };
     let conn = Connection::new(settings.flow_timeout)?;
-    for slot in crate::accounts::plan(&settings, &stored, key.as_ref()) {
+    for slot in crate::accounts::plan(&settings, &stored, &stored_stripe, key.as_ref()) {
         let orgs = slot.organizations.join(", ");
         match slot.serves {
             Assignment::Account(account) => {
@@ -101,7 +109,10 @@ pub async fn run(
                 check_account(&mut r, &name, &account, &settings, &conn).await?;
             }
             Assignment::Stripe(account) => {
-                let name = format!("{} for {orgs}", account.label());
+                let name = match &account.organization {
+                    Some(_) => account.label(),
+                    None => format!("{} for {orgs}", account.label()),
+                };
                 let deadline = check_deadline(settings.flow_timeout);
                 eprintln!(
                     "doctor: {name}: signed call to {} (at most {} s)…",
@@ -109,6 +120,19 @@ pub async fn run(
                     deadline.as_secs()
                 );
                 let url = &account.api_base;
+                let (fix_key, fix_webhook) = match &account.organization {
+                    None => (
+                        "set STRIPE_SECRET_KEY to a key of this account (Stripe dashboard → Developers → API keys)".to_string(),
+                        "STRIPE_WEBHOOK_SECRET is not set: Stripe's events cannot be verified, so payments are only learned by polling; set the endpoint's signing secret (whsec_…)".to_string(),
+                    ),
+                    Some(org) => {
+                        let env = account.environment.as_str();
+                        (
+                            format!("store a key of this account with `paylink integration stripe rotate-key --organization {org} --secret-key-file FILE` (Stripe dashboard → Developers → API keys)"),
+                            format!("no webhook secret: Stripe's events cannot be verified, so payments are only learned by polling; create the endpoint {}/webhook/stripe/{org}/{env} in Stripe's dashboard and store its signing secret with `paylink integration stripe rotate-webhook-secret --organization {org} --environment {env} --webhook-secret-file FILE`", settings.public_base(settings.listener_addr)),
+                        )
+                    }
+                };
                 match account.check_key(&conn, deadline).await {
                     KeyCheck::Accepted => r.ok(
                         &name,
@@ -116,7 +140,7 @@ pub async fn run(
                     )?,
                     KeyCheck::Refused(why) => r.fail(
                         &name,
-                        &format!("{url} refused the key ({why}); set STRIPE_SECRET_KEY to a key of this account (Stripe dashboard → Developers → API keys)"),
+                        &format!("{url} refused the key ({why}); {fix_key}"),
                     )?,
                     KeyCheck::Unanswered(why) => r.fail(
                         &name,
@@ -124,10 +148,7 @@ pub async fn run(
                     )?,
                 }
                 if account.webhook_secrets.is_empty() {
-                    r.fail(
-                        &name,
-                        "STRIPE_WEBHOOK_SECRET is not set: Stripe's events cannot be verified, so payments are only learned by polling; set the endpoint's signing secret (whsec_…)",
-                    )?;
+                    r.fail(&name, &fix_webhook)?;
                 }
             }
             Assignment::BuiltInSandbox => r.ok(

@@ -1,18 +1,23 @@
-//! `paylink integration flow|show|disable`: each organization's Flow account, stored in
-//! the ledger with its secret key sealed. `flow` tries the keys with a signed call before
-//! it stores them (unless `--no-verify`), so keys Flow refuses never reach the ledger.
+//! `paylink integration flow|stripe|show|disable|remove`: each organization's Flow and
+//! Stripe accounts, stored in the ledger with their secrets sealed. `flow` and `stripe`
+//! try the keys with a signed call before they store them (unless `--no-verify`), so keys
+//! the gateway refuses never reach the ledger. `stripe rotate-key` and
+//! `stripe rotate-webhook-secret` replace one secret of a stored Stripe integration (a
+//! rotated-out webhook secret stays accepted for a grace period).
 
 use std::io::Write;
 
-use clap::Subcommand;
+use clap::{Args, Subcommand};
 use secrecy::SecretString;
 
 use super::{open_store, shown};
-use crate::accounts::{Account, Connection, KeyCheck, check_deadline, check_keys};
+use crate::accounts::{Account, Connection, KeyCheck, StripeAccount, check_deadline, check_keys};
 use crate::config::Settings;
-use crate::domain::Environment;
+use crate::domain::{Environment, Timestamp};
 use crate::gateway::flow::{PRODUCTION_BASE_URL, SANDBOX_BASE_URL};
-use crate::integrations::{NewIntegration, list, save, set_active};
+use crate::integrations::{
+    GatewayChoice, NewIntegration, NewStripeIntegration, list, list_stripe, save, set_active,
+};
 
 #[derive(Debug, Subcommand)]
 pub enum Action {
@@ -48,6 +53,11 @@ pub enum Action {
         #[arg(long)]
         no_verify: bool,
     },
+    /// Store a Stripe account: a test key (sk_test_/rk_test_) is the development
+    /// environment, a live one production (needs --allow-live). The key is tried with a
+    /// signed read first; a key Stripe refuses is not stored. Subcommands rotate the key
+    /// or the webhook secret of a stored one.
+    Stripe(StripeArgs),
     /// List the stored integrations (secrets are never shown).
     Show {
         #[arg(long)]
@@ -60,7 +70,98 @@ pub enum Action {
         /// development or production.
         #[arg(long, default_value = "development")]
         environment: String,
+        #[arg(long, value_enum, default_value = "flow")]
+        gateway: GatewayChoice,
     },
+    /// Delete a stored integration and its sealed secrets (its payments are kept).
+    Remove {
+        #[arg(long, default_value = "default")]
+        organization: String,
+        /// development or production.
+        #[arg(long, default_value = "development")]
+        environment: String,
+        #[arg(long, value_enum, default_value = "flow")]
+        gateway: GatewayChoice,
+    },
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct StripeArgs {
+    #[command(subcommand)]
+    action: Option<StripeAction>,
+    /// A file holding the secret (sk_…) or restricted (rk_…) API key, one line.
+    #[arg(long, required = true)]
+    secret_key_file: Option<std::path::PathBuf>,
+    /// A file holding the webhook endpoint's signing secret (whsec_…). May be added later
+    /// with `rotate-webhook-secret`; storing the key again keeps the one stored.
+    #[arg(long)]
+    webhook_secret_file: Option<std::path::PathBuf>,
+    #[arg(long, default_value = "default")]
+    organization: String,
+    /// The currency of Stripe payments that name none.
+    #[arg(long, default_value = "CLP")]
+    currency: String,
+    /// Stripe's API (default https://api.stripe.com), or http://127.0.0.1:PORT for a
+    /// Stripe-compatible server on this machine such as the offline Stripe sandbox.
+    #[arg(long)]
+    api_base: Option<String>,
+    /// Store the key without trying it (for setups that cannot reach Stripe now).
+    #[arg(long)]
+    no_verify: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StripeAction {
+    /// Replace the API key of a stored Stripe integration (tried first unless --no-verify).
+    RotateKey {
+        #[arg(long)]
+        secret_key_file: std::path::PathBuf,
+        #[arg(long, default_value = "default")]
+        organization: String,
+        #[arg(long)]
+        no_verify: bool,
+    },
+    /// Add the webhook endpoint's new signing secret; the old one stays accepted for
+    /// --grace-hours, then only the new one is.
+    RotateWebhookSecret {
+        #[arg(long)]
+        webhook_secret_file: std::path::PathBuf,
+        #[arg(long, default_value = "default")]
+        organization: String,
+        /// development or production.
+        #[arg(long, default_value = "development")]
+        environment: String,
+        #[arg(long, default_value_t = 24)]
+        grace_hours: u64,
+    },
+}
+
+/// A secret read from a file, trimmed; the error names the flag, never the content.
+fn read_secret(flag: &str, path: &std::path::Path) -> anyhow::Result<SecretString> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| anyhow::anyhow!("{flag} {}: cannot be read: {e}", path.display()))?;
+    Ok(SecretString::from(text.trim().to_string()))
+}
+
+fn parse_environment(environment: &str) -> anyhow::Result<Environment> {
+    Environment::parse(environment).ok_or_else(|| {
+        anyhow::anyhow!("--environment: {environment:?} is not development or production")
+    })
+}
+
+/// The master key: made only for a ledger with no sealed secret yet.
+fn master_key(
+    settings: &Settings,
+    store: &crate::store::Store,
+) -> anyhow::Result<crate::secrets::MasterKey> {
+    Ok(
+        if list(store)?.is_empty() && list_stripe(store)?.is_empty() {
+            settings.master_key_or_create()?
+        } else {
+            settings.master_key()?
+        },
+    )
 }
 
 pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -126,11 +227,7 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
             // A new master key only for a ledger with no sealed secret: otherwise the key
             // that opens them must be there. Loaded before Flow is called, so a local
             // problem is reported without waiting on the network.
-            let key = if list(&store)?.is_empty() {
-                settings.master_key_or_create()?
-            } else {
-                settings.master_key()?
-            };
+            let key = master_key(settings, &store)?;
             if no_verify {
                 writeln!(
                     out,
@@ -161,16 +258,25 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
             }
             Ok(())
         }
+        Action::Stripe(args) => stripe(args, settings, out).await,
         Action::Show { json } => {
             let store = open_store(settings)?;
             let all = list(&store)?;
+            let stripe = list_stripe(&store)?;
             if json {
-                let shown: Vec<_> = all
+                let mut shown: Vec<_> = all
                     .iter()
-                    .map(|s| serde_json::json!({"organization": s.organization, "environment": s.environment, "apiUrl": s.api_url, "apiKey": s.api_key, "secretKey": "(sealed)", "returnUrl": s.return_url, "currency": s.default_currency, "active": s.active, "updatedAt": s.updated_at.rfc3339()}))
+                    .map(|s| serde_json::json!({"gateway": "flow", "organization": s.organization, "environment": s.environment, "apiUrl": s.api_url, "apiKey": s.api_key, "secretKey": "(sealed)", "returnUrl": s.return_url, "currency": s.default_currency, "active": s.active, "updatedAt": s.updated_at.rfc3339()}))
                     .collect();
+                let now = Timestamp::now();
+                shown.extend(stripe.iter().map(|s| {
+                    let webhook: Vec<_> = crate::integrations::live_webhook_secrets(s, now)
+                        .map(|w| serde_json::json!({"secret": "(sealed)", "addedAt": w.added_at.rfc3339(), "expiresAt": w.expires_at.map(|e| e.rfc3339())}))
+                        .collect();
+                    serde_json::json!({"gateway": "stripe", "organization": s.organization, "environment": s.environment, "apiBase": s.api_base, "secretKey": s.secret_key_masked, "webhookSecrets": webhook, "currency": s.default_currency, "active": s.active, "updatedAt": s.updated_at.rfc3339()})
+                }));
                 writeln!(out, "{}", serde_json::to_string_pretty(&shown)?)?;
-            } else if all.is_empty() {
+            } else if all.is_empty() && stripe.is_empty() {
                 let serves = if settings.flow.is_some() {
                     "the FLOW_* account serves the default organization and those of PAYLINK_HTTP_TOKENS"
                 } else {
@@ -178,24 +284,56 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
                 };
                 writeln!(
                     out,
-                    "No integrations stored: {serves}. Add one with `paylink integration flow --test ...`."
+                    "No integrations stored: {serves}. Add one with `paylink integration flow --test ...` or `paylink integration stripe ...`."
                 )?;
             } else {
-                writeln!(
-                    out,
-                    "{:<16} {:<12} {:<8} {:<32} {:<8} SECRET",
-                    "ORGANIZATION", "ENVIRONMENT", "ACTIVE", "API URL", "CURRENCY"
-                )?;
-                for s in all {
+                let any_flow = !all.is_empty();
+                if any_flow {
                     writeln!(
                         out,
-                        "{:<16} {:<12} {:<8} {:<32} {:<8} (sealed)",
-                        shown(&s.organization),
-                        s.environment.as_str(),
-                        s.active,
-                        shown(&s.api_url),
-                        shown(&s.default_currency)
+                        "{:<16} {:<12} {:<8} {:<32} {:<8} SECRET",
+                        "ORGANIZATION", "ENVIRONMENT", "ACTIVE", "API URL", "CURRENCY"
                     )?;
+                    for s in all {
+                        writeln!(
+                            out,
+                            "{:<16} {:<12} {:<8} {:<32} {:<8} (sealed)",
+                            shown(&s.organization),
+                            s.environment.as_str(),
+                            s.active,
+                            shown(&s.api_url),
+                            shown(&s.default_currency)
+                        )?;
+                    }
+                }
+                if !stripe.is_empty() {
+                    if any_flow {
+                        writeln!(out)?;
+                    }
+                    writeln!(out, "Stripe:")?;
+                    writeln!(
+                        out,
+                        "{:<16} {:<12} {:<8} {:<32} {:<8} {:<20} WEBHOOK SECRETS",
+                        "ORGANIZATION", "ENVIRONMENT", "ACTIVE", "API BASE", "CURRENCY", "KEY"
+                    )?;
+                    let now = Timestamp::now();
+                    for s in stripe {
+                        let live = crate::integrations::live_webhook_secrets(&s, now).count();
+                        writeln!(
+                            out,
+                            "{:<16} {:<12} {:<8} {:<32} {:<8} {:<20} {}",
+                            shown(&s.organization),
+                            s.environment.as_str(),
+                            s.active,
+                            shown(&s.api_base),
+                            shown(&s.default_currency),
+                            shown(&s.secret_key_masked),
+                            match live {
+                                0 => "none".to_string(),
+                                n => format!("{n} (sealed)"),
+                            }
+                        )?;
+                    }
                 }
             }
             Ok(())
@@ -203,19 +341,243 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
         Action::Disable {
             organization,
             environment,
+            gateway,
         } => {
-            let env = Environment::parse(&environment).ok_or_else(|| {
-                anyhow::anyhow!("--environment: {environment:?} is not development or production")
-            })?;
+            let env = parse_environment(&environment)?;
             let store = open_store(settings)?;
-            set_active(&store, &organization, env, false)?;
+            match gateway {
+                GatewayChoice::Flow => {
+                    set_active(&store, &organization, env, false)?;
+                }
+                GatewayChoice::Stripe => {
+                    crate::integrations::set_stripe_active(&store, &organization, env, false)?;
+                }
+            }
             writeln!(
                 out,
-                "Disabled the {} integration of {organization:?}; its payments are kept.",
-                env.as_str()
+                "Disabled the {} {} integration of {organization:?}; its payments are kept.",
+                env.as_str(),
+                gateway_name(gateway)
             )?;
             Ok(())
         }
+        Action::Remove {
+            organization,
+            environment,
+            gateway,
+        } => {
+            let env = parse_environment(&environment)?;
+            let store = open_store(settings)?;
+            crate::integrations::remove(&store, gateway, &organization, env)?;
+            writeln!(
+                out,
+                "Removed the {} {} integration of {organization:?} and its sealed secrets; its payments are kept.",
+                env.as_str(),
+                gateway_name(gateway)
+            )?;
+            Ok(())
+        }
+    }
+}
+
+fn gateway_name(g: GatewayChoice) -> &'static str {
+    match g {
+        GatewayChoice::Flow => "Flow",
+        GatewayChoice::Stripe => "Stripe",
+    }
+}
+
+/// `paylink integration stripe [rotate-key|rotate-webhook-secret]`.
+async fn stripe(args: StripeArgs, settings: &Settings, out: &mut dyn Write) -> anyhow::Result<()> {
+    match args.action {
+        None => {
+            let Some(key_file) = args.secret_key_file else {
+                anyhow::bail!("--secret-key-file: missing");
+            };
+            let secret_key = read_secret("--secret-key-file", &key_file)?;
+            let webhook_secret = args
+                .webhook_secret_file
+                .as_deref()
+                .map(|p| read_secret("--webhook-secret-file", p))
+                .transpose()?;
+            let account = crate::integrations::check_stripe(
+                NewStripeIntegration {
+                    organization: args.organization,
+                    api_base: args.api_base,
+                    secret_key,
+                    webhook_secret,
+                    default_currency: args.currency,
+                },
+                settings.allow_live,
+            )?;
+            let store = open_store(settings)?;
+            let key = master_key(settings, &store)?;
+            if args.no_verify {
+                writeln!(
+                    out,
+                    "Not trying the key (--no-verify): `paylink doctor` tries it later."
+                )?;
+            } else {
+                try_stripe_key(&account, settings, out).await?;
+            }
+            let stored = crate::integrations::save_stripe(&store, &key, &account)?;
+            writeln!(
+                out,
+                "Stored the Stripe integration of {:?} ({}, {}, key {}).",
+                shown(&stored.organization),
+                stored.environment.as_str(),
+                shown(&stored.api_base),
+                stored.secret_key_masked
+            )?;
+            webhook_instructions(&stored, settings, out)
+        }
+        Some(StripeAction::RotateKey {
+            secret_key_file,
+            organization,
+            no_verify,
+        }) => {
+            let secret_key = read_secret("--secret-key-file", &secret_key_file)?;
+            let env = crate::integrations::stripe_key_environment(&secret_key)?;
+            let store = open_store(settings)?;
+            let mut stored = crate::integrations::get_stripe(&store, &organization, env)?
+                .ok_or_else(|| {
+                    crate::integrations::IntegrationError::MissingStripe(
+                        organization.clone(),
+                        env.as_str(),
+                    )
+                })?;
+            let key = settings.master_key()?;
+            let mut account = crate::integrations::stripe_account(&stored, &key, Timestamp::now())?;
+            account.secret_key = secret_key;
+            if no_verify {
+                writeln!(
+                    out,
+                    "Not trying the key (--no-verify): `paylink doctor` tries it later."
+                )?;
+            } else {
+                try_stripe_key(&account, settings, out).await?;
+            }
+            stored.secret_key_sealed = key.seal(&account.secret_key);
+            stored.secret_key_masked = crate::integrations::mask_stripe_key(
+                secrecy::ExposeSecret::expose_secret(&account.secret_key),
+            );
+            stored.updated_at = Timestamp::now();
+            crate::integrations::put_stripe(&store, &stored)?;
+            writeln!(
+                out,
+                "Replaced the API key of the Stripe integration of {:?} ({}): now {}. Restart `paylink serve` to use it; then roll the old key in Stripe's dashboard.",
+                shown(&stored.organization),
+                env.as_str(),
+                stored.secret_key_masked
+            )?;
+            Ok(())
+        }
+        Some(StripeAction::RotateWebhookSecret {
+            webhook_secret_file,
+            organization,
+            environment,
+            grace_hours,
+        }) => {
+            let env = parse_environment(&environment)?;
+            let secret = crate::integrations::check_webhook_secret(&read_secret(
+                "--webhook-secret-file",
+                &webhook_secret_file,
+            )?)?;
+            let store = open_store(settings)?;
+            let mut stored = crate::integrations::get_stripe(&store, &organization, env)?
+                .ok_or_else(|| {
+                    crate::integrations::IntegrationError::MissingStripe(
+                        organization.clone(),
+                        env.as_str(),
+                    )
+                })?;
+            let key = settings.master_key()?;
+            let now = Timestamp::now();
+            let had = crate::integrations::live_webhook_secrets(&stored, now).count();
+            let grace = std::time::Duration::from_secs(grace_hours.saturating_mul(3600));
+            crate::integrations::rotate_webhook_secret(&mut stored, &key, &secret, now, grace);
+            crate::integrations::put_stripe(&store, &stored)?;
+            if had == 0 {
+                writeln!(
+                    out,
+                    "Stored the webhook secret of the Stripe integration of {:?} ({}).",
+                    shown(&organization),
+                    env.as_str()
+                )?;
+            } else {
+                writeln!(
+                    out,
+                    "Stored the new webhook secret of the Stripe integration of {:?} ({}); the previous one stays accepted until {}.",
+                    shown(&organization),
+                    env.as_str(),
+                    now.plus_secs(i64::try_from(grace.as_secs()).unwrap_or(i64::MAX))
+                        .rfc3339()
+                )?;
+            }
+            writeln!(out, "Restart `paylink serve` to use it.")?;
+            Ok(())
+        }
+    }
+}
+
+/// Where Stripe's events go, and what is still missing.
+fn webhook_instructions(
+    stored: &crate::integrations::StoredStripeIntegration,
+    settings: &Settings,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let public = settings.public_base(settings.listener_addr);
+    let env = stored.environment.as_str();
+    let org = shown(&stored.organization);
+    writeln!(
+        out,
+        "Create this webhook endpoint in Stripe's dashboard (Developers → Webhooks), with the checkout.session.* and payment_intent.* events:"
+    )?;
+    writeln!(out, "  {public}/webhook/stripe/{org}/{env}")?;
+    if stored.webhook_secrets_sealed.is_empty() {
+        writeln!(
+            out,
+            "Then store its signing secret: paylink integration stripe rotate-webhook-secret --organization {org} --environment {env} --webhook-secret-file FILE"
+        )?;
+    }
+    if crate::net::is_loopback_url(&public) {
+        writeln!(
+            out,
+            "Note: that URL is loopback. Set PAYLINK_PUBLIC_URL (or --public-url) to the address Stripe can reach."
+        )?;
+    }
+    Ok(())
+}
+
+/// One signed read with the key; anything but Stripe's acceptance stops the command
+/// before the key is stored.
+async fn try_stripe_key(
+    account: &StripeAccount,
+    settings: &Settings,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let deadline = check_deadline(settings.flow_timeout);
+    writeln!(
+        out,
+        "Trying the key with a signed read at {} (at most {} s)…",
+        account.api_base,
+        deadline.as_secs()
+    )?;
+    out.flush()?;
+    let conn = Connection::new(settings.flow_timeout)?;
+    match account.check_key(&conn, deadline).await {
+        KeyCheck::Accepted => {
+            writeln!(out, "Stripe accepted the key.")?;
+            Ok(())
+        }
+        KeyCheck::Refused(why) => anyhow::bail!(
+            "--secret-key-file: {} refused this key ({why}); nothing was stored. Give a secret or restricted key of the Stripe account (Stripe dashboard → Developers → API keys; test and live keys differ)",
+            account.api_base
+        ),
+        KeyCheck::Unanswered(why) => anyhow::bail!(
+            "could not try the key at {}: {why}; nothing was stored. Try again once Stripe answers, or pass --no-verify to store it untried",
+            account.api_base
+        ),
     }
 }
 

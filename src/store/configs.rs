@@ -28,6 +28,21 @@ impl Store {
         result.map_err(|e| self.write_failed(e))
     }
 
+    /// Removes the config of (organization, environment), durably; whether there was one.
+    pub fn delete_config(&self, organization: &str, environment: &str) -> Result<bool, StoreError> {
+        layout::check_part("the organization", organization)?;
+        layout::check_part("the environment", environment)?;
+        let inner = self.writable_inner()?;
+        let result = inner
+            .trees
+            .configs
+            .remove(layout::joined(&[organization, environment]))
+            .map_err(StoreError::from)
+            .and_then(|old| inner.log.flush(&inner.db).map(|()| old.is_some()));
+        drop(inner);
+        result.map_err(|e| self.write_failed(e))
+    }
+
     pub fn get_config(
         &self,
         organization: &str,
