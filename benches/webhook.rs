@@ -249,6 +249,7 @@ async fn stripe_events(size: &Size) {
         webhook_secrets: vec![SECRET.into()],
         environment: Environment::Development,
         default_currency: Currency::CLP,
+        organization: None,
     };
     let conn = Connection::new(Duration::from_secs(30)).unwrap();
     gateways.insert("default", account.gateway_entry(&conn).unwrap());

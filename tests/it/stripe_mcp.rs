@@ -363,6 +363,7 @@ async fn stripe_payments(
         webhook_secrets: Vec::new(),
         environment: Environment::Development,
         default_currency: Currency::CLP,
+        organization: None,
     };
     let conn = Connection::new(Duration::from_secs(5)).unwrap();
     gateways.insert("default", account.gateway_entry(&conn).unwrap());
