@@ -247,6 +247,7 @@ async fn stripe_events(size: &Size) {
         api_base: sb.api_base.clone(),
         secret_key: DEFAULT_STRIPE_TEST_KEY.into(),
         webhook_secrets: vec![SECRET.into()],
+        retiring_webhook_secrets: Vec::new(),
         environment: Environment::Development,
         default_currency: Currency::CLP,
         organization: None,

@@ -254,6 +254,8 @@ pub struct StripeAccount {
     pub api_base: String,
     pub secret_key: SecretString,
     pub webhook_secrets: Vec<SecretString>,
+    /// Rotated-out secrets, each accepted until its time (unix seconds).
+    pub retiring_webhook_secrets: Vec<(SecretString, i64)>,
     pub environment: Environment,
     pub default_currency: Currency,
     /// The organization whose stored integration this is; None for `STRIPE_*`.
@@ -266,6 +268,7 @@ impl StripeAccount {
             api_base: s.api_base.clone(),
             secret_key: s.secret_key.clone(),
             webhook_secrets: s.webhook_secrets.clone(),
+            retiring_webhook_secrets: Vec::new(),
             environment: s.environment,
             default_currency: s.default_currency,
             organization: None,
@@ -298,6 +301,7 @@ impl StripeAccount {
         let mut cfg = StripeConfig::new(self.secret_key.clone());
         cfg.api_base = self.api_base.clone();
         cfg.webhook_secrets = self.webhook_secrets.clone();
+        cfg.retiring_webhook_secrets = self.retiring_webhook_secrets.clone();
         cfg.timeout = conn.timeout;
         cfg.read_retry = conn.read_retry;
         StripeClient::with_http(cfg, conn.http.clone()).map_err(|e| AccountError::Stripe {

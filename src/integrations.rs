@@ -394,6 +394,7 @@ pub fn check_stripe(
         api_base,
         secret_key,
         webhook_secrets,
+        retiring_webhook_secrets: Vec::new(),
         environment,
         default_currency,
         organization: Some(organization),
@@ -529,13 +530,20 @@ pub fn stripe_account(
             format!("unknown currency {:?}", s.default_currency),
         )
     })?;
-    let webhook_secrets = live_webhook_secrets(s, now)
-        .map(|w| key.open(&w.sealed))
-        .collect::<Result<Vec<_>, _>>()?;
+    let (mut webhook_secrets, mut retiring_webhook_secrets) = (Vec::new(), Vec::new());
+    for w in live_webhook_secrets(s, now) {
+        let secret = key.open(&w.sealed)?;
+        match w.expires_at {
+            None => webhook_secrets.push(secret),
+            // Accepted until its grace period ends, checked at each event.
+            Some(until) => retiring_webhook_secrets.push((secret, until.0.div_euclid(1000))),
+        }
+    }
     Ok(StripeAccount {
         api_base: s.api_base.clone(),
         secret_key: key.open(&s.secret_key_sealed)?,
         webhook_secrets,
+        retiring_webhook_secrets,
         environment: s.environment,
         default_currency,
         organization: Some(s.organization.clone()),

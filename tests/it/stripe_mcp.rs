@@ -361,6 +361,7 @@ async fn stripe_payments(
         api_base: sb.api_base.clone(),
         secret_key: DEFAULT_STRIPE_TEST_KEY.into(),
         webhook_secrets: Vec::new(),
+        retiring_webhook_secrets: Vec::new(),
         environment: Environment::Development,
         default_currency: Currency::CLP,
         organization: None,

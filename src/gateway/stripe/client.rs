@@ -45,6 +45,9 @@ pub struct StripeConfig {
     /// The webhook endpoint's signing secrets (`whsec_…`); several while one rotates,
     /// none when the account takes no events.
     pub webhook_secrets: Vec<SecretString>,
+    /// Secrets being rotated out: each accepted until its time (unix seconds), then not,
+    /// without a restart.
+    pub retiring_webhook_secrets: Vec<(SecretString, i64)>,
     pub timeout: Duration,
     /// For reads, and for re-sending a create that never left.
     pub read_retry: RetryPolicy,
@@ -56,6 +59,7 @@ impl StripeConfig {
             api_base: API_BASE.to_string(),
             secret_key,
             webhook_secrets: Vec::new(),
+            retiring_webhook_secrets: Vec::new(),
             timeout: DEFAULT_TIMEOUT,
             read_retry: RetryPolicy::default(),
         }
@@ -395,14 +399,22 @@ impl Gateway for StripeClient {
         body: &[u8],
         now_unix: i64,
     ) -> Result<Option<Notification>, NotificationError> {
-        if self.cfg.webhook_secrets.is_empty() {
+        let mut secrets = self.cfg.webhook_secrets.clone();
+        secrets.extend(
+            self.cfg
+                .retiring_webhook_secrets
+                .iter()
+                .filter(|(_, until)| *until > now_unix)
+                .map(|(s, _)| s.clone()),
+        );
+        if secrets.is_empty() {
             return Err(NotificationError::NotConfigured);
         }
         let header = headers
             .get(signature::HEADER)
             .and_then(|v| v.to_str().ok())
             .ok_or(NotificationError::BadSignature)?;
-        signature::verify(header, body, &self.cfg.webhook_secrets, now_unix)?;
+        signature::verify(header, body, &secrets, now_unix)?;
         events::read(body)
     }
 }

@@ -164,3 +164,44 @@ fn notifications_are_verified_with_the_accounts_secrets() {
         Err(NotificationError::Malformed(_))
     ));
 }
+
+#[test]
+fn a_rotated_out_webhook_secret_is_accepted_until_its_grace_period_ends() {
+    use crate::gateway::Gateway;
+    let mut cfg = config("sk_test_abc");
+    cfg.webhook_secrets = vec![SecretString::from("whsec_new".to_string())];
+    cfg.retiring_webhook_secrets = vec![(SecretString::from("whsec_old".to_string()), 1_000)];
+    let client = StripeClient::new(cfg).unwrap();
+    let body = br#"{"id":"evt_1","object":"event","type":"customer.created","created":1,"data":{"object":{}}}"#;
+    let signed = |secret: &str, t: i64| {
+        let mut h = http::HeaderMap::new();
+        h.insert(
+            signature::HEADER,
+            signature::header_value(&[secret.as_bytes()], t, body)
+                .parse()
+                .unwrap(),
+        );
+        h
+    };
+    // Before the old secret's end, both are accepted.
+    assert!(
+        client
+            .verify_notification(&signed("whsec_old", 900), body, 900)
+            .is_ok()
+    );
+    assert!(
+        client
+            .verify_notification(&signed("whsec_new", 900), body, 900)
+            .is_ok()
+    );
+    // After it, only the new one, with no restart.
+    assert_eq!(
+        client.verify_notification(&signed("whsec_old", 1_100), body, 1_100),
+        Err(NotificationError::BadSignature)
+    );
+    assert!(
+        client
+            .verify_notification(&signed("whsec_new", 1_100), body, 1_100)
+            .is_ok()
+    );
+}
