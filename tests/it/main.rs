@@ -21,6 +21,7 @@ mod store_crash;
 mod store_ledger;
 mod store_race;
 mod stripe_client;
+mod stripe_crash;
 mod stripe_integration;
 mod stripe_mcp;
 mod stripe_sandbox;
