@@ -182,6 +182,9 @@ pub struct CheckoutRequest {
     pub reference: String,
     /// paylink's payment id (also sent as metadata where the gateway keeps metadata).
     pub payment_id: String,
+    /// What the payment is for (the tool's `entityId`), sent as metadata where the
+    /// gateway keeps metadata.
+    pub entity_id: Option<String>,
     /// The same for every retry of one attempt, new for a new attempt (the payment's
     /// reference and its attempt number, from the ledger): gateways that honour
     /// idempotency keys never open a second checkout for a retried request.

@@ -412,6 +412,7 @@ impl Payments {
         CheckoutRequest {
             reference: draft.reference.clone(),
             payment_id: draft.id.clone(),
+            entity_id: draft.entity_id.clone(),
             idempotency_key: format!(
                 "paylink-{}-{}",
                 draft.reference,

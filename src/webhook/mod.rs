@@ -253,7 +253,12 @@ async fn confirm_signed(
                 },
             )
         }
-        Some(Ok(None)) => (StatusCode::OK, "ignored"),
+        Some(Ok(None)) => {
+            // Genuine (the signature held) but not about a payment's outcome: acknowledged,
+            // so the gateway stops retrying it.
+            tracing::info!(gateway = %kind, organization = %organization, "signed event acknowledged; paylink does not act on its type");
+            (StatusCode::OK, "ignored")
+        }
         Some(Ok(Some(notification))) => {
             enqueue(
                 &state,

@@ -36,6 +36,7 @@ fn request(reference: &str, amount: &str, currency: &str) -> CheckoutRequest {
     CheckoutRequest {
         reference: reference.into(),
         payment_id: format!("pay_{reference}"),
+        entity_id: None,
         idempotency_key: format!("paylink-{reference}-1"),
         subject: "Clase de matemáticas & co".into(),
         amount: Money::parse_major(amount, Currency::from_code(currency).unwrap()).unwrap(),

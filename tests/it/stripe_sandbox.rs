@@ -1472,6 +1472,7 @@ async fn the_stripe_gateway_client_and_the_sandbox_agree() {
     let request = CheckoutRequest {
         reference: "ref-agree".into(),
         payment_id: "pay_agree".into(),
+        entity_id: None,
         idempotency_key: "paylink-ref-agree-1".into(),
         subject: "Clase de matemáticas".into(),
         amount: Money::parse_major("12.50", Currency::from_code("USD").unwrap()).unwrap(),

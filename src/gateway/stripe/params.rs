@@ -67,6 +67,14 @@ pub fn create_form(
         )
         .push(&["success_url"], success_url(&req.return_url))
         .push(&["cancel_url"], req.return_url.as_str());
+    // What the payment is for, as the merchant's own records name it (an invoice, a
+    // booking), visible in Stripe's dashboard beside the payment.
+    if let Some(entity) = &req.entity_id {
+        f.push(&["metadata", "entityId"], entity.as_str()).push(
+            &["payment_intent_data", "metadata", "entityId"],
+            entity.as_str(),
+        );
+    }
     Ok(f)
 }
 
@@ -111,6 +119,7 @@ mod tests {
         CheckoutRequest {
             reference: "ref-1".into(),
             payment_id: "pay_1".into(),
+            entity_id: None,
             idempotency_key: "paylink-ref-1-1".into(),
             subject: "Clase de matemáticas".into(),
             amount: Money::parse_major("12.50", Currency::from_code("USD").unwrap()).unwrap(),
@@ -154,6 +163,24 @@ mod tests {
                 ),
                 ("cancel_url", "https://shop.example/return"),
             ]
+        );
+    }
+
+    #[test]
+    fn the_entity_a_payment_is_for_travels_as_metadata() {
+        let mut req = request();
+        req.entity_id = Some("invoice-1001".into());
+        let f = create_form(&req, 1250, NOW).unwrap();
+        let value = |k: &str| {
+            f.pairs()
+                .iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(value("metadata[entityId]").as_deref(), Some("invoice-1001"));
+        assert_eq!(
+            value("payment_intent_data[metadata][entityId]").as_deref(),
+            Some("invoice-1001")
         );
     }
 

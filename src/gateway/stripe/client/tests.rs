@@ -7,6 +7,7 @@ fn request() -> CheckoutRequest {
     CheckoutRequest {
         reference: "ref-1".into(),
         payment_id: "pay_1".into(),
+        entity_id: None,
         idempotency_key: "paylink-ref-1-1".into(),
         subject: "Clase de matemáticas".into(),
         amount: Money::parse_major("12.50", Currency::from_code("USD").unwrap()).unwrap(),
