@@ -332,3 +332,76 @@ async fn a_stripe_checkout_paid_in_a_real_browser_returns_the_payer_to_a_paid_pa
     assert_eq!(status["status"], "paid", "{status}");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn over_mcp_http_a_stripe_checkout_paid_in_a_real_browser_is_pushed_paid() {
+    use paylink::sandbox::stripe::{DEFAULT_STRIPE_TEST_KEY, DEFAULT_WEBHOOK_SECRET};
+    use rmcp::ServiceExt;
+    use rmcp::transport::StreamableHttpClientTransport;
+    if chromium_path().is_none() {
+        return;
+    }
+    let rig = crate::stripe_mcp::Rig::start().await;
+    let (_child, url) = rig
+        .world
+        .http(
+            &[
+                ("PAYLINK_LISTEN", &rig.listen),
+                ("STRIPE_SECRET_KEY", DEFAULT_STRIPE_TEST_KEY),
+                ("STRIPE_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET),
+                ("STRIPE_API_BASE", &rig.stripe.api_base),
+            ],
+            &[],
+        )
+        .await;
+    let (tx, mut updates) = tokio::sync::mpsc::unbounded_channel();
+    let client = crate::support::Recorder(tx)
+        .serve(StreamableHttpClientTransport::from_uri(url))
+        .await
+        .unwrap();
+    let created = structured(
+        &call(
+            &client,
+            "payment.create",
+            crate::stripe_mcp::create_args("browser-http"),
+        )
+        .await,
+    );
+    let link = created["paymentLinkUrl"].as_str().unwrap().to_string();
+    let id = created["paymentId"].as_str().unwrap().to_string();
+    let uri = created["resourceUri"].as_str().unwrap().to_string();
+    client
+        .subscribe(SubscribeRequestParams::new(uri.clone()))
+        .await
+        .unwrap();
+    let mut browser = Browser::launch().await;
+    browser
+        .send("Page.navigate", json!({"url": link}))
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "Stripe's checkout page",
+            "document.getElementById('pay') !== null && document.querySelector('input[name=card]') !== null",
+            20,
+            |v| v == &json!(true),
+        )
+        .await;
+    browser
+        .eval("document.querySelector('input[name=card]').value = '4242424242424242'; document.getElementById('pay').click(); true")
+        .await
+        .expect("type the test card and pay");
+    browser
+        .wait_until(
+            "the return page to say paid",
+            "(document.getElementById('status') || {}).textContent || null",
+            30,
+            |v| v == &json!("paid"),
+        )
+        .await;
+    browser.close().await;
+    hears_update(&mut updates, &uri).await;
+    let status = structured(&call(&client, "payment.getStatus", json!({"entityId": id})).await);
+    assert_eq!(status["status"], "paid", "{status}");
+    client.cancel().await.unwrap();
+}
