@@ -607,11 +607,16 @@ mod tests {
         MasterKey::load(Some(KEY_HEX), std::path::Path::new("/nonexistent")).unwrap()
     }
 
+    /// The secrets the account accepts at `now`: the retiring ones still in their grace
+    /// period (oldest first), then the current one.
     fn opened(s: &StoredStripeIntegration, k: &MasterKey, now: Timestamp) -> Vec<String> {
-        stripe_account(s, k, now)
-            .unwrap()
-            .webhook_secrets
+        let a = stripe_account(s, k, now).unwrap();
+        let now_unix = now.0.div_euclid(1000);
+        a.retiring_webhook_secrets
             .iter()
+            .filter(|(_, until)| *until > now_unix)
+            .map(|(w, _)| w)
+            .chain(a.webhook_secrets.iter())
             .map(|w| secrecy::ExposeSecret::expose_secret(w).to_string())
             .collect()
     }
