@@ -46,6 +46,21 @@ fn sigkill_servers_of(dir: &std::path::Path) {
             let _ = std::process::Command::new("kill")
                 .args(["-KILL", &pid.to_string()])
                 .status();
+            // SIGKILL is delivered asynchronously: wait until the process has died (gone,
+            // or a zombie, which holds neither the ledger's lock nor the listener's port).
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .and_then(|r| r.split_whitespace().next())
+                    != Some("Z")
+            }) {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "pid {pid} survived SIGKILL"
+                );
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
     }
 }
