@@ -365,6 +365,60 @@ pub struct Slot {
     pub serves: Assignment,
 }
 
+/// A stored integration of any gateway, as far as `plan` is concerned.
+struct Stored<'a> {
+    label: String,
+    organization: &'a str,
+    environment: Environment,
+    active: bool,
+    /// Why the `FLOW_*` or `STRIPE_*` variables serve its organization in its place, if
+    /// they do.
+    replaced_by: Option<&'static str>,
+    /// The `paylink integration disable` flag naming its gateway (empty for Flow).
+    gateway_flag: &'static str,
+}
+
+impl Stored<'_> {
+    /// What serves its organization: nothing (disabled or replaced), a refusal (live
+    /// without `allow_live`, no master key, unreadable), or the account `open` makes.
+    fn assignment(
+        self,
+        settings: &Settings,
+        key: Option<&MasterKey>,
+        covered: &mut Vec<String>,
+        open: impl FnOnce(&MasterKey) -> Result<Assignment, String>,
+    ) -> Assignment {
+        let label = self.label;
+        if !self.active {
+            return Assignment::Unused {
+                label,
+                why: "disabled; payments made through it keep their records",
+            };
+        }
+        if let Some(why) = self.replaced_by {
+            return Assignment::Unused { label, why };
+        }
+        covered.push(self.organization.to_string());
+        if self.environment == Environment::Production && !settings.allow_live {
+            let org = self.organization;
+            return Assignment::Refused {
+                problem: format!(
+                    "organization {org:?} has a production (live money) {label}: start with --allow-live or PAYLINK_ALLOW_LIVE=1, or disable it with `paylink integration disable {}--organization {org} --environment production`",
+                    self.gateway_flag
+                ),
+                label,
+            };
+        }
+        match key {
+            None => Assignment::Refused {
+                label,
+                problem: "its secret key cannot be opened without the master key".into(),
+            },
+            Some(k) => open(k).unwrap_or_else(|problem| Assignment::Refused { label, problem }),
+        }
+    }
+}
+
 /// Which account serves which organization, in the order `serve` registers them (an
 /// organization's first account, or its production one, takes its new payments):
 ///
@@ -390,54 +444,31 @@ pub fn plan(
     let mut slots = Vec::new();
     let mut covered = Vec::new();
     for s in stored {
-        let label = format!(
-            "integration {} ({})",
-            s.organization,
-            s.environment.as_str()
-        );
-        let only = vec![s.organization.clone()];
-        let replaced = settings
-            .flow
-            .as_ref()
-            .is_some_and(|f| f.environment == s.environment && orgs.contains(&s.organization));
-        let serves = if !s.active {
-            Assignment::Unused {
-                label,
-                why: "disabled; payments made through it keep their records",
-            }
-        } else if replaced {
-            Assignment::Unused {
-                label,
-                why: "the FLOW_* variables serve this organization in this environment instead",
-            }
-        } else {
-            covered.push(s.organization.clone());
-            if s.environment == Environment::Production && !settings.allow_live {
-                Assignment::Refused {
-                    label,
-                    problem: format!(
-                        "organization {:?} has a production (live money) integration: start with --allow-live or PAYLINK_ALLOW_LIVE=1, or disable it with `paylink integration disable --organization {} --environment production`",
-                        s.organization, s.organization
-                    ),
-                }
-            } else {
-                match key {
-                    None => Assignment::Refused {
-                        label,
-                        problem: "its secret key cannot be opened without the master key".into(),
-                    },
-                    Some(k) => match crate::integrations::account(s, k) {
-                        Ok(a) => Assignment::Account(a),
-                        Err(e) => Assignment::Refused {
-                            label,
-                            problem: e.to_string(),
-                        },
-                    },
-                }
-            }
+        let stored = Stored {
+            label: format!(
+                "integration {} ({})",
+                s.organization,
+                s.environment.as_str()
+            ),
+            organization: &s.organization,
+            environment: s.environment,
+            active: s.active,
+            replaced_by: settings
+                .flow
+                .as_ref()
+                .is_some_and(|f| f.environment == s.environment && orgs.contains(&s.organization))
+                .then_some(
+                    "the FLOW_* variables serve this organization in this environment instead",
+                ),
+            gateway_flag: "",
         };
+        let serves = stored.assignment(settings, key, &mut covered, |k| {
+            crate::integrations::account(s, k)
+                .map(Assignment::Account)
+                .map_err(|e| e.to_string())
+        });
         slots.push(Slot {
-            organizations: only,
+            organizations: vec![s.organization.clone()],
             serves,
         });
     }
@@ -451,51 +482,29 @@ pub fn plan(
     // gateway of an organization that has both).
     let now = crate::domain::Timestamp::now();
     for s in stored_stripe {
-        let label = format!(
-            "stripe integration {} ({})",
-            s.organization,
-            s.environment.as_str()
-        );
-        let replaced = settings
-            .stripe
-            .as_ref()
-            .is_some_and(|e| e.environment == s.environment && orgs.contains(&s.organization));
-        let serves = if !s.active {
-            Assignment::Unused {
-                label,
-                why: "disabled; payments made through it keep their records",
-            }
-        } else if replaced {
-            Assignment::Unused {
-                label,
-                why: "the STRIPE_* variables serve this organization in this environment instead",
-            }
-        } else {
-            covered.push(s.organization.clone());
-            if s.environment == Environment::Production && !settings.allow_live {
-                Assignment::Refused {
-                    label,
-                    problem: format!(
-                        "organization {:?} has a production (live money) Stripe integration: start with --allow-live or PAYLINK_ALLOW_LIVE=1, or disable it with `paylink integration disable --gateway stripe --organization {} --environment production`",
-                        s.organization, s.organization
-                    ),
-                }
-            } else {
-                match key {
-                    None => Assignment::Refused {
-                        label,
-                        problem: "its secret key cannot be opened without the master key".into(),
-                    },
-                    Some(k) => match crate::integrations::stripe_account(s, k, now) {
-                        Ok(a) => Assignment::Stripe(a),
-                        Err(e) => Assignment::Refused {
-                            label,
-                            problem: e.to_string(),
-                        },
-                    },
-                }
-            }
+        let stored = Stored {
+            label: format!(
+                "stripe integration {} ({})",
+                s.organization,
+                s.environment.as_str()
+            ),
+            organization: &s.organization,
+            environment: s.environment,
+            active: s.active,
+            replaced_by: settings
+                .stripe
+                .as_ref()
+                .is_some_and(|e| e.environment == s.environment && orgs.contains(&s.organization))
+                .then_some(
+                    "the STRIPE_* variables serve this organization in this environment instead",
+                ),
+            gateway_flag: "--gateway stripe ",
         };
+        let serves = stored.assignment(settings, key, &mut covered, |k| {
+            crate::integrations::stripe_account(s, k, now)
+                .map(Assignment::Stripe)
+                .map_err(|e| e.to_string())
+        });
         slots.push(Slot {
             organizations: vec![s.organization.clone()],
             serves,
