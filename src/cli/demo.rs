@@ -48,6 +48,48 @@ fn temp_dir() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("paylink-demo-{}-{nonce:x}", std::process::id()))
 }
 
+/// Calls a tool; its structured result, or why the demo cannot go on (`what` names it).
+async fn tool(
+    client: &rmcp::service::RunningService<RoleClient, Updates>,
+    name: &'static str,
+    args: &serde_json::Value,
+    what: &str,
+) -> anyhow::Result<serde_json::Value> {
+    let r = client
+        .call_tool(
+            CallToolRequestParams::new(name)
+                .with_arguments(args.as_object().cloned().unwrap_or_default()),
+        )
+        .await?;
+    let result = r
+        .structured_content
+        .clone()
+        .with_context(|| format!("{name} returned no structured result"))?;
+    if r.is_error == Some(true) {
+        bail!("{what} failed: {result}");
+    }
+    Ok(result)
+}
+
+/// Waits (at most 20 s) for `resources/updated` about `uri`; `else_why` says what it
+/// means when none comes.
+async fn updated(
+    updates: &mut mpsc::UnboundedReceiver<String>,
+    uri: &str,
+    else_why: &str,
+) -> anyhow::Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        match tokio::time::timeout_at(deadline, updates.recv()).await {
+            Ok(Some(u)) if u == uri => return Ok(()),
+            Ok(Some(_)) => continue,
+            Ok(None) | Err(_) => {
+                bail!("no resources/updated notification within 20 s: {else_why}")
+            }
+        }
+    }
+}
+
 /// Runs the demo, writing the transcript to `out`.
 pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
     let dir = temp_dir();
@@ -159,19 +201,7 @@ async fn drive(
         "idempotencyKey": "demo-session-42",
     });
     writeln!(out, "2. agent → payment.create {args}")?;
-    let r = client
-        .call_tool(
-            CallToolRequestParams::new("payment.create")
-                .with_arguments(args.as_object().cloned().unwrap_or_default()),
-        )
-        .await?;
-    let created = r
-        .structured_content
-        .clone()
-        .context("payment.create returned no structured result")?;
-    if r.is_error == Some(true) {
-        bail!("payment.create failed: {created}");
-    }
+    let created = tool(&client, "payment.create", &args, "payment.create").await?;
     let id = created["paymentId"]
         .as_str()
         .unwrap_or_default()
@@ -223,16 +253,7 @@ async fn drive(
         &token[token.len().saturating_sub(6)..]
     )?;
 
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        match tokio::time::timeout_at(deadline, updates.recv()).await {
-            Ok(Some(u)) if u == uri => break,
-            Ok(Some(_)) => continue,
-            Ok(None) | Err(_) => bail!(
-                "no resources/updated notification within 20 s: the confirmation was not processed"
-            ),
-        }
-    }
+    updated(&mut updates, &uri, "the confirmation was not processed").await?;
     writeln!(
         out,
         "6. paylink verified the token with a signed payment/getStatus and recorded it"
@@ -258,20 +279,13 @@ async fn drive(
         "7. payer's browser lands on the return page, which says: {shown}"
     )?;
 
-    let r = client
-        .call_tool(
-            CallToolRequestParams::new("payment.getStatus").with_arguments(
-                serde_json::json!({"entityId": id})
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
-            ),
-        )
-        .await?;
-    let s = r
-        .structured_content
-        .clone()
-        .context("payment.getStatus returned no structured result")?;
+    let s = tool(
+        &client,
+        "payment.getStatus",
+        &serde_json::json!({"entityId": id}),
+        "payment.getStatus",
+    )
+    .await?;
     writeln!(
         out,
         "8. agent → payment.getStatus {{\"entityId\":\"{id}\"}}"
@@ -312,19 +326,7 @@ async fn drive_stripe(
         out,
         "\nThe same with Stripe:\n9. agent → payment.create {args}"
     )?;
-    let r = client
-        .call_tool(
-            CallToolRequestParams::new("payment.create")
-                .with_arguments(args.as_object().cloned().unwrap_or_default()),
-        )
-        .await?;
-    let created = r
-        .structured_content
-        .clone()
-        .context("payment.create returned no structured result")?;
-    if r.is_error == Some(true) {
-        bail!("payment.create (Stripe) failed: {created}");
-    }
+    let created = tool(&client, "payment.create", &args, "payment.create (Stripe)").await?;
     let text = |k: &str| created[k].as_str().unwrap_or_default().to_string();
     let (id, link, uri) = (
         text("paymentId"),
@@ -370,34 +372,18 @@ async fn drive_stripe(
         out,
         "11. Stripe → POST {listener_base}/webhook/stripe/default/development (checkout.session.completed, signed)"
     )?;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    loop {
-        match tokio::time::timeout_at(deadline, updates.recv()).await {
-            Ok(Some(u)) if u == uri => break,
-            Ok(Some(_)) => continue,
-            Ok(None) | Err(_) => bail!(
-                "no resources/updated notification within 20 s: Stripe's event was not processed"
-            ),
-        }
-    }
+    updated(&mut updates, &uri, "Stripe's event was not processed").await?;
     writeln!(
         out,
         "12. paylink checked the signature, read the session back from Stripe, and recorded it"
     )?;
-    let r = client
-        .call_tool(
-            CallToolRequestParams::new("payment.getStatus").with_arguments(
-                serde_json::json!({"entityId": id})
-                    .as_object()
-                    .cloned()
-                    .unwrap_or_default(),
-            ),
-        )
-        .await?;
-    let s = r
-        .structured_content
-        .clone()
-        .context("payment.getStatus returned no structured result")?;
+    let s = tool(
+        &client,
+        "payment.getStatus",
+        &serde_json::json!({"entityId": id}),
+        "payment.getStatus",
+    )
+    .await?;
     writeln!(
         out,
         "13. agent → payment.getStatus {{\"entityId\":\"{id}\"}}"
