@@ -270,6 +270,29 @@ async fn a_payment_link_paid_in_a_real_browser_lands_on_the_return_page_as_paid(
     client.cancel().await.unwrap();
 }
 
+/// Opens a Stripe Checkout link of the sandbox in Chromium, types the test card 4242… and
+/// pays; returns the browser on its way back to the merchant.
+async fn pay_stripe_checkout(link: &str) -> Browser {
+    let mut browser = Browser::launch().await;
+    browser
+        .send("Page.navigate", json!({"url": link}))
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "Stripe's checkout page",
+            "document.getElementById('pay') !== null && document.querySelector('input[name=card]') !== null",
+            20,
+            |v| v == &json!(true),
+        )
+        .await;
+    browser
+        .eval("document.querySelector('input[name=card]').value = '4242424242424242'; document.getElementById('pay').click(); true")
+        .await
+        .expect("type the test card and pay");
+    browser
+}
+
 #[tokio::test]
 async fn a_stripe_checkout_paid_in_a_real_browser_returns_the_payer_to_a_paid_page() {
     if chromium_path().is_none() {
@@ -293,23 +316,7 @@ async fn a_stripe_checkout_paid_in_a_real_browser_returns_the_payer_to_a_paid_pa
         .await
         .unwrap();
 
-    let mut browser = Browser::launch().await;
-    browser
-        .send("Page.navigate", json!({"url": link}))
-        .await
-        .unwrap();
-    browser
-        .wait_until(
-            "Stripe's checkout page",
-            "document.getElementById('pay') !== null && document.querySelector('input[name=card]') !== null",
-            20,
-            |v| v == &json!(true),
-        )
-        .await;
-    browser
-        .eval("document.querySelector('input[name=card]').value = '4242424242424242'; document.getElementById('pay').click(); true")
-        .await
-        .expect("type the test card and pay");
+    let mut browser = pay_stripe_checkout(&link).await;
     let landed = browser
         .wait_until(
             "the return page to say paid",
@@ -374,23 +381,7 @@ async fn over_mcp_http_a_stripe_checkout_paid_in_a_real_browser_is_pushed_paid()
         .subscribe(SubscribeRequestParams::new(uri.clone()))
         .await
         .unwrap();
-    let mut browser = Browser::launch().await;
-    browser
-        .send("Page.navigate", json!({"url": link}))
-        .await
-        .unwrap();
-    browser
-        .wait_until(
-            "Stripe's checkout page",
-            "document.getElementById('pay') !== null && document.querySelector('input[name=card]') !== null",
-            20,
-            |v| v == &json!(true),
-        )
-        .await;
-    browser
-        .eval("document.querySelector('input[name=card]').value = '4242424242424242'; document.getElementById('pay').click(); true")
-        .await
-        .expect("type the test card and pay");
+    let mut browser = pay_stripe_checkout(&link).await;
     browser
         .wait_until(
             "the return page to say paid",
