@@ -164,7 +164,7 @@ pub async fn run(
         r.ok(
             "public URL",
             &format!(
-                "{public} — loopback only: Flow cannot reach it; set PAYLINK_PUBLIC_URL before taking real payments"
+                "{public} — loopback only: Flow and Stripe cannot reach it; set PAYLINK_PUBLIC_URL before taking real payments"
             ),
         )?;
     } else {
