@@ -112,11 +112,11 @@ fn populate(store: &Store, n: u64, due: u64) {
         };
         batch.push(draft(i, next));
         if batch.len() == BATCH {
-            store.bulk_insert_unflushed(&batch).expect("bulk insert");
+            store.expect_sled().bulk_insert_unflushed(&batch).expect("bulk insert");
             batch.clear();
         }
     }
-    store.bulk_insert_unflushed(&batch).expect("bulk insert");
+    store.expect_sled().bulk_insert_unflushed(&batch).expect("bulk insert");
 }
 
 fn footprint(rt: &tokio::runtime::Runtime) {
@@ -136,7 +136,7 @@ fn footprint(rt: &tokio::runtime::Runtime) {
     populate(&store, N, 100);
     rt.block_on(store.flush()).expect("flush");
     let took = started.elapsed();
-    let disk = store.size_on_disk().expect("size");
+    let disk = store.expect_sled().size_on_disk().expect("size");
     let rss = resident_bytes().saturating_sub(before);
     eprintln!(
         "footprint: {N} payments (draft + claim + created event + commerce/entity/created/due \
@@ -175,7 +175,7 @@ fn single_writer(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     let mut n = 0u64;
     let mut group = c.benchmark_group("ledger/create_draft_durable");
     for (name, mode) in modes() {
-        store.set_commit_mode(mode);
+        store.expect_sled().set_commit_mode(mode);
         group.bench_function(name, |b| {
             b.to_async(rt).iter(|| {
                 n += 1;
@@ -188,13 +188,13 @@ fn single_writer(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
 
     let mut group = c.benchmark_group("ledger/apply_durable");
     for (name, mode) in modes() {
-        store.set_commit_mode(mode);
+        store.expect_sled().set_commit_mode(mode);
         group.bench_function(name, |b| {
             b.to_async(rt).iter_custom(|iters| {
                 let store = store.clone();
                 let drafts: Vec<Payment> = (0..iters).map(|i| draft(i, Some(NOW))).collect();
                 async move {
-                    store.bulk_insert_unflushed(&drafts).expect("insert");
+                    store.expect_sled().bulk_insert_unflushed(&drafts).expect("insert");
                     store.flush().await.expect("flush");
                     let started = Instant::now();
                     for (i, d) in drafts.iter().enumerate() {
@@ -220,7 +220,7 @@ fn concurrent(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         // Each writer does one create and one transition per iteration.
         group.throughput(Throughput::Elements(writers * 2));
         for (name, mode) in modes() {
-            store.set_commit_mode(mode);
+            store.expect_sled().set_commit_mode(mode);
             let id = BenchmarkId::new(name, format!("{writers}_writers"));
             group.bench_function(id, |b| {
                 b.to_async(rt).iter_custom(|iters| {
@@ -264,14 +264,14 @@ fn due_scan(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
         let started = Instant::now();
         populate(&store, n, 100);
         rt.block_on(store.flush()).expect("flush");
-        let disk = store.size_on_disk().expect("size");
+        let disk = store.expect_sled().size_on_disk().expect("size");
         eprintln!(
             "{name}: populated {n} payments in {:.2?}, {:.1} MB on disk",
             started.elapsed(),
             disk as f64 / 1e6
         );
-        assert_eq!(store.due(NOW, 1000).expect("due").len(), 100);
-        c.bench_function(name, |b| b.iter(|| store.due(NOW, 1000).expect("due")));
+        assert_eq!(store.expect_sled().due(NOW, 1000).expect("due").len(), 100);
+        c.bench_function(name, |b| b.iter(|| store.expect_sled().due(NOW, 1000).expect("due")));
     }
 }
 

@@ -190,7 +190,7 @@ async fn confirmations(sb: &RunningSandbox, size: &Size) {
         .output();
     let all_paid = async {
         let deadline = Instant::now() + Duration::from_secs(120);
-        while paid(&payments) < size.payments as u64 && Instant::now() < deadline {
+        while paid(&payments).await < size.payments as u64 && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         load_started.elapsed()
@@ -206,7 +206,7 @@ async fn confirmations(sb: &RunningSandbox, size: &Size) {
     for line in report.lines() {
         println!("  load generator: {line}");
     }
-    let n_paid = paid(&payments);
+    let n_paid = paid(&payments).await;
     let verified = metrics.confirmations_verified.get();
     println!(
         "  payments paid: {n_paid}/{} after {:.2} s = {:.0} verified transitions/s (signed getStatus + durable write each)",
@@ -341,7 +341,7 @@ async fn stripe_events(size: &Size) {
         .await;
     let acked = load_started.elapsed();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while paid(&payments) < n as u64 && Instant::now() < deadline {
+    while paid(&payments).await < n as u64 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let paid_after = load_started.elapsed();
@@ -356,17 +356,19 @@ async fn stripe_events(size: &Size) {
     );
     println!(
         "  payments paid: {}/{n} after {:.2} s = {:.0} verified transitions/s (signature + session read back + durable write each); errors {}",
-        paid(&payments),
+        paid(&payments).await,
         paid_after.as_secs_f64(),
-        paid(&payments) as f64 / paid_after.as_secs_f64(),
+        paid(&payments).await as f64 / paid_after.as_secs_f64(),
         metrics.confirmations_errors.get()
     );
     shutdown.cancel();
 }
 
-fn paid(payments: &Payments) -> u64 {
+async fn paid(payments: &Payments) -> u64 {
     payments
         .status_counts()
+        .await
+        .expect("counts")
         .iter()
         .find(|(s, _)| *s == PaymentStatus::Paid)
         .map_or(0, |(_, n)| *n)
@@ -412,7 +414,7 @@ async fn reconciliation(sb: &RunningSandbox, n: usize) {
         .iter()
         .map(|(co, token, flow_order)| pending(co, token, *flow_order, now))
         .collect();
-    store.bulk_insert_unflushed(&rows).unwrap();
+    store.expect_sled().bulk_insert_unflushed(&rows).unwrap();
     store.flush().await.unwrap();
 
     let rec = Reconciler::new(payments.clone());

@@ -49,11 +49,8 @@ impl Application {
         name_style: NameStyle,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Application> {
-        let store = {
-            let (dir, cache) = (settings.data_dir.clone(), settings.cache_bytes());
-            // The error names the directory and says what to do (see StoreError).
-            tokio::task::spawn_blocking(move || Store::open_with_cache(&dir, cache)).await??
-        };
+        // sled in the data directory, or PostgreSQL; the error says what to do.
+        let store = Store::open_for(&settings).await?;
         let listener =
             bind_with_backlog(settings.listener_addr, LISTENER_BACKLOG).with_context(|| {
                 format!(
@@ -64,8 +61,8 @@ impl Application {
         let listener_addr = listener.local_addr()?;
         let public_base_url = settings.public_base(listener_addr);
 
-        let stored = crate::integrations::list(&store)?;
-        let stored_stripe = crate::integrations::list_stripe(&store)?;
+        let stored = crate::integrations::list(&store).await?;
+        let stored_stripe = crate::integrations::list_stripe(&store).await?;
         // The key only when a sealed secret must be opened; never created here.
         let key = if stored.iter().any(|s| s.active) || stored_stripe.iter().any(|s| s.active) {
             Some(settings.master_key()?)

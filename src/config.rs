@@ -105,6 +105,9 @@ impl HttpTokens {
 pub struct Settings {
     /// The sled directory.
     pub data_dir: PathBuf,
+    /// The PostgreSQL ledger (`postgres://…`) shared by replicas; None: sled in `data_dir`.
+    /// Secret: it may hold the database password.
+    pub database_url: Option<SecretString>,
     /// The side listener (Flow confirmations, return page, health, metrics).
     pub listener_addr: SocketAddr,
     /// The public base URL Flow reaches the listener at; `http://<listener_addr>` if unset.
@@ -200,6 +203,7 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             data_dir: PathBuf::from("paylink-data"),
+            database_url: None,
             listener_addr: SocketAddr::from(([127, 0, 0, 1], 8787)),
             public_base_url: None,
             organization: "default".into(),
@@ -249,6 +253,7 @@ fn bad(field: &str, problem: impl Into<String>) -> ConfigError {
 pub struct Flags {
     pub config: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
+    pub database_url: Option<String>,
     pub listen: Option<String>,
     pub public_url: Option<String>,
     pub allow_live: bool,

@@ -148,7 +148,7 @@ pub fn check(new: NewIntegration, allow_live: bool) -> Result<Account, Integrati
 
 /// Stores a checked account (replacing any earlier one for the same organization and
 /// environment), its secret key sealed with `key`.
-pub fn save(
+pub async fn save(
     store: &Store,
     key: &MasterKey,
     account: &Account,
@@ -171,14 +171,14 @@ pub fn save(
         updated_at: Timestamp::now(),
     };
     let bytes = serde_json::to_vec(&stored).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    store.put_config(&stored.organization, stored.environment.as_str(), &bytes)?;
+    store.put_config(&stored.organization, stored.environment.as_str(), &bytes).await?;
     Ok(stored)
 }
 
 /// Every stored Flow integration (secrets still sealed); Stripe's are [`list_stripe`]'s.
-pub fn list(store: &Store) -> Result<Vec<StoredIntegration>, IntegrationError> {
+pub async fn list(store: &Store) -> Result<Vec<StoredIntegration>, IntegrationError> {
     store
-        .list_configs()?
+        .list_configs().await?
         .into_iter()
         .filter(|(_, env, _)| !env.starts_with(STRIPE_PART))
         .map(|(org, env, bytes)| {
@@ -189,14 +189,14 @@ pub fn list(store: &Store) -> Result<Vec<StoredIntegration>, IntegrationError> {
 }
 
 /// Marks an integration inactive (kept for the payments made through it).
-pub fn set_active(
+pub async fn set_active(
     store: &Store,
     organization: &str,
     environment: Environment,
     active: bool,
 ) -> Result<StoredIntegration, IntegrationError> {
     let bytes = store
-        .get_config(organization, environment.as_str())?
+        .get_config(organization, environment.as_str()).await?
         .ok_or_else(|| IntegrationError::Missing(organization.to_string(), environment.as_str()))?;
     let mut s: StoredIntegration = serde_json::from_slice(&bytes).map_err(|e| {
         IntegrationError::Corrupt(
@@ -208,7 +208,7 @@ pub fn set_active(
     s.active = active;
     s.updated_at = Timestamp::now();
     let bytes = serde_json::to_vec(&s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    store.put_config(organization, environment.as_str(), &bytes)?;
+    store.put_config(organization, environment.as_str(), &bytes).await?;
     Ok(s)
 }
 
@@ -402,14 +402,14 @@ pub fn check_stripe(
 }
 
 /// One stored Stripe integration, if there is one.
-pub fn get_stripe(
+pub async fn get_stripe(
     store: &Store,
     organization: &str,
     environment: Environment,
 ) -> Result<Option<StoredStripeIntegration>, IntegrationError> {
     let part = stripe_part(environment);
     store
-        .get_config(organization, &part)?
+        .get_config(organization, &part).await?
         .map(|bytes| {
             serde_json::from_slice(&bytes).map_err(|e| {
                 IntegrationError::Corrupt(organization.into(), part.clone(), e.to_string())
@@ -419,16 +419,16 @@ pub fn get_stripe(
 }
 
 /// Writes a Stripe integration (replacing the one of its organization and environment).
-pub fn put_stripe(store: &Store, s: &StoredStripeIntegration) -> Result<(), IntegrationError> {
+pub async fn put_stripe(store: &Store, s: &StoredStripeIntegration) -> Result<(), IntegrationError> {
     let bytes = serde_json::to_vec(s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    store.put_config(&s.organization, &stripe_part(s.environment), &bytes)?;
+    store.put_config(&s.organization, &stripe_part(s.environment), &bytes).await?;
     Ok(())
 }
 
 /// Stores a checked Stripe account, its key and webhook secret sealed with `key`. Without
 /// a webhook secret, the one stored before (if any) is kept, so the key can be stored
 /// again without losing it.
-pub fn save_stripe(
+pub async fn save_stripe(
     store: &Store,
     key: &MasterKey,
     account: &StripeAccount,
@@ -438,7 +438,7 @@ pub fn save_stripe(
     };
     let now = Timestamp::now();
     let webhook_secrets_sealed = if account.webhook_secrets.is_empty() {
-        get_stripe(store, organization, account.environment)?
+        get_stripe(store, organization, account.environment).await?
             .map(|old| old.webhook_secrets_sealed)
             .unwrap_or_default()
     } else {
@@ -465,14 +465,14 @@ pub fn save_stripe(
         active: true,
         updated_at: now,
     };
-    put_stripe(store, &stored)?;
+    put_stripe(store, &stored).await?;
     Ok(stored)
 }
 
 /// Every stored Stripe integration (secrets still sealed).
-pub fn list_stripe(store: &Store) -> Result<Vec<StoredStripeIntegration>, IntegrationError> {
+pub async fn list_stripe(store: &Store) -> Result<Vec<StoredStripeIntegration>, IntegrationError> {
     store
-        .list_configs()?
+        .list_configs().await?
         .into_iter()
         .filter(|(_, env, _)| env.starts_with(STRIPE_PART))
         .map(|(org, env, bytes)| {
@@ -551,18 +551,18 @@ pub fn stripe_account(
 }
 
 /// Marks a Stripe integration active or not (kept for the payments made through it).
-pub fn set_stripe_active(
+pub async fn set_stripe_active(
     store: &Store,
     organization: &str,
     environment: Environment,
     active: bool,
 ) -> Result<StoredStripeIntegration, IntegrationError> {
-    let mut s = get_stripe(store, organization, environment)?.ok_or_else(|| {
+    let mut s = get_stripe(store, organization, environment).await?.ok_or_else(|| {
         IntegrationError::MissingStripe(organization.to_string(), environment.as_str())
     })?;
     s.active = active;
     s.updated_at = Timestamp::now();
-    put_stripe(store, &s)?;
+    put_stripe(store, &s).await?;
     Ok(s)
 }
 
@@ -574,7 +574,7 @@ pub enum GatewayChoice {
 }
 
 /// Removes a stored integration (its payments stay in the ledger).
-pub fn remove(
+pub async fn remove(
     store: &Store,
     gateway: GatewayChoice,
     organization: &str,
@@ -590,7 +590,7 @@ pub fn remove(
             IntegrationError::MissingStripe(organization.to_string(), environment.as_str()),
         ),
     };
-    if store.delete_config(organization, &part)? {
+    if store.delete_config(organization, &part).await? {
         Ok(())
     } else {
         Err(missing)

@@ -139,7 +139,7 @@ pub struct Reconciled {
 pub async fn reconcile_once(deps: &Reconciler, now: Timestamp) -> ReconcileReport {
     deps.metrics().reconciler_runs.inc();
     let mut report = ReconcileReport::default();
-    let due = match deps.payments.due(now, deps.batch_limit) {
+    let due = match deps.payments.due(now, deps.batch_limit).await {
         Ok(due) => due,
         Err(e) => {
             tracing::error!(error = %e, "reconciler: cannot read the due payments");
@@ -174,7 +174,8 @@ pub async fn reconcile_one(
 ) -> Result<Reconciled, PaymentError> {
     let p = deps
         .payments
-        .get(id)?
+        .get(id)
+        .await?
         .ok_or_else(|| PaymentError::NotFound(id.to_string()))?;
     let (payment, checked) = check(deps, &p, now, false).await;
     Ok(Reconciled { payment, checked })

@@ -18,6 +18,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use crate::domain::PaymentStatus;
 use crate::gateway::GatewayKind;
 use crate::store::Store;
 
@@ -252,8 +253,15 @@ impl Metrics {
     }
 
     /// The text exposition, with the payment gauges refreshed from the store's counts.
-    pub fn render(&self, store: &Store) -> String {
-        for (status, n) in store.status_counts() {
+    pub async fn render(&self, store: &Store) -> String {
+        let counts = match store.status_counts().await {
+            Ok(counts) => counts,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot count payments for /metrics");
+                PaymentStatus::ALL.map(|s| (s, 0))
+            }
+        };
+        for (status, n) in counts {
             let n = i64::try_from(n).unwrap_or(i64::MAX);
             self.payments
                 .get_or_create(&StatusLabel {

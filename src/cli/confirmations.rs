@@ -19,20 +19,20 @@ pub enum Action {
     },
 }
 
-pub fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> anyhow::Result<()> {
+pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> anyhow::Result<()> {
     match action {
-        Action::List { limit, json } => list(settings, limit, json, out),
+        Action::List { limit, json } => list(settings, limit, json, out).await,
     }
 }
 
-pub fn list(
+pub async fn list(
     settings: &Settings,
     limit: usize,
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let store = open_store(settings)?;
-    let list = crate::webhook::list_confirmations(&store, limit)?;
+    let store = open_store(settings).await?;
+    let list = crate::webhook::list_confirmations(&store, limit).await?;
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
         return Ok(());

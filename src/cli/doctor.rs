@@ -55,20 +55,24 @@ pub async fn run(
             return Ok(false);
         }
     };
-    let (stored, stored_stripe) = match open_store(&settings) {
+    let (stored, stored_stripe) = match open_store(&settings).await {
         Ok(store) => {
             r.ok(
                 "ledger",
-                &format!("{} ({} payments)", settings.data_dir.display(), store.len()),
+                &format!(
+                    "{} ({} payments)",
+                    store.describe_location(&settings.data_dir),
+                    store.status_counts().await.map(|c| c.iter().map(|(_, n)| n).sum::<u64>()).unwrap_or(0)
+                ),
             )?;
-            let flow = match crate::integrations::list(&store) {
+            let flow = match crate::integrations::list(&store).await {
                 Ok(all) => all,
                 Err(e) => {
                     r.fail("stored integrations", &e.to_string())?;
                     Vec::new()
                 }
             };
-            let stripe = match crate::integrations::list_stripe(&store) {
+            let stripe = match crate::integrations::list_stripe(&store).await {
                 Ok(all) => all,
                 Err(e) => {
                     r.fail("stored Stripe integrations", &e.to_string())?;

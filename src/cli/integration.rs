@@ -151,12 +151,12 @@ fn parse_environment(environment: &str) -> anyhow::Result<Environment> {
 }
 
 /// The master key: made only for a ledger with no sealed secret yet.
-fn master_key(
+async fn master_key(
     settings: &Settings,
     store: &crate::store::Store,
 ) -> anyhow::Result<crate::secrets::MasterKey> {
     Ok(
-        if list(store)?.is_empty() && list_stripe(store)?.is_empty() {
+        if list(store).await?.is_empty() && list_stripe(store).await?.is_empty() {
             settings.master_key_or_create()?
         } else {
             settings.master_key()?
@@ -223,11 +223,11 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
                 },
                 settings.allow_live,
             )?;
-            let store = open_store(settings)?;
+            let store = open_store(settings).await?;
             // A new master key only for a ledger with no sealed secret: otherwise the key
             // that opens them must be there. Loaded before Flow is called, so a local
             // problem is reported without waiting on the network.
-            let key = master_key(settings, &store)?;
+            let key = master_key(settings, &store).await?;
             if no_verify {
                 writeln!(
                     out,
@@ -236,7 +236,7 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
             } else {
                 try_keys(&account, settings, out).await?;
             }
-            let stored = save(&store, &key, &account)?;
+            let stored = save(&store, &key, &account).await?;
             let public = settings.public_base(settings.listener_addr);
             writeln!(
                 out,
@@ -260,9 +260,9 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
         }
         Action::Stripe(args) => stripe(args, settings, out).await,
         Action::Show { json } => {
-            let store = open_store(settings)?;
-            let all = list(&store)?;
-            let stripe = list_stripe(&store)?;
+            let store = open_store(settings).await?;
+            let all = list(&store).await?;
+            let stripe = list_stripe(&store).await?;
             if json {
                 let mut shown: Vec<_> = all
                     .iter()
@@ -344,13 +344,13 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
             gateway,
         } => {
             let env = parse_environment(&environment)?;
-            let store = open_store(settings)?;
+            let store = open_store(settings).await?;
             match gateway {
                 GatewayChoice::Flow => {
-                    set_active(&store, &organization, env, false)?;
+                    set_active(&store, &organization, env, false).await?;
                 }
                 GatewayChoice::Stripe => {
-                    crate::integrations::set_stripe_active(&store, &organization, env, false)?;
+                    crate::integrations::set_stripe_active(&store, &organization, env, false).await?;
                 }
             }
             writeln!(
@@ -367,8 +367,8 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
             gateway,
         } => {
             let env = parse_environment(&environment)?;
-            let store = open_store(settings)?;
-            crate::integrations::remove(&store, gateway, &organization, env)?;
+            let store = open_store(settings).await?;
+            crate::integrations::remove(&store, gateway, &organization, env).await?;
             writeln!(
                 out,
                 "Removed the {} {} integration of {organization:?} and its sealed secrets; its payments are kept.",
@@ -410,8 +410,8 @@ async fn stripe(args: StripeArgs, settings: &Settings, out: &mut dyn Write) -> a
                 },
                 settings.allow_live,
             )?;
-            let store = open_store(settings)?;
-            let key = master_key(settings, &store)?;
+            let store = open_store(settings).await?;
+            let key = master_key(settings, &store).await?;
             if args.no_verify {
                 writeln!(
                     out,
@@ -420,7 +420,7 @@ async fn stripe(args: StripeArgs, settings: &Settings, out: &mut dyn Write) -> a
             } else {
                 try_stripe_key(&account, settings, out).await?;
             }
-            let stored = crate::integrations::save_stripe(&store, &key, &account)?;
+            let stored = crate::integrations::save_stripe(&store, &key, &account).await?;
             writeln!(
                 out,
                 "Stored the Stripe integration of {:?} ({}, {}, key {}).",
@@ -438,8 +438,8 @@ async fn stripe(args: StripeArgs, settings: &Settings, out: &mut dyn Write) -> a
         }) => {
             let secret_key = read_secret("--secret-key-file", &secret_key_file)?;
             let env = crate::integrations::stripe_key_environment(&secret_key)?;
-            let store = open_store(settings)?;
-            let mut stored = crate::integrations::get_stripe(&store, &organization, env)?
+            let store = open_store(settings).await?;
+            let mut stored = crate::integrations::get_stripe(&store, &organization, env).await?
                 .ok_or_else(|| {
                     crate::integrations::IntegrationError::MissingStripe(
                         organization.clone(),
@@ -462,7 +462,7 @@ async fn stripe(args: StripeArgs, settings: &Settings, out: &mut dyn Write) -> a
                 secrecy::ExposeSecret::expose_secret(&account.secret_key),
             );
             stored.updated_at = Timestamp::now();
-            crate::integrations::put_stripe(&store, &stored)?;
+            crate::integrations::put_stripe(&store, &stored).await?;
             writeln!(
                 out,
                 "Replaced the API key of the Stripe integration of {:?} ({}): now {}. Restart `paylink serve` to use it; then roll the old key in Stripe's dashboard.",
@@ -483,8 +483,8 @@ async fn stripe(args: StripeArgs, settings: &Settings, out: &mut dyn Write) -> a
                 "--webhook-secret-file",
                 &webhook_secret_file,
             )?)?;
-            let store = open_store(settings)?;
-            let mut stored = crate::integrations::get_stripe(&store, &organization, env)?
+            let store = open_store(settings).await?;
+            let mut stored = crate::integrations::get_stripe(&store, &organization, env).await?
                 .ok_or_else(|| {
                     crate::integrations::IntegrationError::MissingStripe(
                         organization.clone(),
@@ -496,7 +496,7 @@ async fn stripe(args: StripeArgs, settings: &Settings, out: &mut dyn Write) -> a
             let had = crate::integrations::live_webhook_secrets(&stored, now).count();
             let grace = std::time::Duration::from_secs(grace_hours.saturating_mul(3600));
             crate::integrations::rotate_webhook_secret(&mut stored, &key, &secret, now, grace);
-            crate::integrations::put_stripe(&store, &stored)?;
+            crate::integrations::put_stripe(&store, &stored).await?;
             if had == 0 {
                 writeln!(
                     out,

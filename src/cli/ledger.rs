@@ -17,10 +17,10 @@ pub enum Action {
     },
 }
 
-pub fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> anyhow::Result<()> {
+pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> anyhow::Result<()> {
     match action {
         Action::Verify { json } => {
-            if verify(settings, json, out)? {
+            if verify(settings, json, out).await? {
                 Ok(())
             } else {
                 anyhow::bail!("the ledger has problems (listed above)")
@@ -32,7 +32,7 @@ pub fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> anyhow::
 /// `paylink ledger verify`: opens the ledger (which fails, saying so, when sled finds it
 /// damaged or another process holds it), decodes every payment, event and claim, checks
 /// every index, and reports counts and problems. Returns whether the ledger is sound.
-pub fn verify(settings: &Settings, json: bool, out: &mut dyn Write) -> anyhow::Result<bool> {
+pub async fn verify(settings: &Settings, json: bool, out: &mut dyn Write) -> anyhow::Result<bool> {
     let dir = &settings.data_dir;
     if !dir.join("db").exists() {
         anyhow::bail!(
@@ -40,8 +40,8 @@ pub fn verify(settings: &Settings, json: bool, out: &mut dyn Write) -> anyhow::R
             dir.display()
         );
     }
-    let store = open_store(settings)?;
-    let v = store.verify()?;
+    let store = open_store(settings).await?;
+    let v = store.verify().await?;
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
         return Ok(v.problems.is_empty());

@@ -73,6 +73,10 @@ pub struct Common {
     /// The ledger directory (sled). [env: PAYLINK_DATA_DIR] [default: paylink-data]
     #[arg(long, global = true)]
     pub data_dir: Option<std::path::PathBuf>,
+    /// Keep the ledger in PostgreSQL instead of sled (several processes or replicas on one
+    /// database), e.g. postgres://paylink@db:5432/paylink. [env: PAYLINK_DATABASE_URL]
+    #[arg(long, value_name = "URL", global = true)]
+    pub database_url: Option<String>,
     /// The side listener for Flow's confirmations, the return page, /healthz and /metrics.
     /// [env: PAYLINK_LISTEN] [default: 127.0.0.1:8787]
     #[arg(long, value_name = "ADDR", global = true)]
@@ -96,6 +100,7 @@ impl Common {
         Flags {
             config: self.config.clone(),
             data_dir: self.data_dir.clone(),
+            database_url: self.database_url.clone(),
             listen: self.listen.clone(),
             public_url: self.public_url.clone(),
             allow_live: self.allow_live,
@@ -178,7 +183,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             payments::run(action, common.settings()?, &mut out).await
         }
         Command::Confirmations { action, common } => {
-            confirmations::run(action, &common.settings()?, &mut out)
+            confirmations::run(action, &common.settings()?, &mut out).await
         }
         Command::Doctor { common } => {
             let ready = doctor::run(common.settings(), &mut out).await?;
@@ -188,7 +193,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("doctor found problems (see the FAIL lines above)")
             }
         }
-        Command::Ledger { action, common } => ledger::run(action, &common.settings()?, &mut out),
+        Command::Ledger { action, common } => {
+            ledger::run(action, &common.settings()?, &mut out).await
+        }
         Command::Integration { action, common } => {
             integration::run(action, &common.settings()?, &mut out).await
         }
@@ -251,11 +258,8 @@ pub fn shutdown_on_signals() -> CancellationToken {
 
 /// Opens the ledger; the error says whether another process holds it, it is damaged, or
 /// something else failed (see [`crate::store::StoreError`]).
-pub(crate) fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Ok(Store::open_with_cache(
-        &settings.data_dir,
-        settings.cache_bytes(),
-    )?)
+pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
+    Ok(Store::open_for(settings).await?)
 }
 
 /// Stored text as it may reach the operator's terminal: every character that input

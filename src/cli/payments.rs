@@ -65,9 +65,9 @@ pub async fn run(
                         })?,
                 ),
             };
-            list(&settings, status, limit, json, out)
+            list(&settings, status, limit, json, out).await
         }
-        Action::Show { id, json } => show(&settings, &id, json, out),
+        Action::Show { id, json } => show(&settings, &id, json, out).await,
         Action::Reconcile { id, json } => reconcile(settings, id, json, out).await,
     }
 }
@@ -84,15 +84,15 @@ fn row(p: &Payment) -> String {
     )
 }
 
-pub fn list(
+pub async fn list(
     settings: &Settings,
     status: Option<PaymentStatus>,
     limit: usize,
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let store = open_store(settings)?;
-    let list = store.list(None, status, limit)?;
+    let store = open_store(settings).await?;
+    let list = store.list(None, status, limit).await?;
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
         return Ok(());
@@ -105,7 +105,7 @@ pub fn list(
     for p in &list {
         writeln!(out, "{}", row(p))?;
     }
-    let counts = store.status_counts();
+    let counts = store.status_counts().await?;
     let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
     writeln!(
         out,
@@ -116,12 +116,13 @@ pub fn list(
     Ok(())
 }
 
-pub fn show(settings: &Settings, id: &str, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
-    let store = open_store(settings)?;
+pub async fn show(settings: &Settings, id: &str, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let store = open_store(settings).await?;
     let p = store
-        .get(id)?
+        .get(id)
+        .await?
         .with_context(|| format!("no payment {id:?} in the ledger"))?;
-    let events = store.events(id)?;
+    let events = store.events(id).await?;
     if json {
         writeln!(
             out,
@@ -208,6 +209,7 @@ pub async fn reconcile(
     let open = app
         .payments
         .status_counts()
+        .await?
         .iter()
         .filter(|(s, _)| !s.is_final())
         .map(|(_, n)| n)

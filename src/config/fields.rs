@@ -106,6 +106,21 @@ pub(super) const FIELDS: &[Field] = &[
         },
     },
     Field {
+        key: Some("database_url"),
+        var: "PAYLINK_DATABASE_URL",
+        set: |d, v| {
+            let t = v.text()?;
+            let t = t.trim();
+            // The problem only: the URL may carry a password.
+            crate::store::postgres::parse_url(t).map_err(|e| match e {
+                crate::store::StoreError::InvalidInput(m) => m,
+                other => other.to_string(),
+            })?;
+            d.s.database_url = Some(SecretString::from(t.to_string()));
+            Ok(())
+        },
+    },
+    Field {
         key: Some("listen"),
         var: "PAYLINK_LISTEN",
         set: |d, v| {

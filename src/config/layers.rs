@@ -75,6 +75,13 @@ impl Draft {
         if let Some(d) = &flags.data_dir {
             self.s.data_dir = d.clone();
         }
+        if let Some(u) = &flags.database_url {
+            self.set(
+                field("PAYLINK_DATABASE_URL"),
+                "--database-url",
+                Raw::Text(u.clone()),
+            )?;
+        }
         if let Some(l) = &flags.listen {
             self.set(field("PAYLINK_LISTEN"), "--listen", Raw::Text(l.clone()))?;
         }

@@ -119,6 +119,13 @@ pub fn tool_error(e: &PaymentError) -> ToolError {
             "Tell the user payments are paused for a moment, then call again in a minute with the \
              SAME idempotencyKey and arguments; paylink resumes by itself once it can write.",
         ),
+        PaymentError::Store(StoreError::Unreachable(_)) => ToolError::new(
+            C::StorageUnavailable,
+            "paylink's ledger database cannot be reached right now, so nothing was recorded \
+             and no payment was made",
+            "Tell the user payments are paused for a moment, then call again in a minute with the \
+             SAME idempotencyKey and arguments; paylink resumes by itself once its database is back.",
+        ),
         PaymentError::Store(inner) => {
             tracing::error!(error = %inner, "ledger error during a tool call");
             ToolError::new(

@@ -186,7 +186,7 @@ impl ServerHandler for PaylinkServer {
         context: RequestContext<RoleServer>,
     ) -> Result<(), McpError> {
         let org = self.organization(&context);
-        resources::check_readable(&self.ctx, &org, &request.uri)?;
+        resources::check_readable(&self.ctx, &org, &request.uri).await?;
         self.ctx
             .subscriptions
             .add_peer(&org, &request.uri, context.peer.clone())

@@ -48,10 +48,11 @@ fn id_of(uri: &str) -> Result<&str, McpError> {
         })
 }
 
-pub fn check_readable(ctx: &McpContext, org: &str, uri: &str) -> Result<(), McpError> {
+pub async fn check_readable(ctx: &McpContext, org: &str, uri: &str) -> Result<(), McpError> {
     let id = id_of(uri)?;
     ctx.payments
         .find(org, id)
+        .await
         .map(|_| ())
         .map_err(|_| McpError::resource_not_found(format!("no payment {id:?}"), None))
 }
@@ -61,10 +62,12 @@ pub async fn read(ctx: &McpContext, org: &str, uri: &str) -> Result<ReadResource
     let p = ctx
         .payments
         .find(org, id)
+        .await
         .map_err(|_| McpError::resource_not_found(format!("no payment {id:?}"), None))?;
     let events = ctx
         .payments
         .events(id)
+        .await
         .map_err(|e| McpError::internal_error(e.to_string(), None))?;
     let body = serde_json::json!({ "payment": p, "events": events });
     Ok(ReadResourceResult::new(vec![
@@ -74,14 +77,11 @@ pub async fn read(ctx: &McpContext, org: &str, uri: &str) -> Result<ReadResource
 
 /// The organization's 50 most recent open payments (those worth subscribing to).
 pub async fn list(ctx: &McpContext, org: &str) -> Result<ListResourcesResult, McpError> {
-    let all = ctx.payments.clone();
-    let org_owned = org.to_string();
-    let payments = tokio::task::spawn_blocking(move || {
-        all.list(Some(&org_owned), Some(PaymentStatus::Pending), 50)
-    })
-    .await
-    .map_err(|e| McpError::internal_error(e.to_string(), None))?
-    .map_err(|e| McpError::internal_error(e.to_string(), None))?;
+    let payments = ctx
+        .payments
+        .list(Some(org), Some(PaymentStatus::Pending), 50)
+        .await
+        .map_err(|e| McpError::internal_error(e.to_string(), None))?;
     Ok(ListResourcesResult::with_all_items(
         payments
             .into_iter()

@@ -125,8 +125,8 @@ pub(super) fn outcome_label<T>(r: &Result<T, GatewayError>) -> &'static str {
 
 impl Payments {
     /// A payment of `organization` by id; another organization's payment is not found.
-    pub fn find(&self, organization: &str, id: &str) -> Result<Payment, PaymentError> {
-        match self.store().get(id)? {
+    pub async fn find(&self, organization: &str, id: &str) -> Result<Payment, PaymentError> {
+        match self.store().get(id).await? {
             Some(p) if p.organization == organization => Ok(p),
             _ => Err(PaymentError::NotFound(id.to_string())),
         }
@@ -172,7 +172,7 @@ impl Payments {
         id: &str,
         source: Source,
     ) -> Result<StatusOutcome, PaymentError> {
-        let p = self.find(organization, id)?;
+        let p = self.find(organization, id).await?;
         if !worth_a_live_check(&p) {
             return Ok(StatusOutcome {
                 payment: p,
@@ -320,7 +320,7 @@ impl Payments {
                     continue;
                 }
             };
-            return match self.store().by_reference(&status.reference)? {
+            return match self.store().by_reference(&status.reference).await? {
                 Some(p)
                     if p.organization == organization
                         && p.environment == entry.environment

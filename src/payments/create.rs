@@ -177,7 +177,7 @@ impl Payments {
         let now = Timestamp::now();
 
         if let Some(entity) = &input.entity_id {
-            let existing = self.store().by_entity(&org, entity)?;
+            let existing = self.store().by_entity(&org, entity).await?;
             if !input.allow_paid_entity
                 && let Some(paid) = existing.iter().find(|p| p.status == PaymentStatus::Paid)
             {

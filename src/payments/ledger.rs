@@ -9,38 +9,38 @@ use crate::store::StoreError;
 
 impl Payments {
     /// Any payment by id, whatever its organization (operator commands, the reconciler).
-    pub fn get(&self, id: &str) -> Result<Option<Payment>, StoreError> {
-        self.store().get(id)
+    pub async fn get(&self, id: &str) -> Result<Option<Payment>, StoreError> {
+        self.store().get(id).await
     }
 
     /// The payment a gateway token belongs to (the return page).
-    pub fn by_token(&self, token: &str) -> Result<Option<Payment>, StoreError> {
-        self.store().by_token(token)
+    pub async fn by_token(&self, token: &str) -> Result<Option<Payment>, StoreError> {
+        self.store().by_token(token).await
     }
 
     /// A payment's events, oldest first.
-    pub fn events(&self, id: &str) -> Result<Vec<PaymentEvent>, StoreError> {
-        self.store().events(id)
+    pub async fn events(&self, id: &str) -> Result<Vec<PaymentEvent>, StoreError> {
+        self.store().events(id).await
     }
 
     /// Payments newest first, optionally of one organization and one status.
-    pub fn list(
+    pub async fn list(
         &self,
         organization: Option<&str>,
         status: Option<PaymentStatus>,
         limit: usize,
     ) -> Result<Vec<Payment>, StoreError> {
-        self.store().list(organization, status, limit)
+        self.store().list(organization, status, limit).await
     }
 
-    /// Payments by status, from memory.
-    pub fn status_counts(&self) -> [(PaymentStatus, u64); 4] {
-        self.store().status_counts()
+    /// Payments by status (sled: from memory; PostgreSQL: one query).
+    pub async fn status_counts(&self) -> Result<[(PaymentStatus, u64); 4], StoreError> {
+        self.store().status_counts().await
     }
 
     /// Payments the reconciler should look at by `now`.
-    pub fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Payment>, StoreError> {
-        self.store().due(now, limit)
+    pub async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Payment>, StoreError> {
+        self.store().take_due(now, limit).await
     }
 
     /// When the reconciler looks at a payment next (None: never again).
@@ -54,13 +54,13 @@ impl Payments {
     }
 
     /// Appends an entry (opaque JSON) to the confirmation log.
-    pub fn record_confirmation(&self, entry_json: &[u8]) -> Result<u64, StoreError> {
-        self.store().record_confirmation(entry_json)
+    pub async fn record_confirmation(&self, entry_json: &[u8]) -> Result<u64, StoreError> {
+        self.store().record_confirmation(entry_json).await
     }
 
     /// The newest confirmation log entries.
-    pub fn confirmations(&self, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.store().confirmations(limit)
+    pub async fn confirmations(&self, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.store().confirmations(limit).await
     }
 
     /// Whether the ledger can write right now.
@@ -69,7 +69,7 @@ impl Payments {
     }
 
     /// `/metrics` in the Prometheus text format, with the ledger's gauges refreshed.
-    pub fn render_metrics(&self) -> String {
-        self.metrics().render(self.store())
+    pub async fn render_metrics(&self) -> String {
+        self.metrics().render(self.store()).await
     }
 }

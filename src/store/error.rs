@@ -49,6 +49,14 @@ pub enum StoreError {
          recorded; the operator must free disk space, after which paylink resumes by itself"
     )]
     Unavailable,
+    /// The ledger's database (PostgreSQL) cannot be reached or failed the write; nothing
+    /// was recorded. The message carries the driver's error without the connection URL.
+    #[error(
+        "the ledger's database cannot be reached or failed ({0}), so nothing was recorded; \
+         the operator must check PostgreSQL (PAYLINK_DATABASE_URL), after which paylink \
+         resumes by itself"
+    )]
+    Unreachable(String),
     /// The runtime is shutting down and the write was cancelled before it ran.
     #[error("the ledger write was cancelled: the runtime is shutting down")]
     ShuttingDown,

@@ -73,7 +73,7 @@ impl Outcome {
 }
 
 /// Appends an entry for `token`; a failure is logged, never returned.
-pub(crate) fn record(
+pub(crate) async fn record(
     payments: &Payments,
     token: &str,
     outcome: &Outcome,
@@ -85,9 +85,10 @@ pub(crate) fn record(
         outcome: outcome.label(),
         payment_id: payment_id.map(str::to_string),
     };
-    let result = serde_json::to_vec(&entry)
-        .map_err(|e| StoreError::Io(e.to_string()))
-        .and_then(|bytes| payments.record_confirmation(&bytes));
+    let result = match serde_json::to_vec(&entry) {
+        Ok(bytes) => payments.record_confirmation(&bytes).await,
+        Err(e) => Err(StoreError::Io(e.to_string())),
+    };
     if let Err(e) = result {
         tracing::warn!(error = %e, "cannot record a confirmation");
     }
@@ -95,11 +96,11 @@ pub(crate) fn record(
 
 /// The newest `limit` confirmations, newest first. An entry that does not decode (written
 /// by another version) is skipped with a warning.
-pub fn list_confirmations(
+pub async fn list_confirmations(
     store: &Store,
     limit: usize,
 ) -> Result<Vec<ConfirmationEntry>, StoreError> {
-    let raw = store.confirmations(limit)?;
+    let raw = store.confirmations(limit).await?;
     Ok(raw
         .iter()
         .filter_map(|bytes| match serde_json::from_slice(bytes) {

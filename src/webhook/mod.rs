@@ -202,14 +202,20 @@ fn enqueue(state: &WebhookState, item: Confirmation) {
         Offer::Queued => {}
         Offer::Coalesced => {
             m.confirmations_coalesced.inc();
-            log::record(state.payments(), &label, &Outcome::Duplicate, None);
+            record_later(state, label, Outcome::Duplicate);
         }
         Offer::Full => {
             m.confirmations_queue_full.inc();
             tracing::warn!("confirmation queue full; acknowledged, left to the reconciler");
-            log::record(state.payments(), &label, &Outcome::QueueFull, None);
+            record_later(state, label, Outcome::QueueFull);
         }
     }
+}
+
+/// Logs a confirmation that will not be verified, without holding up the answer.
+fn record_later(state: &WebhookState, label: String, outcome: Outcome) {
+    let payments = state.payments().clone();
+    tokio::spawn(async move { log::record(&payments, &label, &outcome, None).await });
 }
 
 /// `POST /webhook/<gateway>/<organization>/<environment>`: a signed event of one account
@@ -290,7 +296,7 @@ async fn metrics(State(state): State<WebhookState>, headers: HeaderMap) -> Respo
     if let Some(refusal) = state.options().metrics_access.refusal(&headers) {
         return refusal;
     }
-    let text = state.payments().render_metrics();
+    let text = state.payments().render_metrics().await;
     (
         [(
             header::CONTENT_TYPE,

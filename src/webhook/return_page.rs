@@ -139,7 +139,7 @@ async fn render(state: &WebhookState, token: &str) -> Page {
             "<p id=\"status\">unknown</p>\n<p>This address carries no valid payment token.</p>",
         );
     }
-    let stored = match state.payments().by_token(token) {
+    let stored = match state.payments().by_token(token).await {
         Ok(Some(p)) => p,
         Ok(None) => {
             return page(

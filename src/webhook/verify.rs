@@ -63,11 +63,11 @@ impl Verifier {
                 tracing::info!(payment = ?payment_id, outcome = %other.label(), "confirmation verified")
             }
         }
-        log::record(&self.payments, token, &outcome, payment_id.as_deref());
+        log::record(&self.payments, token, &outcome, payment_id.as_deref()).await;
     }
 
     async fn verify(&self, token: &str) -> (Outcome, Option<String>) {
-        match self.payments.by_token(token) {
+        match self.payments.by_token(token).await {
             Err(e) => (Outcome::StoreError(e.to_string()), None),
             Ok(Some(p)) => {
                 let outcome = self.verify_known(&p, token).await;
@@ -87,8 +87,8 @@ impl Verifier {
         n: &Notification,
     ) -> (Outcome, Option<String>) {
         let found = match (&n.payment_id, &n.token) {
-            (Some(id), _) => self.payments.get(id),
-            (None, Some(token)) => self.payments.by_token(token),
+            (Some(id), _) => self.payments.get(id).await,
+            (None, Some(token)) => self.payments.by_token(token).await,
             (None, None) => Ok(None),
         };
         let p = match found {

@@ -206,7 +206,7 @@ async fn acknowledged_payments_survive_sigkill_of_the_whole_server_under_load() 
     }
 
     let (payments, store) = rig.payments().await;
-    let all = store.list(None, None, usize::MAX).unwrap();
+    let all = store.list(None, None, usize::MAX).await.unwrap();
     let b = std::mem::take(&mut *lock(&book));
     assert!(b.unexpected.is_empty(), "{:#?}", b.unexpected);
     let by_id: HashMap<&str, _> = all.iter().map(|p| (p.id.as_str(), p)).collect();
@@ -229,13 +229,13 @@ async fn acknowledged_payments_survive_sigkill_of_the_whole_server_under_load() 
         assert!(n <= 1, "{n} Flow orders for {p:?}");
         let paid = store
             .events(&p.id)
-            .unwrap()
+            .await.unwrap()
             .iter()
             .filter(|e| is_paid(e.kind))
             .count();
         assert!(paid <= 1, "paid {paid} times: {p:?}");
     }
-    assert_eq!(store.check_consistency().unwrap(), Vec::<String>::new());
+    assert_eq!(store.check_consistency().await.unwrap(), Vec::<String>::new());
 
     let far = Timestamp::now().plus_secs(100 * 365 * 24 * 3600);
     let report = reconcile_once(&Rig::reconciler(&payments), far).await;
@@ -244,7 +244,7 @@ async fn acknowledged_payments_survive_sigkill_of_the_whole_server_under_load() 
         .iter()
         .filter(|p| p.status == PaymentStatus::Draft)
         .count();
-    for p in store.list(None, None, usize::MAX).unwrap() {
+    for p in store.list(None, None, usize::MAX).await.unwrap() {
         assert_ne!(p.status, PaymentStatus::Draft, "left a draft: {p:?}");
         let flow = p.gateway_token.as_deref().and_then(|t| rig.flow_status(t));
         let want = match flow {
@@ -256,7 +256,7 @@ async fn acknowledged_payments_survive_sigkill_of_the_whole_server_under_load() 
         assert_eq!(p.status, want, "Flow says {flow:?}: {p:?}");
         let paid = store
             .events(&p.id)
-            .unwrap()
+            .await.unwrap()
             .iter()
             .filter(|e| is_paid(e.kind))
             .count();
@@ -270,7 +270,7 @@ async fn acknowledged_payments_survive_sigkill_of_the_whole_server_under_load() 
             assert_eq!(p.status, settled, "settled {outcome:?}: {p:?}");
         }
     }
-    assert_eq!(store.check_consistency().unwrap(), Vec::<String>::new());
+    assert_eq!(store.check_consistency().await.unwrap(), Vec::<String>::new());
     println!(
         "{rounds} SIGKILLs in {:.1} s: {} payments, {} acknowledged, {} settled, {} link lost, \
          {} drafts resolved by reconciliation ({report:?})",

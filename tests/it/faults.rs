@@ -167,7 +167,7 @@ async fn scenario(trouble: Trouble) {
     let report = w.reconcile().await;
     assert_eq!(report["errors"], 0, "{report}");
     let store = w.ledger();
-    let get = |id: &str| store.get(id).unwrap().expect("the payment exists");
+    let get = |id: &str| store.expect_sled().get(id).unwrap().expect("the payment exists");
     let (pa, pb, pc) = (get(&a), get(&b), get(&c_id));
     if slow {
         // Flow made both orders, but their links never reached paylink.
@@ -182,12 +182,12 @@ async fn scenario(trouble: Trouble) {
         assert_eq!(pb.failure_reason, Some(FailureReason::NotCreated), "{pb:?}");
     }
     assert_eq!(pc.status, PaymentStatus::Paid, "{pc:?}");
-    let paid_events = store.events(&pc.id).unwrap();
+    let paid_events = store.events(&pc.id).await.unwrap();
     let paid_events = paid_events
         .iter()
         .filter(|e| matches!(e.kind, EventKind::Paid | EventKind::Corrected));
     assert_eq!(paid_events.count(), 1, "paid exactly once");
-    for p in store.list(None, None, 1_000).unwrap() {
+    for p in store.list(None, None, 1_000).await.unwrap() {
         assert_ne!(
             p.status,
             PaymentStatus::Draft,
@@ -202,7 +202,7 @@ async fn scenario(trouble: Trouble) {
             );
         }
     }
-    assert_eq!(store.check_consistency().unwrap(), Vec::<String>::new());
+    assert_eq!(store.check_consistency().await.unwrap(), Vec::<String>::new());
 }
 
 #[tokio::test]

@@ -54,10 +54,10 @@ async fn a_schema_1_ledger_opens_with_every_payment_event_index_and_confirmation
     for round in 0..2 {
         // Round 0 upgrades on open; round 1 opens the upgraded ledger as it is.
         let store = Store::open(dir.path()).expect("the old ledger opens");
-        assert_eq!(store.len(), 3, "round {round}");
+        assert_eq!(store.expect_sled().len(), 3, "round {round}");
         for old in old_payments {
             let id = s(old, "id");
-            let p = store.get(id).unwrap().expect("the payment is still there");
+            let p = store.get(id).await.unwrap().expect("the payment is still there");
             assert_eq!(p.gateway, GatewayKind::Flow);
             assert_eq!(p.reference, s(old, "commerceOrder"));
             assert_eq!(p.gateway_ref.as_deref(), Some(s(old, "providerReference")));
@@ -69,17 +69,17 @@ async fn a_schema_1_ledger_opens_with_every_payment_event_index_and_confirmation
             assert_eq!(p.version, old["version"].as_u64().unwrap());
             // Every index still finds it.
             let token = p.gateway_token.clone().unwrap();
-            assert_eq!(store.by_token(&token).unwrap().unwrap().id, id);
-            assert_eq!(store.by_reference(&p.reference).unwrap().unwrap().id, id);
+            assert_eq!(store.by_token(&token).await.unwrap().unwrap().id, id);
+            assert_eq!(store.by_reference(&p.reference).await.unwrap().unwrap().id, id);
             let gateway_ref = p.gateway_ref.clone().unwrap();
-            assert_eq!(store.by_gateway_ref(&gateway_ref).unwrap().unwrap().id, id);
+            assert_eq!(store.by_gateway_ref(&gateway_ref).await.unwrap().unwrap().id, id);
             if let Some(entity) = old["entityId"].as_str() {
-                let by_entity = store.by_entity("default", entity).unwrap();
+                let by_entity = store.by_entity("default", entity).await.unwrap();
                 assert_eq!(by_entity.len(), 1);
                 assert_eq!(by_entity[0].id, id);
             }
             // Every event, in order.
-            let events = store.events(id).unwrap();
+            let events = store.events(id).await.unwrap();
             let old = old_events[id]["events"].as_array().unwrap();
             assert_eq!(events.len(), old.len(), "events of {id}");
             for (e, o) in events.iter().zip(old) {
@@ -90,12 +90,14 @@ async fn a_schema_1_ledger_opens_with_every_payment_event_index_and_confirmation
             assert_eq!(events[0].kind, EventKind::Created);
         }
         assert_eq!(
-            store.confirmation_count(),
+            store.confirmation_count().await.unwrap(),
             old_confirmations.as_array().unwrap().len() as u64
         );
-        assert_eq!(store.check_consistency().unwrap(), Vec::<String>::new());
+        assert_eq!(store.check_consistency().await.unwrap(), Vec::<String>::new());
         let paid = store
             .status_counts()
+            .await
+            .unwrap()
             .iter()
             .find(|(s, _)| *s == PaymentStatus::Paid)
             .map(|(_, n)| *n);

@@ -82,7 +82,15 @@ async fn stored_control_characters_are_escaped_and_keep_each_payment_on_one_row(
     ledger_with(dir.path(), std::slice::from_ref(&p)).await;
 
     let mut out = Vec::new();
-    when_free(|| paylink::cli::payments::list(&settings(dir.path()), None, 50, false, &mut out))
+    when_free(|| {
+        futures::executor::block_on(paylink::cli::payments::list(
+            &settings(dir.path()),
+            None,
+            50,
+            false,
+            &mut out,
+        ))
+    })
         .unwrap();
     let text = String::from_utf8(out).unwrap();
     let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("ent_")).collect();
@@ -99,7 +107,14 @@ async fn stored_control_characters_are_escaped_and_keep_each_payment_on_one_row(
     );
 
     let mut out = Vec::new();
-    when_free(|| paylink::cli::payments::show(&settings(dir.path()), &p.id, false, &mut out))
+    when_free(|| {
+        futures::executor::block_on(paylink::cli::payments::show(
+            &settings(dir.path()),
+            &p.id,
+            false,
+            &mut out,
+        ))
+    })
         .unwrap();
     let text = String::from_utf8(out).unwrap();
     let line = text.lines().find(|l| l.starts_with("description")).unwrap();
@@ -225,7 +240,13 @@ async fn a_damaged_ledger_is_refused_as_damaged_every_time_not_as_in_use() {
     std::fs::write(&db, &bytes).unwrap();
 
     let e = when_free(|| {
-        paylink::cli::payments::list(&settings(dir.path()), None, 50, false, &mut Vec::new())
+        futures::executor::block_on(paylink::cli::payments::list(
+            &settings(dir.path()),
+            None,
+            50,
+            false,
+            &mut Vec::new(),
+        ))
     })
     .unwrap_err();
     let msg = format!("{e:#}");
@@ -262,7 +283,7 @@ async fn a_first_open_cut_short_is_still_a_new_ledger_not_a_damaged_one() {
     let dir = tempfile::tempdir().unwrap();
     drop(sled::open(dir.path()).unwrap());
     let store = reopen(dir.path());
-    assert!(store.is_empty());
+    assert!(store.is_empty().await.unwrap());
     drop(store);
     assert!(std::fs::metadata(dir.path().join("db")).unwrap().len() > 0);
     // From now on the directory is known to hold a ledger.

@@ -216,7 +216,7 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
 
         let store = Store::open(dir.path()).unwrap();
         for (id, status) in &acked {
-            let Some(p) = store.get(id).unwrap() else {
+            let Some(p) = store.expect_sled().get(id).unwrap() else {
                 panic!("round {round}: acknowledged payment {id} ({status}) is gone")
             };
             assert!(
@@ -225,8 +225,8 @@ fn acknowledged_writes_survive_sigkill_at_random_moments() {
                 p.status
             );
         }
-        let problems = store.check_consistency().unwrap();
+        let problems = store.expect_sled().check_consistency().unwrap();
         assert!(problems.is_empty(), "round {round}: {problems:#?}");
-        assert!(store.len() >= acked.len());
+        assert!(store.expect_sled().len() >= acked.len());
     }
 }

@@ -1,4 +1,4 @@
-//! The ledger against a real sled database: idempotent creates and their races, indexes,
+//! The ledger's contract against real sled and PostgreSQL databases, then sled's own: idempotent creates and their races, indexes,
 //! the due scan, reopening, the schema check and the consistency check. The property test
 //! (store == folding `Payment::apply`) and edge cases are unit tests in `src/store/tests.rs`.
 
@@ -68,24 +68,67 @@ async fn changed(store: &Store, id: &str, t: Transition, now: i64) -> Payment {
     }
 }
 
-#[tokio::test]
-async fn a_created_draft_is_found_by_id_and_by_commerce_order() {
-    let store = Store::open_temporary().unwrap();
-    let p = created(&store, &draft("PL-1", "k1")).await;
-    assert_eq!(store.get(&p.id).unwrap(), Some(p.clone()));
-    assert_eq!(store.by_reference("PL-1").unwrap(), Some(p.clone()));
-    assert_eq!(store.by_reference("PL-2").unwrap(), None);
-    assert_eq!(
-        store.events(&p.id).unwrap(),
-        vec![p.created_event(Source::Tool)]
-    );
-    assert_eq!(store.len(), 1);
-    assert_eq!(store.status_counts()[0], (PaymentStatus::Draft, 1));
+/// The store's contract: each test below runs against sled and against PostgreSQL (a
+/// fresh database on the throwaway cluster of `support::postgres`).
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod on_sled {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(paylink::store::Store::open_temporary().unwrap()).await
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(url) = crate::support::postgres::database().await else {
+                        return;
+                    };
+                    super::$name(paylink::store::Store::connect(&url).await.unwrap()).await
+                }
+            )*
+        }
+    };
 }
 
-#[tokio::test]
-async fn repeating_a_create_with_the_same_key_and_fingerprint_returns_the_existing_payment() {
-    let store = Store::open_temporary().unwrap();
+contract!(
+    a_created_draft_is_found_by_id_and_by_commerce_order,
+    repeating_a_create_with_the_same_key_and_fingerprint_returns_the_existing_payment,
+    the_same_key_with_another_fingerprint_is_a_conflict,
+    an_expired_claim_is_replaced_by_the_new_draft,
+    thirty_two_concurrent_creates_with_one_key_store_exactly_one_payment,
+    going_pending_indexes_the_token_and_the_flow_order_and_moves_the_due_entry,
+    due_returns_only_due_payments_earliest_first_and_drops_a_final_one,
+    an_entity_prefix_never_matches_a_longer_entity,
+);
+
+async fn due_ids(store: &Store, now: i64, limit: usize) -> Vec<String> {
+    store
+        .due(Timestamp(now), limit)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect()
+}
+
+async fn a_created_draft_is_found_by_id_and_by_commerce_order(store: Store) {
+    let p = created(&store, &draft("PL-1", "k1")).await;
+    assert_eq!(store.get(&p.id).await.unwrap(), Some(p.clone()));
+    assert_eq!(store.by_reference("PL-1").await.unwrap(), Some(p.clone()));
+    assert_eq!(store.by_reference("PL-2").await.unwrap(), None);
+    assert_eq!(
+        store.events(&p.id).await.unwrap(),
+        vec![p.created_event(Source::Tool)]
+    );
+    assert_eq!(store.len().await.unwrap(), 1);
+    assert_eq!(store.status_counts().await.unwrap()[0], (PaymentStatus::Draft, 1));
+}
+
+async fn repeating_a_create_with_the_same_key_and_fingerprint_returns_the_existing_payment(store: Store) {
     let first = created(&store, &draft("PL-1", "k1")).await;
     let retry = draft("PL-1", "k1"); // a retry builds a new draft with a new id
     let outcome = store
@@ -93,31 +136,27 @@ async fn repeating_a_create_with_the_same_key_and_fingerprint_returns_the_existi
         .await
         .unwrap();
     assert_eq!(outcome, DraftOutcome::Existing(first.clone()));
-    assert_eq!(store.len(), 1);
-    assert_eq!(store.get(&retry.id).unwrap(), None);
-    assert_eq!(store.events(&first.id).unwrap().len(), 1);
+    assert_eq!(store.len().await.unwrap(), 1);
+    assert_eq!(store.get(&retry.id).await.unwrap(), None);
+    assert_eq!(store.events(&first.id).await.unwrap().len(), 1);
 }
 
-#[tokio::test]
-async fn the_same_key_with_another_fingerprint_is_a_conflict() {
-    let store = Store::open_temporary().unwrap();
+async fn the_same_key_with_another_fingerprint_is_a_conflict(store: Store) {
     let first = created(&store, &draft("PL-1", "k1")).await;
     let outcome = store
         .create_draft(&draft("PL-2", "k1"), "other", None, Source::Tool)
         .await
         .unwrap();
     assert_eq!(outcome, DraftOutcome::Conflict { existing: first });
-    assert_eq!(store.len(), 1);
+    assert_eq!(store.len().await.unwrap(), 1);
     // Another organization may use the same key freely.
     let mut elsewhere = draft("PL-3", "k1");
     elsewhere.organization = "acme".into();
     created(&store, &elsewhere).await;
-    assert_eq!(store.len(), 2);
+    assert_eq!(store.len().await.unwrap(), 2);
 }
 
-#[tokio::test]
-async fn an_expired_claim_is_replaced_by_the_new_draft() {
-    let store = Store::open_temporary().unwrap();
+async fn an_expired_claim_is_replaced_by_the_new_draft(store: Store) {
     let old = store
         .create_draft(
             &draft("PL-1", "k1"),
@@ -145,7 +184,7 @@ async fn an_expired_claim_is_replaced_by_the_new_draft() {
         .await
         .unwrap();
     assert_eq!(outcome, DraftOutcome::Created(after_expiry.clone()));
-    assert_eq!(store.len(), 2);
+    assert_eq!(store.len().await.unwrap(), 2);
     // The claim now names the new payment, and never expires.
     let mut later = draft("PL-3", "k1");
     later.created_at = Timestamp(i64::MAX);
@@ -154,12 +193,10 @@ async fn an_expired_claim_is_replaced_by_the_new_draft() {
         .await
         .unwrap();
     assert_eq!(outcome, DraftOutcome::Existing(after_expiry));
-    assert!(store.check_consistency().unwrap().is_empty());
+    assert!(store.check_consistency().await.unwrap().is_empty());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn thirty_two_concurrent_creates_with_one_key_store_exactly_one_payment() {
-    let store = Store::open_temporary().unwrap();
+async fn thirty_two_concurrent_creates_with_one_key_store_exactly_one_payment(store: Store) {
     let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(32));
     let tasks: Vec<_> = (0..32)
         .map(|_| {
@@ -184,52 +221,40 @@ async fn thirty_two_concurrent_creates_with_one_key_store_exactly_one_payment() 
     }
     assert_eq!(winners.len(), 1);
     assert!(existing.iter().all(|p| *p == winners[0]));
-    assert_eq!(store.len(), 1);
-    assert_eq!(store.list(None, None, 100).unwrap(), winners);
-    assert!(store.check_consistency().unwrap().is_empty());
+    assert_eq!(store.len().await.unwrap(), 1);
+    assert_eq!(store.list(None, None, 100).await.unwrap(), winners);
+    assert!(store.check_consistency().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn going_pending_indexes_the_token_and_the_flow_order_and_moves_the_due_entry() {
-    let store = Store::open_temporary().unwrap();
+async fn going_pending_indexes_the_token_and_the_flow_order_and_moves_the_due_entry(store: Store) {
     let p = created(&store, &draft("PL-1", "k1")).await;
-    assert_eq!(store.by_token("tok_1").unwrap(), None);
-    assert_eq!(store.due(Timestamp(2_000), 10).unwrap(), vec![p.clone()]);
+    assert_eq!(store.by_token("tok_1").await.unwrap(), None);
+    assert_eq!(store.due(Timestamp(2_000), 10).await.unwrap(), vec![p.clone()]);
     let p = changed(&store, &p.id, pending("tok_1", "9001"), 1_500).await;
-    assert_eq!(store.by_token("tok_1").unwrap(), Some(p.clone()));
-    assert_eq!(store.by_gateway_ref("9001").unwrap(), Some(p.clone()));
-    assert_eq!(store.by_gateway_ref("900").unwrap(), None);
+    assert_eq!(store.by_token("tok_1").await.unwrap(), Some(p.clone()));
+    assert_eq!(store.by_gateway_ref("9001").await.unwrap(), Some(p.clone()));
+    assert_eq!(store.by_gateway_ref("900").await.unwrap(), None);
     // Pending reschedules the first check (2_000 -> 50_000): the due entry moved.
-    assert!(store.due(Timestamp(49_999), 10).unwrap().is_empty());
-    assert_eq!(store.due(Timestamp(50_000), 10).unwrap(), vec![p.clone()]);
-    assert_eq!(store.status_counts()[1], (PaymentStatus::Pending, 1));
-    assert_eq!(store.status_counts()[0], (PaymentStatus::Draft, 0));
+    assert!(store.due(Timestamp(49_999), 10).await.unwrap().is_empty());
+    assert_eq!(store.due(Timestamp(50_000), 10).await.unwrap(), vec![p.clone()]);
+    assert_eq!(store.status_counts().await.unwrap()[1], (PaymentStatus::Pending, 1));
+    assert_eq!(store.status_counts().await.unwrap()[0], (PaymentStatus::Draft, 0));
 }
 
-#[tokio::test]
-async fn due_returns_only_due_payments_earliest_first_and_drops_a_final_one() {
-    let store = Store::open_temporary().unwrap();
+async fn due_returns_only_due_payments_earliest_first_and_drops_a_final_one(store: Store) {
     let mut ids = Vec::new();
     for (i, at) in [3_000, 1_000, 2_000, 9_000].into_iter().enumerate() {
         let mut d = draft(&format!("PL-{i}"), &format!("k{i}"));
         d.next_check_at = Some(Timestamp(at));
         ids.push(created(&store, &d).await.id);
     }
-    let due = |now, limit| -> Vec<String> {
-        store
-            .due(Timestamp(now), limit)
-            .unwrap()
-            .into_iter()
-            .map(|p| p.id)
-            .collect()
-    };
     assert_eq!(
-        due(3_000, 10),
+        due_ids(&store, 3_000, 10).await,
         vec![ids[1].clone(), ids[2].clone(), ids[0].clone()]
     );
-    assert_eq!(due(2_999, 10), vec![ids[1].clone(), ids[2].clone()]);
-    assert_eq!(due(3_000, 1), vec![ids[1].clone()]);
-    assert!(due(999, 10).is_empty());
+    assert_eq!(due_ids(&store, 2_999, 10).await, vec![ids[1].clone(), ids[2].clone()]);
+    assert_eq!(due_ids(&store, 3_000, 1).await, vec![ids[1].clone()]);
+    assert!(due_ids(&store, 999, 10).await.is_empty());
 
     changed(
         &store,
@@ -240,31 +265,29 @@ async fn due_returns_only_due_payments_earliest_first_and_drops_a_final_one() {
         1_200,
     )
     .await;
-    assert_eq!(due(3_000, 10), vec![ids[2].clone(), ids[0].clone()]);
+    assert_eq!(due_ids(&store, 3_000, 10).await, vec![ids[2].clone(), ids[0].clone()]);
 
     store
         .reschedule(&ids[2], Some(Timestamp(10_000)), 3)
         .await
         .unwrap();
     store.reschedule(&ids[0], None, 1).await.unwrap();
-    assert!(due(9_999, 10) == vec![ids[3].clone()]);
-    assert_eq!(due(i64::MAX, 10), vec![ids[3].clone(), ids[2].clone()]);
-    let p = store.get(&ids[2]).unwrap().unwrap();
+    assert!(due_ids(&store, 9_999, 10).await == vec![ids[3].clone()]);
+    assert_eq!(due_ids(&store, i64::MAX, 10).await, vec![ids[3].clone(), ids[2].clone()]);
+    let p = store.get(&ids[2]).await.unwrap().unwrap();
     assert_eq!(
         (p.next_check_at, p.check_attempts, p.version),
         (Some(Timestamp(10_000)), 3, 1)
     );
-    assert_eq!(store.events(&ids[2]).unwrap().len(), 1);
+    assert_eq!(store.events(&ids[2]).await.unwrap().len(), 1);
     assert!(matches!(
         store.reschedule("ent_missing", None, 0).await,
         Err(StoreError::NotFound(_))
     ));
-    assert!(store.check_consistency().unwrap().is_empty());
+    assert!(store.check_consistency().await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn an_entity_prefix_never_matches_a_longer_entity() {
-    let store = Store::open_temporary().unwrap();
+async fn an_entity_prefix_never_matches_a_longer_entity(store: Store) {
     let mut a = draft("PL-1", "k1");
     a.entity_id = Some("a".into());
     let mut ab = draft("PL-2", "k2");
@@ -275,12 +298,12 @@ async fn an_entity_prefix_never_matches_a_longer_entity() {
     for p in [&a, &ab, &a_elsewhere] {
         created(&store, p).await;
     }
-    assert_eq!(store.by_entity("default", "a").unwrap(), vec![a]);
-    assert_eq!(store.by_entity("default", "ab").unwrap(), vec![ab]);
-    assert_eq!(store.by_entity("defaultx", "a").unwrap(), vec![a_elsewhere]);
-    assert!(store.by_entity("default", "").unwrap().is_empty());
+    assert_eq!(store.by_entity("default", "a").await.unwrap(), vec![a]);
+    assert_eq!(store.by_entity("default", "ab").await.unwrap(), vec![ab]);
+    assert_eq!(store.by_entity("defaultx", "a").await.unwrap(), vec![a_elsewhere]);
+    assert!(store.by_entity("default", "").await.unwrap().is_empty());
     assert!(matches!(
-        store.by_entity("default", "a\0b"),
+        store.by_entity("default", "a\0b").await,
         Err(StoreError::InvalidInput(_))
     ));
 }
@@ -299,41 +322,41 @@ async fn a_reopened_directory_shows_every_payment_index_event_config_and_confirm
             .unwrap();
         store
             .put_config("default", "development", b"sealed-1")
-            .unwrap();
-        store.put_config("acme", "production", b"sealed-2").unwrap();
-        store.record_confirmation(br#"{"token":"a"}"#).unwrap();
-        store.record_confirmation(br#"{"token":"b"}"#).unwrap();
+            .await.unwrap();
+        store.put_config("acme", "production", b"sealed-2").await.unwrap();
+        store.record_confirmation(br#"{"token":"a"}"#).await.unwrap();
+        store.record_confirmation(br#"{"token":"b"}"#).await.unwrap();
         store.flush().await.unwrap();
-        (p, store.get(&q.id).unwrap().unwrap())
+        (p, store.get(&q.id).await.unwrap().unwrap())
     };
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.get(&p.id).unwrap(), Some(p.clone()));
-    assert_eq!(store.by_token("tok_1").unwrap(), Some(p.clone()));
-    assert_eq!(store.by_gateway_ref("77").unwrap(), Some(p.clone()));
-    assert_eq!(store.events(&p.id).unwrap().len(), 2);
-    assert_eq!(store.due(Timestamp(1_600), 10).unwrap(), vec![q]);
-    assert_eq!(store.len(), 2);
+    assert_eq!(store.get(&p.id).await.unwrap(), Some(p.clone()));
+    assert_eq!(store.by_token("tok_1").await.unwrap(), Some(p.clone()));
+    assert_eq!(store.by_gateway_ref("77").await.unwrap(), Some(p.clone()));
+    assert_eq!(store.events(&p.id).await.unwrap().len(), 2);
+    assert_eq!(store.due(Timestamp(1_600), 10).await.unwrap(), vec![q]);
+    assert_eq!(store.len().await.unwrap(), 2);
     assert_eq!(
-        store.status_counts()[..2],
+        store.status_counts().await.unwrap()[..2],
         [(PaymentStatus::Draft, 1), (PaymentStatus::Pending, 1)]
     );
     assert_eq!(
-        store.get_config("acme", "production").unwrap(),
+        store.get_config("acme", "production").await.unwrap(),
         Some(b"sealed-2".to_vec())
     );
-    assert_eq!(store.get_config("acme", "development").unwrap(), None);
-    let configs = store.list_configs().unwrap();
+    assert_eq!(store.get_config("acme", "development").await.unwrap(), None);
+    let configs = store.list_configs().await.unwrap();
     assert_eq!(
         configs[0],
         ("acme".into(), "production".into(), b"sealed-2".to_vec())
     );
     assert_eq!(configs.len(), 2);
     assert_eq!(
-        store.confirmations(1).unwrap(),
+        store.confirmations(1).await.unwrap(),
         vec![br#"{"token":"b"}"#.to_vec()]
     );
-    assert_eq!(store.confirmations(10).unwrap().len(), 2);
-    assert!(store.check_consistency().unwrap().is_empty());
+    assert_eq!(store.confirmations(10).await.unwrap().len(), 2);
+    assert!(store.check_consistency().await.unwrap().is_empty());
 }
 
 #[tokio::test]
@@ -367,13 +390,13 @@ async fn the_consistency_check_is_clean_on_a_healthy_ledger_and_names_a_broken_i
     let p = created(&store, &draft("PL-1", "k1")).await;
     changed(&store, &p.id, pending("tok_1", "1"), 1_100).await;
     created(&store, &draft("PL-2", "k2")).await;
-    assert_eq!(store.check_consistency().unwrap(), Vec::<String>::new());
+    assert_eq!(store.check_consistency().await.unwrap(), Vec::<String>::new());
 
     let db = store.db();
     let commerce = db.open_tree(layout::REFERENCE_INDEX).unwrap();
     let (first, _) = commerce.first().unwrap().unwrap();
     commerce.remove(first).unwrap();
-    let problems = store.check_consistency().unwrap();
+    let problems = store.check_consistency().await.unwrap();
     assert_eq!(problems.len(), 1, "{problems:?}");
     assert!(problems[0].contains("no entry"), "{problems:?}");
 
@@ -387,7 +410,7 @@ async fn the_consistency_check_is_clean_on_a_healthy_ledger_and_names_a_broken_i
     token
         .insert(format!("tok_2\0{}", p.id).as_bytes(), b"".as_slice())
         .unwrap();
-    let problems = store.check_consistency().unwrap();
+    let problems = store.check_consistency().await.unwrap();
     assert_eq!(problems.len(), 3, "{problems:?}");
     assert!(
         problems

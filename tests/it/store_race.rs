@@ -123,17 +123,17 @@ async fn sixty_four_racing_paid_and_failed_give_one_winner_and_one_event_per_cha
         kinds == [EventKind::Paid] || kinds == [EventKind::Failed, EventKind::Corrected],
         "changes {kinds:?}"
     );
-    let events = store.events(&p.id).unwrap();
+    let events = store.events(&p.id).await.unwrap();
     assert_eq!(events.len(), 2 + changed.len(), "one new event per change");
     assert_eq!(
         events[2..].to_vec(),
         changed.iter().map(|(_, e)| e.clone()).collect::<Vec<_>>()
     );
-    let stored = store.get(&p.id).unwrap().unwrap();
+    let stored = store.get(&p.id).await.unwrap().unwrap();
     let (last, _) = changed.last().unwrap();
     assert_eq!(&stored, last, "the stored payment is the last winner's");
     assert_eq!(stored.status, PaymentStatus::Paid);
-    assert!(store.check_consistency().unwrap().is_empty());
+    assert!(store.check_consistency().await.unwrap().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -159,14 +159,14 @@ async fn sixty_four_racing_failures_change_the_payment_exactly_once() {
         .count();
     assert_eq!(unchanged, TASKS - 1);
     let (winner, event) = &changed[0];
-    assert_eq!(store.events(&p.id).unwrap().len(), 3);
-    assert_eq!(store.get(&p.id).unwrap().as_ref(), Some(winner));
+    assert_eq!(store.events(&p.id).await.unwrap().len(), 3);
+    assert_eq!(store.get(&p.id).await.unwrap().as_ref(), Some(winner));
     assert_eq!(
         event.detail.as_deref(),
         winner.failure_reason.map(|r| r.as_str())
     );
-    assert_eq!(store.status_counts()[3], (PaymentStatus::Failed, 1));
-    assert_eq!(store.status_counts()[1], (PaymentStatus::Pending, 0));
+    assert_eq!(store.status_counts().await.unwrap()[3], (PaymentStatus::Failed, 1));
+    assert_eq!(store.status_counts().await.unwrap()[1], (PaymentStatus::Pending, 0));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -186,10 +186,10 @@ async fn sixty_four_racing_payments_record_one_paid_at_and_refuse_nothing() {
             .iter()
             .all(|o| !matches!(o, ApplyOutcome::Refused { .. }))
     );
-    let stored = store.get(&p.id).unwrap().unwrap();
+    let stored = store.get(&p.id).await.unwrap().unwrap();
     assert_eq!(
         stored.paid_at, changed[0].0.paid_at,
         "the winner's paid_at is the one stored"
     );
-    assert_eq!(store.events(&p.id).unwrap().len(), 3);
+    assert_eq!(store.events(&p.id).await.unwrap().len(), 3);
 }

@@ -37,7 +37,7 @@ async fn settling_paid_confirms_the_payment_paid_with_exactly_one_paid_event() {
     let paid = settle_and_wait(&h, Outcome::Paid, PaymentStatus::Paid).await;
     assert!(paid.paid_at.is_some());
     h.idle().await;
-    let events = h.store.events(&paid.id).unwrap();
+    let events = h.store.events(&paid.id).await.unwrap();
     assert_eq!(
         events.iter().filter(|e| e.kind == EventKind::Paid).count(),
         1,

@@ -163,7 +163,7 @@ impl Harness {
     }
 
     pub fn get(&self, id: &str) -> Payment {
-        self.store.get(id).unwrap().expect("payment exists")
+        self.store.expect_sled().get(id).unwrap().expect("payment exists")
     }
 
     /// POSTs a confirmation body to `/webhook/flow`; returns the status and how long it took.
@@ -199,7 +199,7 @@ impl Harness {
     }
 
     pub fn confirmations(&self) -> Vec<ConfirmationEntry> {
-        webhook::list_confirmations(&self.store, 1000).unwrap()
+        futures::executor::block_on(webhook::list_confirmations(&self.store, 1000)).unwrap()
     }
 
     pub fn confirmations_for(&self, token: &str) -> Vec<ConfirmationEntry> {
@@ -215,7 +215,7 @@ impl Harness {
 
     /// The number of events of the payment, from the ledger.
     pub fn event_count(&self, id: &str) -> usize {
-        self.store.events(id).unwrap().len()
+        self.store.expect_sled().events(id).unwrap().len()
     }
 }
 

@@ -9,10 +9,10 @@
 use super::codec;
 use super::index::Index;
 use super::layout;
-use super::{Store, StoreError};
+use super::{SledStore, StoreError};
 use crate::domain::{Payment, PaymentEvent, PaymentStatus, Timestamp};
 
-impl Store {
+impl SledStore {
     pub fn get(&self, id: &str) -> Result<Option<Payment>, StoreError> {
         let inner = self.inner()?;
         let t = &inner.trees;

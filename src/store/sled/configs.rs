@@ -5,9 +5,9 @@
 //! returns; from async code call it via `spawn_blocking`.
 
 use super::layout;
-use super::{Store, StoreError};
+use super::{SledStore, StoreError};
 
-impl Store {
+impl SledStore {
     /// Stores the config of (organization, environment), durably (flushes before returning).
     pub fn put_config(
         &self,

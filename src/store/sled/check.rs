@@ -11,10 +11,10 @@
 use super::codec::{self, Claim};
 use super::index::Index;
 use super::layout;
-use super::{Store, StoreError};
+use super::{SledStore, StoreError};
 use crate::domain::{Payment, PaymentEvent, PaymentStatus};
 
-/// What [`Store::verify`] found.
+/// What [`SledStore::verify`] found.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Verification {
     /// Payments by status, as stored.
@@ -25,8 +25,8 @@ pub struct Verification {
     pub problems: Vec<String>,
 }
 
-impl Store {
-    /// Decodes every payment, event and claim and runs [`Store::check_consistency`]
+impl SledStore {
+    /// Decodes every payment, event and claim and runs [`SledStore::check_consistency`]
     /// (`paylink ledger verify`). A full scan: call on a quiet ledger.
     pub fn verify(&self) -> Result<Verification, StoreError> {
         let problems = self.check_consistency()?;

@@ -15,7 +15,7 @@ use super::codec::{self, Claim};
 use super::counts::StatusCounts;
 use super::index::Index;
 use super::layout;
-use super::{ApplyOutcome, CommitMode, DraftOutcome, Inner, Store, StoreError, Tx, blocking};
+use super::{ApplyOutcome, CommitMode, DraftOutcome, Inner, SledStore, StoreError, Tx, blocking};
 use crate::domain::{Applied, Payment, PaymentStatus, Source, Timestamp, Transition};
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
@@ -276,7 +276,7 @@ fn next_create_attempt(tx: &Tx<'_>, id: &str) -> Step<u32> {
     Ok(Ok(p.create_attempt))
 }
 
-impl Store {
+impl SledStore {
     /// Claim, then record: one transaction stores the idempotency claim
     /// (`organization 00 key` → payment id, fingerprint, expiry), the draft, its index
     /// entries and its `created` event. A live claim with the same fingerprint gives

@@ -74,7 +74,7 @@ use tokio::sync::oneshot;
 
 use super::Trees;
 use super::counts::StatusCounts;
-use super::error::StoreError;
+use crate::store::StoreError;
 use super::write::{Done, Op};
 
 /// How a write is made durable before it is acknowledged.
@@ -293,7 +293,7 @@ impl Ledger {
 mod tests {
     use super::*;
     use crate::domain::{Payment, PaymentStatus, Source, Timestamp, Transition, new_payment_id};
-    use crate::store::{ApplyOutcome, DraftOutcome, Store, layout};
+    use crate::store::{ApplyOutcome, DraftOutcome, SledStore, layout};
 
     fn draft(key: &str) -> Payment {
         let mut p = crate::domain::payment::tests::draft();
@@ -331,7 +331,7 @@ mod tests {
     /// writing) fails alone, leaving none of its writes behind.
     #[tokio::test]
     async fn ops_in_one_batch_see_each_other_and_fail_alone() {
-        let store = Store::open_temporary().unwrap();
+        let store = SledStore::open_temporary().unwrap();
         let broken = draft("broken");
         store
             .create_draft(&broken, "fp", None, Source::Tool)

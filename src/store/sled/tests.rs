@@ -2,7 +2,7 @@
 //! property test: the store applies transitions exactly as `Payment::apply` folds them.
 //! The scenario tests (idempotency races, reopening, crashes) are in `tests/store_*.rs`.
 
-use super::{ApplyOutcome, DraftOutcome, Store, StoreError};
+use super::{ApplyOutcome, DraftOutcome, SledStore, StoreError};
 use crate::domain::{
     Applied, EventKind, FailureReason, Payment, PaymentStatus, Source, Timestamp, Transition,
     new_payment_id,
@@ -26,7 +26,7 @@ fn pending(token: &str, flow_order: &str) -> Transition {
     }
 }
 
-async fn created(store: &Store, p: &Payment) -> Payment {
+async fn created(store: &SledStore, p: &Payment) -> Payment {
     match store
         .create_draft(p, "fp", None, Source::Tool)
         .await
@@ -37,7 +37,7 @@ async fn created(store: &Store, p: &Payment) -> Payment {
     }
 }
 
-async fn changed(store: &Store, id: &str, t: Transition, now: i64) -> Payment {
+async fn changed(store: &SledStore, id: &str, t: Transition, now: i64) -> Payment {
     match store
         .apply(id, &t, Source::Webhook, Timestamp(now))
         .await
@@ -50,7 +50,7 @@ async fn changed(store: &Store, id: &str, t: Transition, now: i64) -> Payment {
 
 #[tokio::test]
 async fn keys_with_nul_and_drafts_that_are_not_new_are_refused() {
-    let store = Store::open_temporary().unwrap();
+    let store = SledStore::open_temporary().unwrap();
     let mut bad = draft("PL\0x", "k1");
     assert!(matches!(
         store.create_draft(&bad, "fp", None, Source::Tool).await,
@@ -82,7 +82,7 @@ async fn keys_with_nul_and_drafts_that_are_not_new_are_refused() {
 
 #[tokio::test]
 async fn events_run_from_one_to_the_version_without_gaps() {
-    let store = Store::open_temporary().unwrap();
+    let store = SledStore::open_temporary().unwrap();
     let p = created(&store, &draft("PL-1", "k1")).await;
     changed(&store, &p.id, pending("tok_1", "1"), 1_100).await;
     changed(
@@ -141,7 +141,7 @@ async fn events_run_from_one_to_the_version_without_gaps() {
 
 #[tokio::test]
 async fn list_is_newest_first_and_filters_by_organization_and_status() {
-    let store = Store::open_temporary().unwrap();
+    let store = SledStore::open_temporary().unwrap();
     let mut ids = Vec::new();
     for i in 0..5 {
         let mut d = draft(&format!("PL-{i}"), &format!("k{i}"));
@@ -205,7 +205,7 @@ mod property {
         fn applying_any_sequence_equals_folding_payment_apply(seq in prop::collection::vec(transition(), 0..12)) {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
             rt.block_on(async {
-                let store = Store::open_temporary().unwrap();
+                let store = SledStore::open_temporary().unwrap();
                 let mut model = created(&store, &draft("PL-1", "k1")).await;
                 let mut model_events = vec![model.created_event(Source::Tool)];
                 for (i, t) in seq.iter().enumerate() {

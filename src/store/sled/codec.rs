@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use super::error::StoreError;
+use crate::store::StoreError;
 use super::layout;
 use crate::domain::{PaymentStatus, Timestamp};
 

@@ -13,7 +13,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use super::{Store, StoreError};
+use super::{SledStore, StoreError};
 
 /// Entries kept (about 320 bytes each: ~32 MB at the cap).
 pub const CONFIRMATION_LOG_CAP: u64 = 100_000;
@@ -35,7 +35,7 @@ impl Counted {
     }
 }
 
-impl Store {
+impl SledStore {
     /// Appends an entry; returns its id.
     pub fn record_confirmation(&self, entry_json: &[u8]) -> Result<u64, StoreError> {
         let inner = self.writable_inner()?;
@@ -111,11 +111,11 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Store;
+    use super::super::SledStore;
 
     #[test]
     fn the_confirmation_log_is_trimmed_to_its_cap_oldest_first() {
-        let store = Store::open_temporary().unwrap();
+        let store = SledStore::open_temporary().unwrap();
         for i in 0..50u32 {
             store
                 .record_confirmation(format!("{{\"n\":{i}}}").as_bytes())
@@ -137,14 +137,14 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let total = CONFIRMATION_LOG_CAP + TRIM_EVERY + 10;
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = SledStore::open(dir.path()).unwrap();
             for _ in 0..total {
                 store.record_confirmation(b"{}").unwrap();
                 assert!(store.confirmation_count() < CONFIRMATION_LOG_CAP + TRIM_EVERY);
             }
             assert_eq!(store.confirmation_count(), CONFIRMATION_LOG_CAP + 10);
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = SledStore::open(dir.path()).unwrap();
         assert_eq!(store.confirmation_count(), CONFIRMATION_LOG_CAP + 10);
         assert_eq!(
             store.confirmations(usize::MAX).unwrap().len() as u64,

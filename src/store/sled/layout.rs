@@ -30,7 +30,7 @@
 //! reference or a gateway reference (two organizations, or a gateway's test and live accounts
 //! numbering orders independently), and an index must never lose one of them.
 
-use super::error::StoreError;
+use crate::store::StoreError;
 use crate::domain::Timestamp;
 
 pub const META: &str = "meta";

@@ -7,7 +7,7 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::codec::{self, StatusOnly};
-use super::error::StoreError;
+use crate::store::StoreError;
 use super::layout;
 use crate::domain::PaymentStatus;
 

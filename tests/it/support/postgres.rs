@@ -1,0 +1,163 @@
+//! A throwaway PostgreSQL cluster for the tests, started from the machine's own binaries
+//! (`initdb`, `pg_ctl`) in a temp dir on a free loopback port, and a fresh database per
+//! test. No hand setup and nothing reached beyond loopback.
+//!
+//! - One cluster per test process, started on first use. A watchdog shell stops it (by the
+//!   postmaster's pid) once this process has gone, however it ended.
+//! - As root (CI), the cluster runs as the `postgres` user (or `nobody`): PostgreSQL
+//!   refuses to run as root.
+//! - Without PostgreSQL binaries, [`database`] returns None after saying loudly that the
+//!   PostgreSQL tests did not run; under `CI=true` it panics instead, so CI cannot pass
+//!   without them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+pub struct Cluster {
+    pub port: u16,
+    _dir: tempfile::TempDir,
+}
+
+static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
+static NEXT_DB: AtomicU32 = AtomicU32::new(0);
+
+/// Where `initdb` and `pg_ctl` are: `PAYLINK_PG_BIN`, the PATH, or Debian's layout.
+fn bin_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("PAYLINK_PG_BIN") {
+        return Some(PathBuf::from(dir));
+    }
+    if let Ok(out) = Command::new("sh")
+        .args(["-c", "command -v initdb"])
+        .output()
+        && out.status.success()
+    {
+        let p = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+        // /usr/local/bin/initdb may be a symlink into the real bin dir: pg_ctl is beside it.
+        if let Some(dir) = p.parent()
+            && dir.join("pg_ctl").exists()
+        {
+            return Some(dir.to_path_buf());
+        }
+    }
+    let mut found: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join("bin"))
+        .filter(|b| b.join("initdb").exists())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// The user the cluster runs as when this process is root.
+fn service_user() -> &'static str {
+    let has = |u: &str| Command::new("id").arg(u).output().is_ok_and(|o| o.status.success());
+    if has("postgres") { "postgres" } else { "nobody" }
+}
+
+/// Runs a PostgreSQL program, as the service user when we are root.
+fn run(bin: &Path, program: &str, args: &[&str]) {
+    let exe = bin.join(program);
+    let mut cmd = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", service_user(), "--"]).arg(&exe);
+        c
+    } else {
+        Command::new(&exe)
+    };
+    let out = cmd.args(args).output().unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
+    assert!(
+        out.status.success(),
+        "{program} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+fn start() -> Option<Cluster> {
+    let Some(bin) = bin_dir() else {
+        let msg = "PostgreSQL binaries (initdb, pg_ctl) not found: the PostgreSQL tests DID NOT RUN. \
+                   Install Debian's `postgresql` package or set PAYLINK_PG_BIN to their directory.";
+        if std::env::var("CI").is_ok_and(|v| v == "true") {
+            panic!("{msg}");
+        }
+        eprintln!("\n*** {msg} ***\n");
+        return None;
+    };
+    let dir = tempfile::Builder::new().prefix("paylink-pg-").tempdir().unwrap();
+    let data = dir.path().join("data");
+    let socket = dir.path().join("socket");
+    std::fs::create_dir(&socket).unwrap();
+    if is_root() {
+        let owner = service_user();
+        let ok = Command::new("chown")
+            .args(["-R", &format!("{owner}:"), &dir.path().display().to_string()])
+            .status()
+            .unwrap();
+        assert!(ok.success(), "cannot hand the cluster's directory to {owner}");
+    }
+    let data_s = data.display().to_string();
+    run(
+        &bin,
+        "initdb",
+        &["-D", &data_s, "-U", "paylink", "--auth=trust", "-E", "UTF8", "--no-sync"],
+    );
+    let port = free_port();
+    let opts = format!(
+        "-p {port} -h 127.0.0.1 -k {} -c fsync=off -c full_page_writes=off -c max_connections=300",
+        socket.display()
+    );
+    let log = dir.path().join("server.log").display().to_string();
+    run(&bin, "pg_ctl", &["-D", &data_s, "-o", &opts, "-l", &log, "-w", "-t", "60", "start"]);
+    let pid = std::fs::read_to_string(data.join("postmaster.pid"))
+        .ok()
+        .and_then(|s| s.lines().next().map(str::to_owned))
+        .expect("postmaster.pid names the server");
+    // Stop the server once this test process is gone (statics are never dropped).
+    let me = std::process::id();
+    Command::new("sh")
+        .args([
+            "-c",
+            &format!("while kill -0 {me} 2>/dev/null; do sleep 1; done; kill -QUIT {pid} 2>/dev/null"),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the cluster's watchdog starts");
+    Some(Cluster { port, _dir: dir })
+}
+
+/// The cluster, or None (said loudly) when this machine has no PostgreSQL.
+pub fn cluster() -> Option<&'static Cluster> {
+    CLUSTER.get_or_init(start).as_ref()
+}
+
+/// A URL of a new, empty database on the throwaway cluster.
+pub async fn database() -> Option<String> {
+    let c = cluster()?;
+    let name = format!("t{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::Relaxed));
+    let admin = format!("postgres://paylink@127.0.0.1:{}/postgres", c.port);
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .expect("the throwaway cluster accepts connections");
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await
+        .expect("a test database is created");
+    Some(format!("postgres://paylink@127.0.0.1:{}/{name}", c.port))
+}
