@@ -115,6 +115,11 @@ impl Application {
             .draft_check_after
             .max(settings.create_settle_window + settings.flow_timeout);
         let payments = Payments::new(store, gateways, ps);
+        // On PostgreSQL, every replica's changes reach this one's subscribers.
+        payments
+            .follow_shared_ledger(shutdown.child_token())
+            .await
+            .context("cannot follow the ledger's changes (LISTEN paylink_changes)")?;
         let mcp = Arc::new(McpContext {
             payments: payments.clone(),
             subscriptions: Subscriptions::default(),

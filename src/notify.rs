@@ -15,8 +15,13 @@
 //!   `retry.attempts` attempts in all; each delivery runs in its own task (at most
 //!   [`MAX_IN_FLIGHT`] at once), so one slow receiver does not hold up the others.
 //! - The secret is never logged: [`NotifyTarget`] wraps it in `SecretString`.
-//! - Delivery is at-least-once while the process runs; an event missed while paylink was
-//!   down is not replayed (the receiver can ask `payment.getStatus`).
+//! - On sled, delivery is at-least-once while the process runs; an event missed while
+//!   paylink was down is not replayed (the receiver can ask `payment.getStatus`).
+//! - On a shared PostgreSQL ledger, deliveries come from the outbox the change's own
+//!   transaction filled: one replica at a time holds each, and one committed while every
+//!   replica was down leaves when one starts. A replica that dies after the receiver
+//!   answered but before the row was cleared sends it again after the lease: receivers
+//!   de-duplicate by `webhook-id`.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -38,6 +43,10 @@ use crate::webhook::Metrics;
 
 /// Deliveries running at once.
 pub const MAX_IN_FLIGHT: usize = 16;
+
+/// On a shared ledger, how many times an outbox row is handed out (each time with all of
+/// [`NotifyRetry::attempts`]) before it is abandoned.
+pub const OUTBOX_ROUNDS: u32 = 5;
 
 /// Where one organization's notifications go.
 #[derive(Debug, Clone)]
@@ -133,6 +142,9 @@ impl Notifier {
         payments: &Payments,
         shutdown: CancellationToken,
     ) -> tokio::task::JoinHandle<()> {
+        if payments.ledger_is_shared() {
+            return self.start_outbox(payments.clone(), shutdown);
+        }
         let mut changes = payments.subscribe();
         tokio::spawn(async move {
             let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
@@ -170,6 +182,88 @@ impl Notifier {
                 });
             }
         })
+    }
+
+    /// On a shared ledger: delivers from the outbox, which the transaction of each change
+    /// to paid or failed filled, so each notification leaves from one replica at a time
+    /// however many run, and one committed while no replica was up leaves later. Each row
+    /// is leased for as long as a delivery with all its retries can take; a delivery whose
+    /// retries all failed is offered again later, up to [`OUTBOX_ROUNDS`] times.
+    fn start_outbox(self, payments: Payments, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        let mut wake = payments.subscribe();
+        tokio::spawn(async move {
+            let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+            let lease = self.retry_budget() + Duration::from_secs(30);
+            loop {
+                let free = slots.available_permits();
+                let items = if free == 0 {
+                    Vec::new()
+                } else {
+                    match payments.claim_outbox(crate::domain::Timestamp::now(), lease, free).await {
+                        Ok(items) => items,
+                        Err(e) => {
+                            tracing::warn!(error = %e, "cannot read the notification outbox");
+                            Vec::new()
+                        }
+                    }
+                };
+                for item in items {
+                    let Ok(slot) = slots.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let (me, ps, stop) = (self.clone(), payments.clone(), shutdown.clone());
+                    tokio::spawn(async move {
+                        let _slot = slot;
+                        tokio::select! {
+                            _ = stop.cancelled() => {}
+                            _ = me.deliver_from_outbox(&ps, item) => {}
+                        }
+                    });
+                }
+                // A change anywhere may have filled the outbox; else look again in a second.
+                tokio::select! {
+                    _ = shutdown.cancelled() => return,
+                    _ = wake.recv() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+        })
+    }
+
+    /// The longest one delivery with all its retries can take.
+    fn retry_budget(&self) -> Duration {
+        let mut total = Duration::ZERO;
+        for attempt in 1..=self.retry.attempts {
+            total += self.retry.timeout + self.retry.delay_after(attempt);
+        }
+        total
+    }
+
+    async fn deliver_from_outbox(&self, payments: &Payments, item: crate::store::postgres::OutboxItem) {
+        let (id, seq) = (item.payment.id.clone(), item.event.seq);
+        let change = PaymentChange {
+            payment: item.payment,
+            event: item.event,
+        };
+        let done = match self.deliver(&change).await {
+            Ok(_) => true,
+            Err(e) if item.attempts >= OUTBOX_ROUNDS => {
+                tracing::warn!(payment = %id, error = %e, rounds = item.attempts, "lifecycle notification abandoned");
+                true
+            }
+            Err(e) => {
+                let again = crate::domain::Timestamp::now()
+                    .plus_millis(self.retry.max_delay.as_millis() as i64 * i64::from(item.attempts));
+                tracing::warn!(payment = %id, error = %e, "lifecycle notification failed; offered again later");
+                if let Err(e) = payments.outbox_retry_at(&id, seq, again).await {
+                    tracing::warn!(payment = %id, error = %e, "cannot reschedule a notification");
+                }
+                false
+            }
+        };
+        if done && let Err(e) = payments.outbox_done(&id, seq).await {
+            tracing::warn!(payment = %id, error = %e, "cannot clear a delivered notification");
+        }
     }
 
     /// Delivers one change (if it is a paid/failed change of a configured organization),

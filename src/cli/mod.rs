@@ -17,6 +17,7 @@ pub mod demo;
 pub mod doctor;
 pub mod integration;
 pub mod ledger;
+pub mod migrate;
 pub mod payments;
 pub mod sandbox;
 pub mod serve;
@@ -135,6 +136,11 @@ pub enum Command {
         #[command(flatten)]
         common: Common,
     },
+    /// Create or upgrade the PostgreSQL ledger's tables (PAYLINK_DATABASE_URL), then exit.
+    Migrate {
+        #[command(flatten)]
+        common: Common,
+    },
     /// Check the ledger itself.
     Ledger {
         #[command(subcommand)]
@@ -193,6 +199,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 anyhow::bail!("doctor found problems (see the FAIL lines above)")
             }
         }
+        Command::Migrate { common } => migrate::run(&common.settings()?, &mut out).await,
         Command::Ledger { action, common } => {
             ledger::run(action, &common.settings()?, &mut out).await
         }

@@ -114,6 +114,33 @@ impl Payments {
             .map(|(at, in_flight)| in_flight.then_some(*at))
     }
 
+    /// A draft found under a claimed key that this process never tried to create is being
+    /// created by another process (a replica on the same PostgreSQL ledger) right now, or
+    /// was left by one that died. Waits, polling the ledger, until it leaves draft or its
+    /// creator's gateway call must have ended (creation + the call's timeout + a margin),
+    /// so that a retry sent to another replica returns the one payment instead of making a
+    /// second order or failing with "still in flight". Returns the payment as it is then.
+    async fn await_other_creator(&self, p: Payment) -> Result<Payment, PaymentError> {
+        if p.status != PaymentStatus::Draft || self.last_attempt(&p.id).is_some() {
+            return Ok(p);
+        }
+        let Some(entry) = self.gateways().get(&p.organization, p.environment, p.gateway) else {
+            return Ok(p);
+        };
+        let budget = entry.gateway.call_timeout() + IN_FLIGHT_MARGIN;
+        let deadline = p.created_at.plus_millis(budget.as_millis() as i64);
+        let mut latest = p;
+        while Timestamp::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+            match self.store().get(&latest.id).await? {
+                Some(now) if now.status != PaymentStatus::Draft => return Ok(now),
+                Some(now) => latest = now,
+                None => break,
+            }
+        }
+        Ok(latest)
+    }
+
     /// Records the outcome of an attempt that ended at `at`; a success needs no record.
     fn note_attempt(&self, id: &str, at: Timestamp, outcome: Option<bool>) {
         let mut attempts = self
@@ -253,7 +280,9 @@ impl Payments {
                     payment_id: existing.id,
                 });
             }
-            DraftOutcome::Existing(p) => match p.status {
+            DraftOutcome::Existing(p) => {
+                let p = self.await_other_creator(p).await?;
+                match p.status {
                 PaymentStatus::Draft => (p, true),
                 PaymentStatus::Failed
                     if p.failure_reason == Some(FailureReason::GatewayRefused) =>
@@ -274,7 +303,8 @@ impl Payments {
                         reused: true,
                     });
                 }
-            },
+                }
+            }
         };
         self.call_gateway(payment, resumed, source)
             .await

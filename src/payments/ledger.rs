@@ -38,7 +38,8 @@ impl Payments {
         self.store().status_counts().await
     }
 
-    /// Payments the reconciler should look at by `now`.
+    /// Payments the reconciler should look at by `now` (on a shared ledger, only those no
+    /// other replica holds, leased to this one).
     pub async fn due(&self, now: Timestamp, limit: usize) -> Result<Vec<Payment>, StoreError> {
         self.store().take_due(now, limit).await
     }
@@ -61,6 +62,40 @@ impl Payments {
     /// The newest confirmation log entries.
     pub async fn confirmations(&self, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
         self.store().confirmations(limit).await
+    }
+
+    /// Outbound notifications to deliver, each leased to this process (shared ledger only).
+    pub async fn claim_outbox(
+        &self,
+        now: Timestamp,
+        lease: std::time::Duration,
+        limit: usize,
+    ) -> Result<Vec<crate::store::postgres::OutboxItem>, StoreError> {
+        match self.store().postgres() {
+            Some(pg) => pg.claim_outbox(now, lease, limit).await,
+            None => Ok(Vec::new()),
+        }
+    }
+
+    /// A notification delivered or given up: it leaves the outbox.
+    pub async fn outbox_done(&self, payment_id: &str, seq: u64) -> Result<(), StoreError> {
+        match self.store().postgres() {
+            Some(pg) => pg.outbox_done(payment_id, seq).await,
+            None => Ok(()),
+        }
+    }
+
+    /// A failed delivery: offered again from `at`.
+    pub async fn outbox_retry_at(
+        &self,
+        payment_id: &str,
+        seq: u64,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
+        match self.store().postgres() {
+            Some(pg) => pg.outbox_retry_at(payment_id, seq, at).await,
+            None => Ok(()),
+        }
     }
 
     /// Whether the ledger can write right now.

@@ -174,7 +174,37 @@ impl Payments {
     }
 
     fn publish(&self, payment: Payment, event: PaymentEvent) {
+        // On a shared ledger every change, this process's own included, arrives through
+        // the ledger's feed (see `follow_shared_ledger`): publishing here too would tell
+        // subscribers twice.
+        if self.ledger_is_shared() {
+            return;
+        }
         // No receiver is fine: nobody is listening yet.
         let _ = self.inner.changes.send(PaymentChange { payment, event });
+    }
+
+    /// Whether other processes write this ledger too (PostgreSQL).
+    pub fn ledger_is_shared(&self) -> bool {
+        self.store().postgres().is_some()
+    }
+
+    /// On a shared ledger, publishes every change any process commits (LISTEN/NOTIFY) to
+    /// this process's subscribers until `shutdown`; on sled, nothing to do.
+    pub async fn follow_shared_ledger(
+        &self,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> Result<(), crate::store::StoreError> {
+        let Some(pg) = self.store().postgres() else {
+            return Ok(());
+        };
+        let mut feed = pg.changes(shutdown).await?;
+        let changes = self.inner.changes.clone();
+        tokio::spawn(async move {
+            while let Some((payment, event)) = feed.recv().await {
+                let _ = changes.send(PaymentChange { payment, event });
+            }
+        });
+        Ok(())
     }
 }

@@ -15,6 +15,7 @@ mod mcp_http;
 mod mcp_stdio;
 mod operator_cli;
 mod reconcile_payments;
+mod replicas;
 mod return_page_load;
 mod sandbox_api;
 mod store_crash;
