@@ -355,3 +355,102 @@ async fn every_due_payment_is_reconciled_exactly_once_per_round_across_replicas(
     let again = reconcile_once(&Reconciler::new(replicas[0].clone()), now).await;
     assert_eq!(again.checked, 0, "{again:?}");
 }
+
+/// A plain round-robin load balancer: each HTTP request goes to the next replica, with no
+/// stickiness of any kind. Replies are streamed back as they come.
+async fn round_robin(backends: Vec<String>) -> String {
+    use axum::body::Body;
+    use axum::extract::Request;
+    use futures::TryStreamExt;
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let http = reqwest::Client::new();
+    let app = axum::Router::new().fallback(move |req: Request| {
+        let (next, http, backends) = (next.clone(), http.clone(), backends.clone());
+        async move {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % backends.len();
+            let (parts, body) = req.into_parts();
+            let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
+            let mut out = http.request(parts.method, format!("{}{}", backends[i], parts.uri.path()));
+            for (k, v) in &parts.headers {
+                if k != "host" && k != "content-length" {
+                    out = out.header(k, v);
+                }
+            }
+            let reply = out.body(body).send().await.unwrap();
+            let mut r = axum::response::Response::builder().status(reply.status());
+            for (k, v) in reply.headers() {
+                r = r.header(k, v);
+            }
+            r.body(Body::from_stream(reply.bytes_stream().map_err(std::io::Error::other)))
+                .unwrap()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/mcp", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    url
+}
+
+/// MCP over HTTP behind a round-robin balancer: a 2026-07-28 client is served statelessly,
+/// so any replica answers any request, and a payment it created through one replica is
+/// seen (and heard paid) through the others. A 2025-11-25 client keeps its session in the
+/// replica that opened it, so it needs sticky sessions (by `mcp-session-id`): README.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_2026_client_behind_a_round_robin_balancer_is_served_by_every_replica() {
+    use rmcp::model::{ClientConfig, ProtocolVersion, ServerNotification, SubscriptionFilter};
+    use rmcp::service::{ClientLifecycleMode, ClientServiceExt};
+
+    let Some(db) = postgres::database().await else {
+        return;
+    };
+    let w = World::new().await;
+    let rs = replicas(&w, &db, 3).await;
+    let balancer = round_robin(rs.iter().map(|r| r.mcp.trim_end_matches("/mcp").to_string()).collect()).await;
+    let client = ClientConfig::default()
+        .serve_with_lifecycle(
+            StreamableHttpClientTransport::from_uri(balancer.clone()),
+            ClientLifecycleMode::Discover {
+                preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+            },
+        )
+        .await
+        .expect("server/discover through the balancer");
+    let mut created = Vec::new();
+    for i in 0..6 {
+        let r = call(
+            &client,
+            "payment.create",
+            json!({"amount": 3000 + i, "description": format!("Clase {i}"), "customerEmail": "a@gmail.com", "idempotencyKey": format!("rr-{i}")}),
+        )
+        .await;
+        created.push(structured(&r));
+    }
+    // Each one read back through the balancer, so through another replica than made it.
+    for c in &created {
+        let s = structured(&call(&client, "payment.getStatus", json!({"entityId": c["paymentId"]})).await);
+        assert_eq!(s["status"], "pending");
+    }
+    let uri = created[0]["resourceUri"].as_str().unwrap().to_string();
+    let mut sub = client
+        .listen(SubscriptionFilter::builder().resource_subscription(uri.clone()).build())
+        .await
+        .expect("subscriptions/listen through the balancer");
+    w.sandbox
+        .sandbox
+        .settle(&token_of(&created[0]), Outcome::Paid)
+        .await
+        .unwrap();
+    tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match sub.next().await.unwrap() {
+                Some(ServerNotification::ResourceUpdatedNotification(n)) if n.params.uri == uri => return,
+                Some(_) => continue,
+                None => panic!("the subscription ended"),
+            }
+        }
+    })
+    .await
+    .expect("the paid change reaches the listening replica, whichever it is");
+    let orders = creates_at_gateway(&w);
+    assert_eq!(orders, 6);
+}
