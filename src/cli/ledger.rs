@@ -1,4 +1,6 @@
 //! `paylink ledger verify`: the ledger itself, record by record and index by index.
+//! `paylink ledger export` / `import`: the whole ledger as JSON lines, to move it between
+//! backends (sled to PostgreSQL) without losing history (see `store::transfer`).
 
 use std::io::Write;
 
@@ -15,6 +17,20 @@ pub enum Action {
         #[arg(long)]
         json: bool,
     },
+    /// Write the whole ledger (payments with their events and claims, integrations still
+    /// sealed) as JSON lines, to FILE or standard output. Stop paylink first on sled.
+    Export {
+        /// Where to write; standard output when omitted.
+        #[arg(long, value_name = "FILE")]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Read an export into the ledger these settings select (e.g. with --database-url, a
+    /// PostgreSQL ledger). Payments and integrations it already holds are skipped, so a
+    /// run cut short can be repeated.
+    Import {
+        /// An export written by `paylink ledger export`.
+        file: std::path::PathBuf,
+    },
 }
 
 pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> anyhow::Result<()> {
@@ -25,6 +41,46 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
             } else {
                 anyhow::bail!("the ledger has problems (listed above)")
             }
+        }
+        Action::Export { out: file } => {
+            let store = open_store(settings).await?;
+            let moved = match &file {
+                Some(path) => {
+                    let f = std::fs::File::create(path)
+                        .map_err(|e| anyhow::anyhow!("cannot create {}: {e}", path.display()))?;
+                    let mut w = std::io::BufWriter::new(f);
+                    crate::store::transfer::export(&store, &mut w).await?
+                }
+                None => crate::store::transfer::export(&store, out).await?,
+            };
+            eprintln!(
+                "Exported {} payments ({} events, {} claims) and {} integrations; their secrets \
+                 stay sealed, so move the master key with the file.",
+                moved.payments, moved.events, moved.claims, moved.configs
+            );
+            Ok(())
+        }
+        Action::Import { file } => {
+            let f = std::fs::File::open(&file)
+                .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", file.display()))?;
+            let store = open_store(settings).await?;
+            let moved =
+                crate::store::transfer::import(&store, &mut std::io::BufReader::new(f)).await?;
+            writeln!(
+                out,
+                "Imported {} payments ({} events, {} claims) and {} integrations into {}; {} already there were left as they were.",
+                moved.payments,
+                moved.events,
+                moved.claims,
+                moved.configs,
+                store.describe_location(&settings.data_dir),
+                moved.skipped
+            )?;
+            let problems = store.check_consistency().await?;
+            if !problems.is_empty() {
+                anyhow::bail!("the ledger is inconsistent after the import: {}", problems.join("; "));
+            }
+            Ok(())
         }
     }
 }

@@ -23,6 +23,7 @@
 mod error;
 pub mod postgres;
 pub mod sled;
+pub mod transfer;
 
 use std::path::Path;
 
@@ -64,6 +65,15 @@ pub enum ApplyOutcome {
         payment: Payment,
         error: TransitionError,
     },
+}
+
+/// The idempotency claim that names a payment: for requests with this fingerprint, until
+/// `expires_at` (never when None).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClaimRecord {
+    pub fingerprint: String,
+    pub expires_at: Option<Timestamp>,
 }
 
 /// The ledger. Cheap to clone; clones share one backend.
@@ -416,6 +426,33 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => Ok(s.confirmation_count()),
             Backend::Postgres(p) => p.confirmation_count().await,
+        }
+    }
+
+    // ---- moving a ledger (`paylink ledger export` / `import`) ----
+
+    /// The claim that names `p`, if its key is still claimed by it.
+    pub async fn claim_of(&self, p: &Payment) -> Result<Option<ClaimRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.claim_of(p),
+            Backend::Postgres(pg) => pg.claim_of(p).await,
+        }
+    }
+
+    /// Inserts a whole payment record as it is (its events and claim with it); false
+    /// when a payment with its id is already stored (nothing is written then).
+    pub async fn import_payment(
+        &self,
+        p: &Payment,
+        claim: Option<&ClaimRecord>,
+        events: &[PaymentEvent],
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => {
+                let (s, p, claim, events) = (s.clone(), p.clone(), claim.cloned(), events.to_vec());
+                off_thread(move || s.import_payment(&p, claim.as_ref(), &events)).await
+            }
+            Backend::Postgres(pg) => pg.import_payment(p, claim, events).await,
         }
     }
 

@@ -10,6 +10,7 @@ mod flow_client;
 mod full_disk;
 mod fuzz;
 mod http_clients;
+mod ledger_transfer;
 mod ledger_upgrade;
 mod mcp_http;
 mod mcp_stdio;

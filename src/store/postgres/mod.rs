@@ -423,6 +423,24 @@ impl PgStore {
         Ok(n as u64)
     }
 
+    /// The claim that names `p`, if its key is still claimed by it.
+    pub async fn claim_of(&self, p: &Payment) -> Result<Option<crate::store::ClaimRecord>, StoreError> {
+        let row: Option<(String, Option<i64>)> = sqlx::query_as(
+            "SELECT fingerprint, expires_at FROM claims
+              WHERE organization = $1 AND idempotency_key = $2 AND payment_id = $3",
+        )
+        .bind(&p.organization)
+        .bind(&p.idempotency_key)
+        .bind(&p.id)
+        .fetch_optional(self.pool())
+        .await
+        .map_err(db_err)?;
+        Ok(row.map(|(fingerprint, expires_at)| crate::store::ClaimRecord {
+            fingerprint,
+            expires_at: expires_at.map(Timestamp),
+        }))
+    }
+
     /// Checks that every row agrees with its document, every payment has the events
     /// `1..=version`, and every claim points at a payment of its organization and key.
     pub async fn verify(&self) -> Result<Verification, StoreError> {

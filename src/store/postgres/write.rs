@@ -90,14 +90,19 @@ async fn append_event(tx: &mut Tx, e: &PaymentEvent) -> Result<(), StoreError> {
 }
 
 fn check_new_draft(draft: &Payment) -> Result<(), StoreError> {
-    if draft.id.is_empty() {
-        return Err(StoreError::InvalidInput("a payment id must not be empty".into()));
-    }
     if draft.status != PaymentStatus::Draft || draft.version != 1 {
         return Err(StoreError::InvalidInput(format!(
             "create_draft takes a new draft (status draft, version 1), not a {} payment at version {}",
             draft.status, draft.version
         )));
+    }
+    check_new_draft_keys(draft)
+}
+
+/// Every string of a payment that is looked up must be free of NUL (as on sled).
+fn check_new_draft_keys(draft: &Payment) -> Result<(), StoreError> {
+    if draft.id.is_empty() {
+        return Err(StoreError::InvalidInput("a payment id must not be empty".into()));
     }
     for (what, v) in [
         ("the payment id", Some(&draft.id)),
@@ -326,9 +331,10 @@ impl PgStore {
     pub async fn import_payment(
         &self,
         p: &Payment,
-        claim: Option<(&str, Option<Timestamp>)>,
+        claim: Option<&crate::store::ClaimRecord>,
         events: &[PaymentEvent],
     ) -> Result<bool, StoreError> {
+        check_new_draft_keys(p)?;
         let mut tx = self.begin().await?;
         let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM payments WHERE id = $1")
             .bind(&p.id)
@@ -343,7 +349,11 @@ impl PgStore {
         for e in events {
             append_event(&mut tx, e).await?;
         }
-        if let Some((fingerprint, expires_at)) = claim {
+        if let Some(crate::store::ClaimRecord {
+            fingerprint,
+            expires_at,
+        }) = claim
+        {
             sqlx::query(
                 "INSERT INTO claims (organization, idempotency_key, payment_id, fingerprint, expires_at)
                  VALUES ($1, $2, $3, $4, $5)

@@ -73,6 +73,7 @@ mod health;
 mod index;
 pub mod layout;
 mod read;
+mod transfer;
 mod write;
 
 #[cfg(test)]

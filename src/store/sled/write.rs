@@ -25,7 +25,7 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
 }
 
 /// Every string of a payment that goes into a key must be free of NUL.
-fn check_payment_keys(p: &Payment) -> Result<(), StoreError> {
+pub(super) fn check_payment_keys(p: &Payment) -> Result<(), StoreError> {
     if p.id.is_empty() {
         return Err(StoreError::InvalidInput(
             "a payment id must not be empty".into(),
@@ -58,7 +58,7 @@ fn read_payment(tx: &Tx<'_>, id: &str) -> TxResult<Option<Payment>> {
 }
 
 /// Writes `new` and moves its index entries from where `old` had them.
-fn write_payment(tx: &Tx<'_>, old: Option<&Payment>, new: &Payment) -> TxResult<()> {
+pub(super) fn write_payment(tx: &Tx<'_>, old: Option<&Payment>, new: &Payment) -> TxResult<()> {
     let bytes = codec::encode("the payment", new).map_err(abort)?;
     tx.payments.insert(new.id.as_bytes(), bytes)?;
     for i in Index::ALL {
@@ -79,7 +79,7 @@ fn write_payment(tx: &Tx<'_>, old: Option<&Payment>, new: &Payment) -> TxResult<
 }
 
 /// Appends an event, refusing to overwrite one already stored under its seq.
-fn append_event(tx: &Tx<'_>, event: &crate::domain::PaymentEvent) -> TxResult<()> {
+pub(super) fn append_event(tx: &Tx<'_>, event: &crate::domain::PaymentEvent) -> TxResult<()> {
     let key = layout::event_key(&event.payment_id, event.seq);
     let bytes = codec::encode("the event", event).map_err(abort)?;
     if tx.events.insert(key, bytes)?.is_some() {
