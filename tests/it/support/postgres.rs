@@ -21,6 +21,11 @@ pub struct Cluster {
 }
 
 static CLUSTER: OnceLock<Option<Cluster>> = OnceLock::new();
+
+/// Set before the first [`database`] call to keep PostgreSQL's durability (fsync on every
+/// commit) as in production; the tests turn it off for speed. `benches/replicas.rs` sets it.
+#[allow(dead_code)]
+pub static DURABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 static NEXT_DB: AtomicU32 = AtomicU32::new(0);
 
 /// Where `initdb` and `pg_ctl` are: `PAYLINK_PG_BIN`, the PATH, or Debian's layout.
@@ -117,8 +122,13 @@ fn start() -> Option<Cluster> {
         &["-D", &data_s, "-U", "paylink", "--auth=trust", "-E", "UTF8", "--no-sync"],
     );
     let port = free_port();
+    let durability = if DURABLE.load(Ordering::Relaxed) {
+        ""
+    } else {
+        "-c fsync=off -c full_page_writes=off"
+    };
     let opts = format!(
-        "-p {port} -h 127.0.0.1 -k {} -c fsync=off -c full_page_writes=off -c max_connections=300",
+        "-p {port} -h 127.0.0.1 -k {} {durability} -c max_connections=300",
         socket.display()
     );
     let log = dir.path().join("server.log").display().to_string();
