@@ -112,11 +112,17 @@ fn populate(store: &Store, n: u64, due: u64) {
         };
         batch.push(draft(i, next));
         if batch.len() == BATCH {
-            store.expect_sled().bulk_insert_unflushed(&batch).expect("bulk insert");
+            store
+                .expect_sled()
+                .bulk_insert_unflushed(&batch)
+                .expect("bulk insert");
             batch.clear();
         }
     }
-    store.expect_sled().bulk_insert_unflushed(&batch).expect("bulk insert");
+    store
+        .expect_sled()
+        .bulk_insert_unflushed(&batch)
+        .expect("bulk insert");
 }
 
 fn footprint(rt: &tokio::runtime::Runtime) {
@@ -194,7 +200,10 @@ fn single_writer(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                 let store = store.clone();
                 let drafts: Vec<Payment> = (0..iters).map(|i| draft(i, Some(NOW))).collect();
                 async move {
-                    store.expect_sled().bulk_insert_unflushed(&drafts).expect("insert");
+                    store
+                        .expect_sled()
+                        .bulk_insert_unflushed(&drafts)
+                        .expect("insert");
                     store.flush().await.expect("flush");
                     let started = Instant::now();
                     for (i, d) in drafts.iter().enumerate() {
@@ -271,7 +280,9 @@ fn due_scan(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
             disk as f64 / 1e6
         );
         assert_eq!(store.expect_sled().due(NOW, 1000).expect("due").len(), 100);
-        c.bench_function(name, |b| b.iter(|| store.expect_sled().due(NOW, 1000).expect("due")));
+        c.bench_function(name, |b| {
+            b.iter(|| store.expect_sled().due(NOW, 1000).expect("due"))
+        });
     }
 }
 

@@ -63,7 +63,9 @@ async fn spawn(sandbox_url: &str, data_dir: &std::path::Path, db: Option<&str>) 
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let (mut side, mut mcp) = (String::new(), String::new());
     while let Ok(Some(line)) = lines.next_line().await {
-        if let Some(rest) = line.strip_prefix("paylink: side listener (Flow confirmations, /healthz) at ") {
+        if let Some(rest) =
+            line.strip_prefix("paylink: side listener (Flow confirmations, /healthz) at ")
+        {
             side = rest.to_string();
         }
         if let Some(url) = line.strip_prefix("paylink: MCP over streamable HTTP at ") {
@@ -73,11 +75,21 @@ async fn spawn(sandbox_url: &str, data_dir: &std::path::Path, db: Option<&str>) 
     }
     assert!(!mcp.is_empty(), "paylink serve --http did not start");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Replica { _child: child, mcp, side }
+    Replica {
+        _child: child,
+        mcp,
+        side,
+    }
 }
 
 async fn paid(store: &Store) -> u64 {
-    store.status_counts().await.unwrap().iter().find(|(s, _)| *s == PaymentStatus::Paid).map_or(0, |(_, n)| *n)
+    store
+        .status_counts()
+        .await
+        .unwrap()
+        .iter()
+        .find(|(s, _)| *s == PaymentStatus::Paid)
+        .map_or(0, |(_, n)| *n)
 }
 
 async fn round(label: &str, db: Option<&str>, n: usize, creates: usize) {
@@ -92,7 +104,11 @@ async fn round(label: &str, db: Option<&str>, n: usize, creates: usize) {
     let mut clients = Vec::new();
     for i in 0..CLIENTS {
         let url = replicas[i % n].mcp.clone();
-        clients.push(Arc::new(().serve(StreamableHttpClientTransport::from_uri(url)).await.unwrap()));
+        clients.push(Arc::new(
+            ().serve(StreamableHttpClientTransport::from_uri(url))
+                .await
+                .unwrap(),
+        ));
     }
     let started = Instant::now();
     let tokens: Vec<String> = futures::stream::iter(0..creates)
@@ -114,7 +130,9 @@ async fn round(label: &str, db: Option<&str>, n: usize, creates: usize) {
         .await;
     let create_secs = started.elapsed().as_secs_f64();
 
-    sandbox.sandbox.drop_next_confirmations(u32::try_from(creates).unwrap());
+    sandbox
+        .sandbox
+        .drop_next_confirmations(u32::try_from(creates).unwrap());
     for t in &tokens {
         sandbox.sandbox.settle(t, Outcome::Paid).await.unwrap();
     }
@@ -124,14 +142,22 @@ async fn round(label: &str, db: Option<&str>, n: usize, creates: usize) {
         None => None,
     };
     let http = reqwest::Client::new();
-    let sides: Vec<String> = replicas.iter().map(|r| format!("{}/webhook/flow", r.side)).collect();
+    let sides: Vec<String> = replicas
+        .iter()
+        .map(|r| format!("{}/webhook/flow", r.side))
+        .collect();
     let metrics_url = format!("{}/metrics", replicas[0].side);
     let started = Instant::now();
     futures::stream::iter(tokens.iter().enumerate())
         .for_each_concurrent(CONNECTIONS, |(i, t)| {
             let (http, url) = (http.clone(), sides[i % n].clone());
             async move {
-                let r = http.post(url).form(&[("token", t.as_str())]).send().await.unwrap();
+                let r = http
+                    .post(url)
+                    .form(&[("token", t.as_str())])
+                    .send()
+                    .await
+                    .unwrap();
                 assert!(r.status().is_success());
             }
         })
@@ -141,7 +167,14 @@ async fn round(label: &str, db: Option<&str>, n: usize, creates: usize) {
         let done = if let Some(ledger) = &ledger {
             paid(ledger).await
         } else {
-            let text = http.get(&metrics_url).send().await.unwrap().text().await.unwrap();
+            let text = http
+                .get(&metrics_url)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
             text.lines()
                 .find(|l| l.starts_with("paylink_payments{status=\"paid\"}"))
                 .and_then(|l| l.rsplit(' ').next())
@@ -169,7 +202,10 @@ fn main() {
     let creates = if full { 2_000 } else { 60 };
     // PostgreSQL as in production: fsync on every commit, like sled's flush.
     postgres::DURABLE.store(true, std::sync::atomic::Ordering::Relaxed);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         println!("| ledger | payments | creates/s | verified confirmations/s |");
         println!("|---|---|---|---|");
@@ -179,7 +215,13 @@ fn main() {
                 println!("(PostgreSQL rounds skipped: no PostgreSQL binaries)");
                 return;
             };
-            round(&format!("PostgreSQL, {n} replica{}", if n > 1 { "s" } else { "" }), Some(&db), n, creates).await;
+            round(
+                &format!("PostgreSQL, {n} replica{}", if n > 1 { "s" } else { "" }),
+                Some(&db),
+                n,
+                creates,
+            )
+            .await;
         }
     });
 }

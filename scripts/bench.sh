@@ -31,6 +31,7 @@ run ledger  cargo bench --bench ledger -- --noplot
 run webhook cargo bench --bench webhook
 run mcp     cargo bench --bench mcp
 run load    cargo bench --bench load
+run replicas cargo bench --bench replicas
 # Side by side with the official Python and TypeScript SDK servers, measured with the
 # official Python SDK client and a plain HTTP/1.1 keep-alive / plain stdio client.
 cargo build --release --bin paylink

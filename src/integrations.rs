@@ -171,14 +171,17 @@ pub async fn save(
         updated_at: Timestamp::now(),
     };
     let bytes = serde_json::to_vec(&stored).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    store.put_config(&stored.organization, stored.environment.as_str(), &bytes).await?;
+    store
+        .put_config(&stored.organization, stored.environment.as_str(), &bytes)
+        .await?;
     Ok(stored)
 }
 
 /// Every stored Flow integration (secrets still sealed); Stripe's are [`list_stripe`]'s.
 pub async fn list(store: &Store) -> Result<Vec<StoredIntegration>, IntegrationError> {
     store
-        .list_configs().await?
+        .list_configs()
+        .await?
         .into_iter()
         .filter(|(_, env, _)| !env.starts_with(STRIPE_PART))
         .map(|(org, env, bytes)| {
@@ -196,7 +199,8 @@ pub async fn set_active(
     active: bool,
 ) -> Result<StoredIntegration, IntegrationError> {
     let bytes = store
-        .get_config(organization, environment.as_str()).await?
+        .get_config(organization, environment.as_str())
+        .await?
         .ok_or_else(|| IntegrationError::Missing(organization.to_string(), environment.as_str()))?;
     let mut s: StoredIntegration = serde_json::from_slice(&bytes).map_err(|e| {
         IntegrationError::Corrupt(
@@ -208,7 +212,9 @@ pub async fn set_active(
     s.active = active;
     s.updated_at = Timestamp::now();
     let bytes = serde_json::to_vec(&s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    store.put_config(organization, environment.as_str(), &bytes).await?;
+    store
+        .put_config(organization, environment.as_str(), &bytes)
+        .await?;
     Ok(s)
 }
 
@@ -409,7 +415,8 @@ pub async fn get_stripe(
 ) -> Result<Option<StoredStripeIntegration>, IntegrationError> {
     let part = stripe_part(environment);
     store
-        .get_config(organization, &part).await?
+        .get_config(organization, &part)
+        .await?
         .map(|bytes| {
             serde_json::from_slice(&bytes).map_err(|e| {
                 IntegrationError::Corrupt(organization.into(), part.clone(), e.to_string())
@@ -419,9 +426,14 @@ pub async fn get_stripe(
 }
 
 /// Writes a Stripe integration (replacing the one of its organization and environment).
-pub async fn put_stripe(store: &Store, s: &StoredStripeIntegration) -> Result<(), IntegrationError> {
+pub async fn put_stripe(
+    store: &Store,
+    s: &StoredStripeIntegration,
+) -> Result<(), IntegrationError> {
     let bytes = serde_json::to_vec(s).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    store.put_config(&s.organization, &stripe_part(s.environment), &bytes).await?;
+    store
+        .put_config(&s.organization, &stripe_part(s.environment), &bytes)
+        .await?;
     Ok(())
 }
 
@@ -438,7 +450,8 @@ pub async fn save_stripe(
     };
     let now = Timestamp::now();
     let webhook_secrets_sealed = if account.webhook_secrets.is_empty() {
-        get_stripe(store, organization, account.environment).await?
+        get_stripe(store, organization, account.environment)
+            .await?
             .map(|old| old.webhook_secrets_sealed)
             .unwrap_or_default()
     } else {
@@ -472,7 +485,8 @@ pub async fn save_stripe(
 /// Every stored Stripe integration (secrets still sealed).
 pub async fn list_stripe(store: &Store) -> Result<Vec<StoredStripeIntegration>, IntegrationError> {
     store
-        .list_configs().await?
+        .list_configs()
+        .await?
         .into_iter()
         .filter(|(_, env, _)| env.starts_with(STRIPE_PART))
         .map(|(org, env, bytes)| {
@@ -557,9 +571,11 @@ pub async fn set_stripe_active(
     environment: Environment,
     active: bool,
 ) -> Result<StoredStripeIntegration, IntegrationError> {
-    let mut s = get_stripe(store, organization, environment).await?.ok_or_else(|| {
-        IntegrationError::MissingStripe(organization.to_string(), environment.as_str())
-    })?;
+    let mut s = get_stripe(store, organization, environment)
+        .await?
+        .ok_or_else(|| {
+            IntegrationError::MissingStripe(organization.to_string(), environment.as_str())
+        })?;
     s.active = active;
     s.updated_at = Timestamp::now();
     put_stripe(store, &s).await?;

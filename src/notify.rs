@@ -189,7 +189,11 @@ impl Notifier {
     /// however many run, and one committed while no replica was up leaves later. Each row
     /// is leased for as long as a delivery with all its retries can take; a delivery whose
     /// retries all failed is offered again later, up to [`OUTBOX_ROUNDS`] times.
-    fn start_outbox(self, payments: Payments, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+    fn start_outbox(
+        self,
+        payments: Payments,
+        shutdown: CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
         let mut wake = payments.subscribe();
         tokio::spawn(async move {
             let slots = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
@@ -199,7 +203,10 @@ impl Notifier {
                 let items = if free == 0 {
                     Vec::new()
                 } else {
-                    match payments.claim_outbox(crate::domain::Timestamp::now(), lease, free).await {
+                    match payments
+                        .claim_outbox(crate::domain::Timestamp::now(), lease, free)
+                        .await
+                    {
                         Ok(items) => items,
                         Err(e) => {
                             tracing::warn!(error = %e, "cannot read the notification outbox");
@@ -239,7 +246,11 @@ impl Notifier {
         total
     }
 
-    async fn deliver_from_outbox(&self, payments: &Payments, item: crate::store::postgres::OutboxItem) {
+    async fn deliver_from_outbox(
+        &self,
+        payments: &Payments,
+        item: crate::store::postgres::OutboxItem,
+    ) {
         let (id, seq) = (item.payment.id.clone(), item.event.seq);
         let change = PaymentChange {
             payment: item.payment,
@@ -252,8 +263,9 @@ impl Notifier {
                 true
             }
             Err(e) => {
-                let again = crate::domain::Timestamp::now()
-                    .plus_millis(self.retry.max_delay.as_millis() as i64 * i64::from(item.attempts));
+                let again = crate::domain::Timestamp::now().plus_millis(
+                    self.retry.max_delay.as_millis() as i64 * i64::from(item.attempts),
+                );
                 tracing::warn!(payment = %id, error = %e, "lifecycle notification failed; offered again later");
                 if let Err(e) = payments.outbox_retry_at(&id, seq, again).await {
                     tracing::warn!(payment = %id, error = %e, "cannot reschedule a notification");

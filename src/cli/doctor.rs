@@ -62,7 +62,11 @@ pub async fn run(
                 &format!(
                     "{} ({} payments)",
                     store.describe_location(&settings.data_dir),
-                    store.status_counts().await.map(|c| c.iter().map(|(_, n)| n).sum::<u64>()).unwrap_or(0)
+                    store
+                        .status_counts()
+                        .await
+                        .map(|c| c.iter().map(|(_, n)| n).sum::<u64>())
+                        .unwrap_or(0)
                 ),
             )?;
             let flow = match crate::integrations::list(&store).await {

@@ -350,7 +350,8 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
                     set_active(&store, &organization, env, false).await?;
                 }
                 GatewayChoice::Stripe => {
-                    crate::integrations::set_stripe_active(&store, &organization, env, false).await?;
+                    crate::integrations::set_stripe_active(&store, &organization, env, false)
+                        .await?;
                 }
             }
             writeln!(
@@ -439,7 +440,8 @@ async fn stripe(args: StripeArgs, settings: &Settings, out: &mut dyn Write) -> a
             let secret_key = read_secret("--secret-key-file", &secret_key_file)?;
             let env = crate::integrations::stripe_key_environment(&secret_key)?;
             let store = open_store(settings).await?;
-            let mut stored = crate::integrations::get_stripe(&store, &organization, env).await?
+            let mut stored = crate::integrations::get_stripe(&store, &organization, env)
+                .await?
                 .ok_or_else(|| {
                     crate::integrations::IntegrationError::MissingStripe(
                         organization.clone(),
@@ -484,7 +486,8 @@ async fn stripe(args: StripeArgs, settings: &Settings, out: &mut dyn Write) -> a
                 &webhook_secret_file,
             )?)?;
             let store = open_store(settings).await?;
-            let mut stored = crate::integrations::get_stripe(&store, &organization, env).await?
+            let mut stored = crate::integrations::get_stripe(&store, &organization, env)
+                .await?
                 .ok_or_else(|| {
                     crate::integrations::IntegrationError::MissingStripe(
                         organization.clone(),

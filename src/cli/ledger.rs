@@ -78,7 +78,10 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
             )?;
             let problems = store.check_consistency().await?;
             if !problems.is_empty() {
-                anyhow::bail!("the ledger is inconsistent after the import: {}", problems.join("; "));
+                anyhow::bail!(
+                    "the ledger is inconsistent after the import: {}",
+                    problems.join("; ")
+                );
             }
             Ok(())
         }

@@ -18,7 +18,11 @@ pub async fn run(settings: &Settings, out: &mut dyn Write) -> anyhow::Result<()>
     let store = Store::connect(url.expose_secret()).await?;
     let pg = store.postgres().expect("a database URL opens PostgreSQL");
     let status = pg.migration_status().await?;
-    writeln!(out, "Ledger database {}: migrations applied.", pg.describe())?;
+    writeln!(
+        out,
+        "Ledger database {}: migrations applied.",
+        pg.describe()
+    )?;
     for (version, description, applied) in status {
         let mark = if applied { "applied" } else { "PENDING" };
         writeln!(out, "  {version:>4}  {description}  {mark}")?;

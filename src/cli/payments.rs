@@ -116,7 +116,12 @@ pub async fn list(
     Ok(())
 }
 
-pub async fn show(settings: &Settings, id: &str, json: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+pub async fn show(
+    settings: &Settings,
+    id: &str,
+    json: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
     let store = open_store(settings).await?;
     let p = store
         .get(id)

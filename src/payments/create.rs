@@ -124,7 +124,10 @@ impl Payments {
         if p.status != PaymentStatus::Draft || self.last_attempt(&p.id).is_some() {
             return Ok(p);
         }
-        let Some(entry) = self.gateways().get(&p.organization, p.environment, p.gateway) else {
+        let Some(entry) = self
+            .gateways()
+            .get(&p.organization, p.environment, p.gateway)
+        else {
             return Ok(p);
         };
         let budget = entry.gateway.call_timeout() + IN_FLIGHT_MARGIN;
@@ -283,26 +286,29 @@ impl Payments {
             DraftOutcome::Existing(p) => {
                 let p = self.await_other_creator(p).await?;
                 match p.status {
-                PaymentStatus::Draft => (p, true),
-                PaymentStatus::Failed
-                    if p.failure_reason == Some(FailureReason::GatewayRefused) =>
-                {
-                    return Err(PaymentError::Refused {
-                        gateway: p.gateway,
-                        payment_id: p.id.clone(),
-                        error: GatewayError::Rejected {
-                            reason: Refusal::Other,
-                            code: None,
-                            message: format!("{} refused this exact request earlier", p.gateway),
-                        },
-                    });
-                }
-                PaymentStatus::Pending | PaymentStatus::Paid | PaymentStatus::Failed => {
-                    return Ok(CreateOutcome {
-                        payment: p,
-                        reused: true,
-                    });
-                }
+                    PaymentStatus::Draft => (p, true),
+                    PaymentStatus::Failed
+                        if p.failure_reason == Some(FailureReason::GatewayRefused) =>
+                    {
+                        return Err(PaymentError::Refused {
+                            gateway: p.gateway,
+                            payment_id: p.id.clone(),
+                            error: GatewayError::Rejected {
+                                reason: Refusal::Other,
+                                code: None,
+                                message: format!(
+                                    "{} refused this exact request earlier",
+                                    p.gateway
+                                ),
+                            },
+                        });
+                    }
+                    PaymentStatus::Pending | PaymentStatus::Paid | PaymentStatus::Failed => {
+                        return Ok(CreateOutcome {
+                            payment: p,
+                            reused: true,
+                        });
+                    }
                 }
             }
         };

@@ -32,7 +32,9 @@ use sled::blocking as off_thread;
 pub use error::StoreError;
 pub use sled::{CommitMode, SledStore, Verification, layout};
 
-use crate::domain::{Payment, PaymentEvent, PaymentStatus, Source, Timestamp, Transition, TransitionError};
+use crate::domain::{
+    Payment, PaymentEvent, PaymentStatus, Source, Timestamp, Transition, TransitionError,
+};
 
 /// The version of the ledger's layout (sled's on-disk layout; PostgreSQL has migrations).
 pub use sled::SCHEMA_VERSION;

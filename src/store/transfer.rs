@@ -72,7 +72,12 @@ pub async fn export(store: &Store, out: &mut dyn Write) -> Result<Moved, StoreEr
         exported_at: crate::domain::Timestamp::now().rfc3339(),
         payments: payments.len() as u64,
     };
-    writeln!(out, "{}", serde_json::to_string(&header).map_err(|e| StoreError::Io(e.to_string()))?).map_err(io)?;
+    writeln!(
+        out,
+        "{}",
+        serde_json::to_string(&header).map_err(|e| StoreError::Io(e.to_string()))?
+    )
+    .map_err(io)?;
     for p in payments {
         let events = store.events(&p.id).await?;
         let claim = store.claim_of(&p).await?;
@@ -84,7 +89,12 @@ pub async fn export(store: &Store, out: &mut dyn Write) -> Result<Moved, StoreEr
             events,
             claim,
         };
-        writeln!(out, "{}", serde_json::to_string(&line).map_err(|e| StoreError::Io(e.to_string()))?).map_err(io)?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&line).map_err(|e| StoreError::Io(e.to_string()))?
+        )
+        .map_err(io)?;
     }
     for (organization, environment, bytes) in store.list_configs().await? {
         moved.configs += 1;
@@ -93,7 +103,12 @@ pub async fn export(store: &Store, out: &mut dyn Write) -> Result<Moved, StoreEr
             environment,
             sealed: BASE64.encode(bytes),
         };
-        writeln!(out, "{}", serde_json::to_string(&line).map_err(|e| StoreError::Io(e.to_string()))?).map_err(io)?;
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string(&line).map_err(|e| StoreError::Io(e.to_string()))?
+        )
+        .map_err(io)?;
     }
     out.flush().map_err(io)?;
     Ok(moved)
@@ -110,7 +125,10 @@ pub async fn import(store: &Store, input: &mut dyn BufRead) -> Result<Moved, Sto
             continue;
         }
         let bad = |e: String| {
-            StoreError::InvalidInput(format!("line {} of the export is not a paylink ledger record: {e}", n + 1))
+            StoreError::InvalidInput(format!(
+                "line {} of the export is not a paylink ledger record: {e}",
+                n + 1
+            ))
         };
         let parsed: Line = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
         match parsed {
@@ -130,7 +148,10 @@ pub async fn import(store: &Store, input: &mut dyn BufRead) -> Result<Moved, Sto
                 events,
                 claim,
             } => {
-                if store.import_payment(&payment, claim.as_ref(), &events).await? {
+                if store
+                    .import_payment(&payment, claim.as_ref(), &events)
+                    .await?
+                {
                     moved.payments += 1;
                     moved.events += events.len() as u64;
                     moved.claims += u64::from(claim.is_some());
@@ -143,11 +164,19 @@ pub async fn import(store: &Store, input: &mut dyn BufRead) -> Result<Moved, Sto
                 environment,
                 sealed,
             } => {
-                let bytes = BASE64.decode(sealed.as_bytes()).map_err(|e| bad(e.to_string()))?;
-                if store.get_config(&organization, &environment).await?.is_some() {
+                let bytes = BASE64
+                    .decode(sealed.as_bytes())
+                    .map_err(|e| bad(e.to_string()))?;
+                if store
+                    .get_config(&organization, &environment)
+                    .await?
+                    .is_some()
+                {
                     moved.skipped += 1;
                 } else {
-                    store.put_config(&organization, &environment, &bytes).await?;
+                    store
+                        .put_config(&organization, &environment, &bytes)
+                        .await?;
                     moved.configs += 1;
                 }
             }

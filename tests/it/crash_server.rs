@@ -229,13 +229,17 @@ async fn acknowledged_payments_survive_sigkill_of_the_whole_server_under_load() 
         assert!(n <= 1, "{n} Flow orders for {p:?}");
         let paid = store
             .events(&p.id)
-            .await.unwrap()
+            .await
+            .unwrap()
             .iter()
             .filter(|e| is_paid(e.kind))
             .count();
         assert!(paid <= 1, "paid {paid} times: {p:?}");
     }
-    assert_eq!(store.check_consistency().await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        store.check_consistency().await.unwrap(),
+        Vec::<String>::new()
+    );
 
     let far = Timestamp::now().plus_secs(100 * 365 * 24 * 3600);
     let report = reconcile_once(&Rig::reconciler(&payments), far).await;
@@ -256,7 +260,8 @@ async fn acknowledged_payments_survive_sigkill_of_the_whole_server_under_load() 
         assert_eq!(p.status, want, "Flow says {flow:?}: {p:?}");
         let paid = store
             .events(&p.id)
-            .await.unwrap()
+            .await
+            .unwrap()
             .iter()
             .filter(|e| is_paid(e.kind))
             .count();
@@ -270,7 +275,10 @@ async fn acknowledged_payments_survive_sigkill_of_the_whole_server_under_load() 
             assert_eq!(p.status, settled, "settled {outcome:?}: {p:?}");
         }
     }
-    assert_eq!(store.check_consistency().await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        store.check_consistency().await.unwrap(),
+        Vec::<String>::new()
+    );
     println!(
         "{rounds} SIGKILLs in {:.1} s: {} payments, {} acknowledged, {} settled, {} link lost, \
          {} drafts resolved by reconciliation ({report:?})",

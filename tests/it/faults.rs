@@ -167,7 +167,13 @@ async fn scenario(trouble: Trouble) {
     let report = w.reconcile().await;
     assert_eq!(report["errors"], 0, "{report}");
     let store = w.ledger();
-    let get = |id: &str| store.expect_sled().get(id).unwrap().expect("the payment exists");
+    let get = |id: &str| {
+        store
+            .expect_sled()
+            .get(id)
+            .unwrap()
+            .expect("the payment exists")
+    };
     let (pa, pb, pc) = (get(&a), get(&b), get(&c_id));
     if slow {
         // Flow made both orders, but their links never reached paylink.
@@ -202,7 +208,10 @@ async fn scenario(trouble: Trouble) {
             );
         }
     }
-    assert_eq!(store.check_consistency().await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        store.check_consistency().await.unwrap(),
+        Vec::<String>::new()
+    );
 }
 
 #[tokio::test]

@@ -43,7 +43,11 @@ fn draft(reference: &str, key: &str, at: i64) -> Payment {
 async fn populated(store: &Store) {
     for i in 0..6i64 {
         let d = draft(&format!("PL-{i}"), &format!("k{i}"), 1_000 + i);
-        let DraftOutcome::Created(p) = store.create_draft(&d, "fp", None, Source::Tool).await.unwrap() else {
+        let DraftOutcome::Created(p) = store
+            .create_draft(&d, "fp", None, Source::Tool)
+            .await
+            .unwrap()
+        else {
             panic!()
         };
         if i >= 1 {
@@ -54,23 +58,43 @@ async fn populated(store: &Store) {
                 expires_at: Some(Timestamp(90_000)),
                 next_check_at: Some(Timestamp(50_000)),
             };
-            store.apply(&p.id, &t, Source::Tool, Timestamp(2_000)).await.unwrap();
+            store
+                .apply(&p.id, &t, Source::Tool, Timestamp(2_000))
+                .await
+                .unwrap();
         }
         if i == 2 {
-            let t = Transition::Paid { paid_at: Timestamp(3_000) };
-            store.apply(&p.id, &t, Source::Webhook, Timestamp(3_000)).await.unwrap();
+            let t = Transition::Paid {
+                paid_at: Timestamp(3_000),
+            };
+            store
+                .apply(&p.id, &t, Source::Webhook, Timestamp(3_000))
+                .await
+                .unwrap();
         }
     }
     // A derived key whose claim expired and was taken by a newer payment.
     let old = draft("PL-old", "auto:abc", 10_000);
-    store.create_draft(&old, "fp", Some(Timestamp(10_500)), Source::Tool).await.unwrap();
+    store
+        .create_draft(&old, "fp", Some(Timestamp(10_500)), Source::Tool)
+        .await
+        .unwrap();
     let new = draft("PL-new", "auto:abc", 11_000);
     assert!(matches!(
-        store.create_draft(&new, "fp", Some(Timestamp(20_000)), Source::Tool).await.unwrap(),
+        store
+            .create_draft(&new, "fp", Some(Timestamp(20_000)), Source::Tool)
+            .await
+            .unwrap(),
         DraftOutcome::Created(_)
     ));
-    store.put_config("default", "development", b"sealed-flow").await.unwrap();
-    store.put_config("acme", "stripe:production", b"sealed-stripe").await.unwrap();
+    store
+        .put_config("default", "development", b"sealed-flow")
+        .await
+        .unwrap();
+    store
+        .put_config("acme", "stripe:production", b"sealed-stripe")
+        .await
+        .unwrap();
 }
 
 async fn exported(store: &Store) -> Vec<String> {
@@ -100,7 +124,10 @@ async fn a_sled_ledger_round_trips_through_postgresql_and_back_unchanged() {
     let pg = Store::connect(&db).await.unwrap();
     let moved = import(&pg, &mut &file[..]).await.unwrap();
     assert_eq!((moved.payments, moved.configs, moved.skipped), (8, 2, 0));
-    assert_eq!(moved.claims, 7, "the expired claim moved with the payment that holds it now");
+    assert_eq!(
+        moved.claims, 7,
+        "the expired claim moved with the payment that holds it now"
+    );
     assert_eq!(exported(&pg).await, original);
     assert!(pg.check_consistency().await.unwrap().is_empty());
     // The claims work on the new backend: a retry finds its payment.
@@ -108,10 +135,15 @@ async fn a_sled_ledger_round_trips_through_postgresql_and_back_unchanged() {
     assert_eq!(paid.status, PaymentStatus::Paid);
     let retry = draft("PL-2", "k2", 99_000);
     assert_eq!(
-        pg.create_draft(&retry, "fp", None, Source::Tool).await.unwrap(),
+        pg.create_draft(&retry, "fp", None, Source::Tool)
+            .await
+            .unwrap(),
         DraftOutcome::Existing(paid)
     );
-    assert_eq!(pg.by_token("tok_3").await.unwrap().unwrap().reference, "PL-3");
+    assert_eq!(
+        pg.by_token("tok_3").await.unwrap().unwrap().reference,
+        "PL-3"
+    );
 
     // Importing again changes nothing.
     let again = import(&pg, &mut &file[..]).await.unwrap();
@@ -134,10 +166,16 @@ async fn an_import_of_something_else_is_refused_and_writes_nothing() {
     for (input, says) in [
         ("", "no paylink-ledger header"),
         ("{\"kind\":\"payment\"}\n", "line 1"),
-        ("{\"kind\":\"paylink-ledger\",\"format\":9,\"exportedAt\":\"x\",\"payments\":0}\n", "format 9"),
+        (
+            "{\"kind\":\"paylink-ledger\",\"format\":9,\"exportedAt\":\"x\",\"payments\":0}\n",
+            "format 9",
+        ),
         ("not json\n", "line 1"),
     ] {
-        let e = import(&store, &mut input.as_bytes()).await.unwrap_err().to_string();
+        let e = import(&store, &mut input.as_bytes())
+            .await
+            .unwrap_err()
+            .to_string();
         assert!(e.contains(says), "{input:?}: {e}");
     }
     assert!(store.is_empty().await.unwrap());
@@ -163,13 +201,26 @@ async fn the_export_and_import_commands_move_a_ledger_to_postgresql() {
             .env_remove("PAYLINK_DATABASE_URL")
             .output()
             .unwrap();
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     };
     run(&["ledger", "export", "--out", file.to_str().unwrap()]);
-    let said = run(&["ledger", "import", file.to_str().unwrap(), "--database-url", &db]);
+    let said = run(&[
+        "ledger",
+        "import",
+        file.to_str().unwrap(),
+        "--database-url",
+        &db,
+    ]);
     assert!(said.contains("Imported 8 payments"), "{said}");
-    assert!(!said.contains("postgres://"), "the URL is never printed: {said}");
+    assert!(
+        !said.contains("postgres://"),
+        "the URL is never printed: {said}"
+    );
     let listed = run(&["payments", "list", "--database-url", &db, "--json"]);
     let list: serde_json::Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 8);

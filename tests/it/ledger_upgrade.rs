@@ -57,7 +57,11 @@ async fn a_schema_1_ledger_opens_with_every_payment_event_index_and_confirmation
         assert_eq!(store.expect_sled().len(), 3, "round {round}");
         for old in old_payments {
             let id = s(old, "id");
-            let p = store.get(id).await.unwrap().expect("the payment is still there");
+            let p = store
+                .get(id)
+                .await
+                .unwrap()
+                .expect("the payment is still there");
             assert_eq!(p.gateway, GatewayKind::Flow);
             assert_eq!(p.reference, s(old, "commerceOrder"));
             assert_eq!(p.gateway_ref.as_deref(), Some(s(old, "providerReference")));
@@ -70,9 +74,20 @@ async fn a_schema_1_ledger_opens_with_every_payment_event_index_and_confirmation
             // Every index still finds it.
             let token = p.gateway_token.clone().unwrap();
             assert_eq!(store.by_token(&token).await.unwrap().unwrap().id, id);
-            assert_eq!(store.by_reference(&p.reference).await.unwrap().unwrap().id, id);
+            assert_eq!(
+                store.by_reference(&p.reference).await.unwrap().unwrap().id,
+                id
+            );
             let gateway_ref = p.gateway_ref.clone().unwrap();
-            assert_eq!(store.by_gateway_ref(&gateway_ref).await.unwrap().unwrap().id, id);
+            assert_eq!(
+                store
+                    .by_gateway_ref(&gateway_ref)
+                    .await
+                    .unwrap()
+                    .unwrap()
+                    .id,
+                id
+            );
             if let Some(entity) = old["entityId"].as_str() {
                 let by_entity = store.by_entity("default", entity).await.unwrap();
                 assert_eq!(by_entity.len(), 1);
@@ -93,7 +108,10 @@ async fn a_schema_1_ledger_opens_with_every_payment_event_index_and_confirmation
             store.confirmation_count().await.unwrap(),
             old_confirmations.as_array().unwrap().len() as u64
         );
-        assert_eq!(store.check_consistency().await.unwrap(), Vec::<String>::new());
+        assert_eq!(
+            store.check_consistency().await.unwrap(),
+            Vec::<String>::new()
+        );
         let paid = store
             .status_counts()
             .await

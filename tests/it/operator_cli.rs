@@ -91,7 +91,7 @@ async fn stored_control_characters_are_escaped_and_keep_each_payment_on_one_row(
             &mut out,
         ))
     })
-        .unwrap();
+    .unwrap();
     let text = String::from_utf8(out).unwrap();
     let rows: Vec<&str> = text.lines().filter(|l| l.starts_with("ent_")).collect();
     assert_eq!(rows.len(), 1, "one payment, one row:\n{text}");
@@ -115,7 +115,7 @@ async fn stored_control_characters_are_escaped_and_keep_each_payment_on_one_row(
             &mut out,
         ))
     })
-        .unwrap();
+    .unwrap();
     let text = String::from_utf8(out).unwrap();
     let line = text.lines().find(|l| l.starts_with("description")).unwrap();
     assert!(

@@ -129,7 +129,10 @@ async fn a_replica_killed_mid_load_loses_nothing_it_acknowledged() {
         &w,
         &db,
         3,
-        &[("PAYLINK_FLOW_TIMEOUT_SECS", "2"), ("PAYLINK_CREATE_SETTLE_SECS", "1")],
+        &[
+            ("PAYLINK_FLOW_TIMEOUT_SECS", "2"),
+            ("PAYLINK_CREATE_SETTLE_SECS", "1"),
+        ],
     )
     .await;
     let mut clients = Vec::new();
@@ -152,12 +155,16 @@ async fn a_replica_killed_mid_load_loses_nothing_it_acknowledged() {
                 "idempotencyKey": format!("load-{i}"),
             });
             let r = client
-                .call_tool(rmcp::model::CallToolRequestParams::new("payment.create").with_arguments(args_map(args)))
+                .call_tool(
+                    rmcp::model::CallToolRequestParams::new("payment.create")
+                        .with_arguments(args_map(args)),
+                )
                 .await;
-            if i % 3 == 1 && matches!(&r, Ok(r) if r.is_error != Some(true)) {
-                if count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == 10 {
-                    notify.notify_one();
-                }
+            if i % 3 == 1
+                && matches!(&r, Ok(r) if r.is_error != Some(true))
+                && count.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1 == 10
+            {
+                notify.notify_one();
             }
             (i, r)
         }));
@@ -177,10 +184,18 @@ async fn a_replica_killed_mid_load_loses_nothing_it_acknowledged() {
             _ => unanswered.push(i),
         }
     }
-    assert!(acked.len() >= 70, "the two live replicas answered: {}", acked.len());
+    assert!(
+        acked.len() >= 70,
+        "the two live replicas answered: {}",
+        acked.len()
+    );
     let ledger = Store::connect(&db).await.unwrap();
     for (i, id) in &acked {
-        let p = ledger.get(id).await.unwrap().unwrap_or_else(|| panic!("create {i} acknowledged {id}, which is lost"));
+        let p = ledger
+            .get(id)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("create {i} acknowledged {id}, which is lost"));
         assert_eq!(p.status, PaymentStatus::Pending, "create {i}");
     }
     // The calls the dead replica never answered are retried at a live one with the same
@@ -198,7 +213,10 @@ async fn a_replica_killed_mid_load_loses_nothing_it_acknowledged() {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         loop {
             let r = clients[0]
-                .call_tool(rmcp::model::CallToolRequestParams::new("payment.create").with_arguments(args_map(args.clone())))
+                .call_tool(
+                    rmcp::model::CallToolRequestParams::new("payment.create")
+                        .with_arguments(args_map(args.clone())),
+                )
                 .await
                 .unwrap();
             if r.is_error != Some(true) {
@@ -222,12 +240,24 @@ async fn a_replica_killed_mid_load_loses_nothing_it_acknowledged() {
     let mut orders: HashMap<String, usize> = HashMap::new();
     for r in w.sandbox.sandbox.requests() {
         if r.endpoint == "payment/create" {
-            let order = r.params.iter().find(|(k, _)| k == "commerceOrder").map(|(_, v)| v.clone()).unwrap();
+            let order = r
+                .params
+                .iter()
+                .find(|(k, _)| k == "commerceOrder")
+                .map(|(_, v)| v.clone())
+                .unwrap();
             *orders.entry(order).or_default() += 1;
         }
     }
-    assert!(orders.values().all(|n| *n == 1), "a second order for one key: {orders:?}");
-    assert!(orders.len() >= 90 - lost_links && orders.len() <= 90, "{} orders", orders.len());
+    assert!(
+        orders.values().all(|n| *n == 1),
+        "a second order for one key: {orders:?}"
+    );
+    assert!(
+        orders.len() >= 90 - lost_links && orders.len() <= 90,
+        "{} orders",
+        orders.len()
+    );
     assert_eq!(ledger.len().await.unwrap(), 90);
     assert!(ledger.check_consistency().await.unwrap().is_empty());
 }
@@ -268,10 +298,20 @@ async fn a_confirmation_received_by_replica_a_is_pushed_to_a_subscriber_on_repli
         .await
         .unwrap();
     let confirmation = settled.confirmation.expect("a confirmation was sent");
-    assert!(confirmation.url.starts_with(&rs[0].side), "{} vs {}", confirmation.url, rs[0].side);
+    assert!(
+        confirmation.url.starts_with(&rs[0].side),
+        "{} vs {}",
+        confirmation.url,
+        rs[0].side
+    );
     hears_update(&mut updates, &uri).await;
     let s = structured(
-        &call(&on_c, "payment.getStatus", json!({"entityId": created["paymentId"]})).await,
+        &call(
+            &on_c,
+            "payment.getStatus",
+            json!({"entityId": created["paymentId"]}),
+        )
+        .await,
     );
     assert_eq!(s["status"], "paid");
 }
@@ -283,7 +323,9 @@ async fn every_due_payment_is_reconciled_exactly_once_per_round_across_replicas(
     let Some(db) = postgres::database().await else {
         return;
     };
-    let sandbox = paylink::sandbox::Sandbox::start(Default::default()).await.unwrap();
+    let sandbox = paylink::sandbox::Sandbox::start(Default::default())
+        .await
+        .unwrap();
     let account = Account::new(
         &sandbox.api_url,
         DEFAULT_API_KEY,
@@ -325,7 +367,12 @@ async fn every_due_payment_is_reconciled_exactly_once_per_round_across_replicas(
         let mut per_token: BTreeMap<String, usize> = BTreeMap::new();
         for r in sandbox.sandbox.requests() {
             if r.endpoint == "payment/getStatus" {
-                let t = r.params.iter().find(|(k, _)| k == "token").map(|(_, v)| v.clone()).unwrap_or_default();
+                let t = r
+                    .params
+                    .iter()
+                    .find(|(k, _)| k == "token")
+                    .map(|(_, v)| v.clone())
+                    .unwrap_or_default();
                 *per_token.entry(t).or_default() += 1;
             }
         }
@@ -370,7 +417,8 @@ async fn round_robin(backends: Vec<String>) -> String {
             let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % backends.len();
             let (parts, body) = req.into_parts();
             let body = axum::body::to_bytes(body, 1 << 20).await.unwrap();
-            let mut out = http.request(parts.method, format!("{}{}", backends[i], parts.uri.path()));
+            let mut out =
+                http.request(parts.method, format!("{}{}", backends[i], parts.uri.path()));
             for (k, v) in &parts.headers {
                 if k != "host" && k != "content-length" {
                     out = out.header(k, v);
@@ -381,8 +429,10 @@ async fn round_robin(backends: Vec<String>) -> String {
             for (k, v) in reply.headers() {
                 r = r.header(k, v);
             }
-            r.body(Body::from_stream(reply.bytes_stream().map_err(std::io::Error::other)))
-                .unwrap()
+            r.body(Body::from_stream(
+                reply.bytes_stream().map_err(std::io::Error::other),
+            ))
+            .unwrap()
         }
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -405,7 +455,12 @@ async fn a_2026_client_behind_a_round_robin_balancer_is_served_by_every_replica(
     };
     let w = World::new().await;
     let rs = replicas(&w, &db, 3).await;
-    let balancer = round_robin(rs.iter().map(|r| r.mcp.trim_end_matches("/mcp").to_string()).collect()).await;
+    let balancer = round_robin(
+        rs.iter()
+            .map(|r| r.mcp.trim_end_matches("/mcp").to_string())
+            .collect(),
+    )
+    .await;
     let client = ClientConfig::default()
         .serve_with_lifecycle(
             StreamableHttpClientTransport::from_uri(balancer.clone()),
@@ -427,12 +482,23 @@ async fn a_2026_client_behind_a_round_robin_balancer_is_served_by_every_replica(
     }
     // Each one read back through the balancer, so through another replica than made it.
     for c in &created {
-        let s = structured(&call(&client, "payment.getStatus", json!({"entityId": c["paymentId"]})).await);
+        let s = structured(
+            &call(
+                &client,
+                "payment.getStatus",
+                json!({"entityId": c["paymentId"]}),
+            )
+            .await,
+        );
         assert_eq!(s["status"], "pending");
     }
     let uri = created[0]["resourceUri"].as_str().unwrap().to_string();
     let mut sub = client
-        .listen(SubscriptionFilter::builder().resource_subscription(uri.clone()).build())
+        .listen(
+            SubscriptionFilter::builder()
+                .resource_subscription(uri.clone())
+                .build(),
+        )
         .await
         .expect("subscriptions/listen through the balancer");
     w.sandbox
@@ -443,7 +509,9 @@ async fn a_2026_client_behind_a_round_robin_balancer_is_served_by_every_replica(
     tokio::time::timeout(Duration::from_secs(10), async {
         loop {
             match sub.next().await.unwrap() {
-                Some(ServerNotification::ResourceUpdatedNotification(n)) if n.params.uri == uri => return,
+                Some(ServerNotification::ResourceUpdatedNotification(n)) if n.params.uri == uri => {
+                    return;
+                }
                 Some(_) => continue,
                 None => panic!("the subscription ended"),
             }

@@ -125,10 +125,15 @@ async fn a_created_draft_is_found_by_id_and_by_commerce_order(store: Store) {
         vec![p.created_event(Source::Tool)]
     );
     assert_eq!(store.len().await.unwrap(), 1);
-    assert_eq!(store.status_counts().await.unwrap()[0], (PaymentStatus::Draft, 1));
+    assert_eq!(
+        store.status_counts().await.unwrap()[0],
+        (PaymentStatus::Draft, 1)
+    );
 }
 
-async fn repeating_a_create_with_the_same_key_and_fingerprint_returns_the_existing_payment(store: Store) {
+async fn repeating_a_create_with_the_same_key_and_fingerprint_returns_the_existing_payment(
+    store: Store,
+) {
     let first = created(&store, &draft("PL-1", "k1")).await;
     let retry = draft("PL-1", "k1"); // a retry builds a new draft with a new id
     let outcome = store
@@ -229,16 +234,28 @@ async fn thirty_two_concurrent_creates_with_one_key_store_exactly_one_payment(st
 async fn going_pending_indexes_the_token_and_the_flow_order_and_moves_the_due_entry(store: Store) {
     let p = created(&store, &draft("PL-1", "k1")).await;
     assert_eq!(store.by_token("tok_1").await.unwrap(), None);
-    assert_eq!(store.due(Timestamp(2_000), 10).await.unwrap(), vec![p.clone()]);
+    assert_eq!(
+        store.due(Timestamp(2_000), 10).await.unwrap(),
+        vec![p.clone()]
+    );
     let p = changed(&store, &p.id, pending("tok_1", "9001"), 1_500).await;
     assert_eq!(store.by_token("tok_1").await.unwrap(), Some(p.clone()));
     assert_eq!(store.by_gateway_ref("9001").await.unwrap(), Some(p.clone()));
     assert_eq!(store.by_gateway_ref("900").await.unwrap(), None);
     // Pending reschedules the first check (2_000 -> 50_000): the due entry moved.
     assert!(store.due(Timestamp(49_999), 10).await.unwrap().is_empty());
-    assert_eq!(store.due(Timestamp(50_000), 10).await.unwrap(), vec![p.clone()]);
-    assert_eq!(store.status_counts().await.unwrap()[1], (PaymentStatus::Pending, 1));
-    assert_eq!(store.status_counts().await.unwrap()[0], (PaymentStatus::Draft, 0));
+    assert_eq!(
+        store.due(Timestamp(50_000), 10).await.unwrap(),
+        vec![p.clone()]
+    );
+    assert_eq!(
+        store.status_counts().await.unwrap()[1],
+        (PaymentStatus::Pending, 1)
+    );
+    assert_eq!(
+        store.status_counts().await.unwrap()[0],
+        (PaymentStatus::Draft, 0)
+    );
 }
 
 async fn due_returns_only_due_payments_earliest_first_and_drops_a_final_one(store: Store) {
@@ -252,7 +269,10 @@ async fn due_returns_only_due_payments_earliest_first_and_drops_a_final_one(stor
         due_ids(&store, 3_000, 10).await,
         vec![ids[1].clone(), ids[2].clone(), ids[0].clone()]
     );
-    assert_eq!(due_ids(&store, 2_999, 10).await, vec![ids[1].clone(), ids[2].clone()]);
+    assert_eq!(
+        due_ids(&store, 2_999, 10).await,
+        vec![ids[1].clone(), ids[2].clone()]
+    );
     assert_eq!(due_ids(&store, 3_000, 1).await, vec![ids[1].clone()]);
     assert!(due_ids(&store, 999, 10).await.is_empty());
 
@@ -265,7 +285,10 @@ async fn due_returns_only_due_payments_earliest_first_and_drops_a_final_one(stor
         1_200,
     )
     .await;
-    assert_eq!(due_ids(&store, 3_000, 10).await, vec![ids[2].clone(), ids[0].clone()]);
+    assert_eq!(
+        due_ids(&store, 3_000, 10).await,
+        vec![ids[2].clone(), ids[0].clone()]
+    );
 
     store
         .reschedule(&ids[2], Some(Timestamp(10_000)), 3)
@@ -273,7 +296,10 @@ async fn due_returns_only_due_payments_earliest_first_and_drops_a_final_one(stor
         .unwrap();
     store.reschedule(&ids[0], None, 1).await.unwrap();
     assert!(due_ids(&store, 9_999, 10).await == vec![ids[3].clone()]);
-    assert_eq!(due_ids(&store, i64::MAX, 10).await, vec![ids[3].clone(), ids[2].clone()]);
+    assert_eq!(
+        due_ids(&store, i64::MAX, 10).await,
+        vec![ids[3].clone(), ids[2].clone()]
+    );
     let p = store.get(&ids[2]).await.unwrap().unwrap();
     assert_eq!(
         (p.next_check_at, p.check_attempts, p.version),
@@ -300,7 +326,10 @@ async fn an_entity_prefix_never_matches_a_longer_entity(store: Store) {
     }
     assert_eq!(store.by_entity("default", "a").await.unwrap(), vec![a]);
     assert_eq!(store.by_entity("default", "ab").await.unwrap(), vec![ab]);
-    assert_eq!(store.by_entity("defaultx", "a").await.unwrap(), vec![a_elsewhere]);
+    assert_eq!(
+        store.by_entity("defaultx", "a").await.unwrap(),
+        vec![a_elsewhere]
+    );
     assert!(store.by_entity("default", "").await.unwrap().is_empty());
     assert!(matches!(
         store.by_entity("default", "a\0b").await,
@@ -322,10 +351,20 @@ async fn a_reopened_directory_shows_every_payment_index_event_config_and_confirm
             .unwrap();
         store
             .put_config("default", "development", b"sealed-1")
-            .await.unwrap();
-        store.put_config("acme", "production", b"sealed-2").await.unwrap();
-        store.record_confirmation(br#"{"token":"a"}"#).await.unwrap();
-        store.record_confirmation(br#"{"token":"b"}"#).await.unwrap();
+            .await
+            .unwrap();
+        store
+            .put_config("acme", "production", b"sealed-2")
+            .await
+            .unwrap();
+        store
+            .record_confirmation(br#"{"token":"a"}"#)
+            .await
+            .unwrap();
+        store
+            .record_confirmation(br#"{"token":"b"}"#)
+            .await
+            .unwrap();
         store.flush().await.unwrap();
         (p, store.get(&q.id).await.unwrap().unwrap())
     };
@@ -390,7 +429,10 @@ async fn the_consistency_check_is_clean_on_a_healthy_ledger_and_names_a_broken_i
     let p = created(&store, &draft("PL-1", "k1")).await;
     changed(&store, &p.id, pending("tok_1", "1"), 1_100).await;
     created(&store, &draft("PL-2", "k2")).await;
-    assert_eq!(store.check_consistency().await.unwrap(), Vec::<String>::new());
+    assert_eq!(
+        store.check_consistency().await.unwrap(),
+        Vec::<String>::new()
+    );
 
     let db = store.db();
     let commerce = db.open_tree(layout::REFERENCE_INDEX).unwrap();

@@ -165,8 +165,14 @@ async fn sixty_four_racing_failures_change_the_payment_exactly_once() {
         event.detail.as_deref(),
         winner.failure_reason.map(|r| r.as_str())
     );
-    assert_eq!(store.status_counts().await.unwrap()[3], (PaymentStatus::Failed, 1));
-    assert_eq!(store.status_counts().await.unwrap()[1], (PaymentStatus::Pending, 0));
+    assert_eq!(
+        store.status_counts().await.unwrap()[3],
+        (PaymentStatus::Failed, 1)
+    );
+    assert_eq!(
+        store.status_counts().await.unwrap()[1],
+        (PaymentStatus::Pending, 0)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

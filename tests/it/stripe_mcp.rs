@@ -411,7 +411,11 @@ async fn the_reconciler_settles_stripe_payments_whose_events_never_came() {
     let reconciler = Reconciler::new(payments.clone());
     let r = reconcile_once(&reconciler, Timestamp::now().plus_secs(2 * 3600)).await;
     assert_eq!((r.checked, r.changed, r.errors), (2, 1, 0), "{r:?}");
-    let got = |id: &str| futures::executor::block_on(payments.get(id)).unwrap().unwrap();
+    let got = |id: &str| {
+        futures::executor::block_on(payments.get(id))
+            .unwrap()
+            .unwrap()
+    };
     assert_eq!(got(&paid.payment.id).status, PaymentStatus::Paid);
     assert_eq!(got(&lapsed.payment.id).status, PaymentStatus::Pending);
 

@@ -30,7 +30,9 @@ impl PgStore {
         &self,
         shutdown: CancellationToken,
     ) -> Result<mpsc::Receiver<(Payment, PaymentEvent)>, StoreError> {
-        let mut listener = PgListener::connect_with(self.pool()).await.map_err(db_err)?;
+        let mut listener = PgListener::connect_with(self.pool())
+            .await
+            .map_err(db_err)?;
         listener.listen(CHANGES_CHANNEL).await.map_err(db_err)?;
         let (tx, rx) = mpsc::channel(1024);
         let store = self.clone();
@@ -62,7 +64,9 @@ impl PgStore {
                         }
                     }
                     Ok(None) => {}
-                    Err(e) => tracing::warn!(payment = %id, error = %e, "cannot read a change from the ledger"),
+                    Err(e) => {
+                        tracing::warn!(payment = %id, error = %e, "cannot read a change from the ledger")
+                    }
                 }
             }
         });
@@ -70,7 +74,11 @@ impl PgStore {
     }
 
     /// The payment as it is now and its event `seq`.
-    async fn change(&self, id: &str, seq: u64) -> Result<Option<(Payment, PaymentEvent)>, StoreError> {
+    async fn change(
+        &self,
+        id: &str,
+        seq: u64,
+    ) -> Result<Option<(Payment, PaymentEvent)>, StoreError> {
         let row: Option<(Json<Payment>, Json<PaymentEvent>)> = sqlx::query_as(
             "SELECT p.doc, e.doc FROM payments p JOIN events e ON e.payment_id = p.id
               WHERE p.id = $1 AND e.seq = $2",
@@ -134,7 +142,12 @@ impl PgStore {
     }
 
     /// A delivery failed: try again from `at`.
-    pub async fn outbox_retry_at(&self, payment_id: &str, seq: u64, at: Timestamp) -> Result<(), StoreError> {
+    pub async fn outbox_retry_at(
+        &self,
+        payment_id: &str,
+        seq: u64,
+        at: Timestamp,
+    ) -> Result<(), StoreError> {
         sqlx::query("UPDATE outbox SET lease_until = $3 WHERE payment_id = $1 AND seq = $2")
             .bind(payment_id)
             .bind(seq as i64)

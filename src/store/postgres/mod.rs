@@ -109,7 +109,10 @@ pub(super) fn db_err(e: sqlx::Error) -> StoreError {
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => StoreError::Unreachable(e.to_string()),
-        sqlx::Error::Database(d) if d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) => {
+        sqlx::Error::Database(d)
+            if d.code()
+                .is_some_and(|c| c.starts_with("08") || c.starts_with("57P")) =>
+        {
             StoreError::Unreachable(d.message().to_owned())
         }
         sqlx::Error::Decode(_) | sqlx::Error::ColumnDecode { .. } => {
@@ -141,9 +144,10 @@ impl PgStore {
                 )),
                 other => other,
             })?;
-        MIGRATOR.run(&pool).await.map_err(|e| {
-            StoreError::Io(format!("cannot migrate the ledger at {target}: {e}"))
-        })?;
+        MIGRATOR
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Io(format!("cannot migrate the ledger at {target}: {e}")))?;
         Ok(PgStore {
             shared: Arc::new(Shared {
                 pool,
@@ -163,7 +167,13 @@ impl PgStore {
                 .map_err(db_err)?;
         Ok(MIGRATOR
             .iter()
-            .map(|m| (m.version, m.description.to_string(), applied.contains(&m.version)))
+            .map(|m| {
+                (
+                    m.version,
+                    m.description.to_string(),
+                    applied.contains(&m.version),
+                )
+            })
             .collect())
     }
 
@@ -391,11 +401,13 @@ impl PgStore {
 
     /// Appends to the confirmation log, trimming it back to its cap now and then.
     pub async fn record_confirmation(&self, entry: &[u8]) -> Result<u64, StoreError> {
-        let r = sqlx::query_scalar::<_, i64>("INSERT INTO confirmations (entry) VALUES ($1) RETURNING id")
-            .bind(entry)
-            .fetch_one(self.pool())
-            .await
-            .map_err(db_err);
+        let r = sqlx::query_scalar::<_, i64>(
+            "INSERT INTO confirmations (entry) VALUES ($1) RETURNING id",
+        )
+        .bind(entry)
+        .fetch_one(self.pool())
+        .await
+        .map_err(db_err);
         let id = self.noted(r)?;
         if id % 1000 == 0 {
             sqlx::query("DELETE FROM confirmations WHERE id <= $1")
@@ -424,7 +436,10 @@ impl PgStore {
     }
 
     /// The claim that names `p`, if its key is still claimed by it.
-    pub async fn claim_of(&self, p: &Payment) -> Result<Option<crate::store::ClaimRecord>, StoreError> {
+    pub async fn claim_of(
+        &self,
+        p: &Payment,
+    ) -> Result<Option<crate::store::ClaimRecord>, StoreError> {
         let row: Option<(String, Option<i64>)> = sqlx::query_as(
             "SELECT fingerprint, expires_at FROM claims
               WHERE organization = $1 AND idempotency_key = $2 AND payment_id = $3",
@@ -435,10 +450,12 @@ impl PgStore {
         .fetch_optional(self.pool())
         .await
         .map_err(db_err)?;
-        Ok(row.map(|(fingerprint, expires_at)| crate::store::ClaimRecord {
-            fingerprint,
-            expires_at: expires_at.map(Timestamp),
-        }))
+        Ok(
+            row.map(|(fingerprint, expires_at)| crate::store::ClaimRecord {
+                fingerprint,
+                expires_at: expires_at.map(Timestamp),
+            }),
+        )
     }
 
     /// Checks that every row agrees with its document, every payment has the events

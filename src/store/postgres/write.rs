@@ -6,8 +6,8 @@ use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
 
 use super::{PgStore, db_err};
-use crate::store::sled::layout::check_part;
 use crate::domain::{Applied, Payment, PaymentEvent, PaymentStatus, Source, Timestamp, Transition};
+use crate::store::sled::layout::check_part;
 use crate::store::{ApplyOutcome, DraftOutcome, StoreError};
 
 /// The channel `apply` notifies on; the payload is `<payment id> <event seq>`.
@@ -102,7 +102,9 @@ fn check_new_draft(draft: &Payment) -> Result<(), StoreError> {
 /// Every string of a payment that is looked up must be free of NUL (as on sled).
 fn check_new_draft_keys(draft: &Payment) -> Result<(), StoreError> {
     if draft.id.is_empty() {
-        return Err(StoreError::InvalidInput("a payment id must not be empty".into()));
+        return Err(StoreError::InvalidInput(
+            "a payment id must not be empty".into(),
+        ));
     }
     for (what, v) in [
         ("the payment id", Some(&draft.id)),
@@ -137,7 +139,9 @@ impl PgStore {
         source: Source,
     ) -> Result<DraftOutcome, StoreError> {
         check_new_draft(draft)?;
-        let r = self.create_tx(draft, fingerprint, claim_expires_at, source).await;
+        let r = self
+            .create_tx(draft, fingerprint, claim_expires_at, source)
+            .await;
         self.noted(r)
     }
 
@@ -215,13 +219,16 @@ impl PgStore {
     }
 
     async fn locked_existing(&self, tx: &mut Tx, id: &str) -> Result<Payment, StoreError> {
-        let row: Option<(Json<Payment>,)> = sqlx::query_as("SELECT doc FROM payments WHERE id = $1")
-            .bind(id)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(db_err)?;
+        let row: Option<(Json<Payment>,)> =
+            sqlx::query_as("SELECT doc FROM payments WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut **tx)
+                .await
+                .map_err(db_err)?;
         row.map(|(Json(p),)| p).ok_or_else(|| {
-            StoreError::Corrupt(format!("a claim points at payment {id}, which does not exist"))
+            StoreError::Corrupt(format!(
+                "a claim points at payment {id}, which does not exist"
+            ))
         })
     }
 

@@ -7,9 +7,9 @@
 
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 
-use crate::store::StoreError;
 use super::layout;
 use crate::domain::{PaymentStatus, Timestamp};
+use crate::store::StoreError;
 
 /// An idempotency claim: the key is taken by this payment, for requests with this
 /// fingerprint, until `expires_at` (never when `None`).

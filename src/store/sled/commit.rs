@@ -74,8 +74,8 @@ use tokio::sync::oneshot;
 
 use super::Trees;
 use super::counts::StatusCounts;
-use crate::store::StoreError;
 use super::write::{Done, Op};
+use crate::store::StoreError;
 
 /// How a write is made durable before it is acknowledged.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -7,9 +7,9 @@
 use std::sync::atomic::{AtomicI64, Ordering};
 
 use super::codec::{self, StatusOnly};
-use crate::store::StoreError;
 use super::layout;
 use crate::domain::PaymentStatus;
+use crate::store::StoreError;
 
 #[derive(Debug, Default)]
 pub(crate) struct StatusCounts([AtomicI64; 4]);

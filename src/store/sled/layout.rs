@@ -30,8 +30,8 @@
 //! reference or a gateway reference (two organizations, or a gateway's test and live accounts
 //! numbering orders independently), and an index must never lose one of them.
 
-use crate::store::StoreError;
 use crate::domain::Timestamp;
+use crate::store::StoreError;
 
 pub const META: &str = "meta";
 pub const PAYMENTS: &str = "payments";

@@ -86,9 +86,9 @@ use std::sync::{Arc, RwLock};
 use sled::Transactional;
 use sled::transaction::{ConflictableTransactionResult, TransactionResult, TransactionalTree};
 
+pub use crate::store::{ApplyOutcome, DraftOutcome, StoreError};
 pub use check::Verification;
 pub use commit::CommitMode;
-pub use crate::store::{ApplyOutcome, DraftOutcome, StoreError};
 
 use crate::domain::PaymentStatus;
 use commit::{Committer, Ledger, LogFile};

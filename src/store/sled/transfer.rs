@@ -49,8 +49,10 @@ impl SledStore {
                 };
                 let bytes = codec::encode("the claim", &claim)
                     .map_err(sled::transaction::ConflictableTransactionError::Abort)?;
-                tx.claims
-                    .insert(layout::joined(&[&p.organization, &p.idempotency_key]), bytes)?;
+                tx.claims.insert(
+                    layout::joined(&[&p.organization, &p.idempotency_key]),
+                    bytes,
+                )?;
             }
             Ok(true)
         })?;

@@ -65,8 +65,17 @@ fn is_root() -> bool {
 
 /// The user the cluster runs as when this process is root.
 fn service_user() -> &'static str {
-    let has = |u: &str| Command::new("id").arg(u).output().is_ok_and(|o| o.status.success());
-    if has("postgres") { "postgres" } else { "nobody" }
+    let has = |u: &str| {
+        Command::new("id")
+            .arg(u)
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if has("postgres") {
+        "postgres"
+    } else {
+        "nobody"
+    }
 }
 
 /// Runs a PostgreSQL program, as the service user when we are root.
@@ -79,7 +88,10 @@ fn run(bin: &Path, program: &str, args: &[&str]) {
     } else {
         Command::new(&exe)
     };
-    let out = cmd.args(args).output().unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
+    let out = cmd
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", exe.display()));
     assert!(
         out.status.success(),
         "{program} failed: {}{}",
@@ -103,23 +115,42 @@ fn start() -> Option<Cluster> {
         eprintln!("\n*** {msg} ***\n");
         return None;
     };
-    let dir = tempfile::Builder::new().prefix("paylink-pg-").tempdir().unwrap();
+    let dir = tempfile::Builder::new()
+        .prefix("paylink-pg-")
+        .tempdir()
+        .unwrap();
     let data = dir.path().join("data");
     let socket = dir.path().join("socket");
     std::fs::create_dir(&socket).unwrap();
     if is_root() {
         let owner = service_user();
         let ok = Command::new("chown")
-            .args(["-R", &format!("{owner}:"), &dir.path().display().to_string()])
+            .args([
+                "-R",
+                &format!("{owner}:"),
+                &dir.path().display().to_string(),
+            ])
             .status()
             .unwrap();
-        assert!(ok.success(), "cannot hand the cluster's directory to {owner}");
+        assert!(
+            ok.success(),
+            "cannot hand the cluster's directory to {owner}"
+        );
     }
     let data_s = data.display().to_string();
     run(
         &bin,
         "initdb",
-        &["-D", &data_s, "-U", "paylink", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        &[
+            "-D",
+            &data_s,
+            "-U",
+            "paylink",
+            "--auth=trust",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        ],
     );
     let port = free_port();
     let durability = if DURABLE.load(Ordering::Relaxed) {
@@ -132,23 +163,33 @@ fn start() -> Option<Cluster> {
         socket.display()
     );
     let log = dir.path().join("server.log").display().to_string();
-    run(&bin, "pg_ctl", &["-D", &data_s, "-o", &opts, "-l", &log, "-w", "-t", "60", "start"]);
+    run(
+        &bin,
+        "pg_ctl",
+        &[
+            "-D", &data_s, "-o", &opts, "-l", &log, "-w", "-t", "60", "start",
+        ],
+    );
     let pid = std::fs::read_to_string(data.join("postmaster.pid"))
         .ok()
         .and_then(|s| s.lines().next().map(str::to_owned))
         .expect("postmaster.pid names the server");
     // Stop the server once this test process is gone (statics are never dropped).
     let me = std::process::id();
-    Command::new("sh")
+    let mut watchdog = Command::new("sh")
         .args([
             "-c",
-            &format!("while kill -0 {me} 2>/dev/null; do sleep 1; done; kill -QUIT {pid} 2>/dev/null"),
+            &format!(
+                "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill -QUIT {pid} 2>/dev/null"
+            ),
         ])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("the cluster's watchdog starts");
+    // Reaped if it ever ends while this process lives.
+    std::thread::spawn(move || watchdog.wait());
     Some(Cluster { port, _dir: dir })
 }
 
@@ -160,7 +201,11 @@ pub fn cluster() -> Option<&'static Cluster> {
 /// A URL of a new, empty database on the throwaway cluster.
 pub async fn database() -> Option<String> {
     let c = cluster()?;
-    let name = format!("t{}_{}", std::process::id(), NEXT_DB.fetch_add(1, Ordering::Relaxed));
+    let name = format!(
+        "t{}_{}",
+        std::process::id(),
+        NEXT_DB.fetch_add(1, Ordering::Relaxed)
+    );
     let admin = format!("postgres://paylink@127.0.0.1:{}/postgres", c.port);
     let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
         .await

@@ -163,7 +163,11 @@ impl Harness {
     }
 
     pub fn get(&self, id: &str) -> Payment {
-        self.store.expect_sled().get(id).unwrap().expect("payment exists")
+        self.store
+            .expect_sled()
+            .get(id)
+            .unwrap()
+            .expect("payment exists")
     }
 
     /// POSTs a confirmation body to `/webhook/flow`; returns the status and how long it took.
