@@ -7,6 +7,9 @@
 //! - [`postgres`]: one PostgreSQL database shared by several paylink processes and
 //!   replicas (`PAYLINK_DATABASE_URL`).
 //!
+//! A third handle, [`remote`], reaches the sled ledger of the running `paylink serve`
+//! through its socket, for the operator's commands while serve holds the ledger.
+//!
 //! # Promises (both backends; `tests/it/store_ledger.rs` runs the same tests against each)
 //!
 //! - **No acknowledged write lost.** A write that returns `Ok` is durable.
@@ -22,6 +25,7 @@
 
 mod error;
 pub mod postgres;
+pub mod remote;
 pub mod sled;
 
 use std::path::Path;
@@ -76,6 +80,8 @@ pub struct Store {
 enum Backend {
     Sled(SledStore),
     Postgres(postgres::PgStore),
+    /// The ledger of the running `paylink serve`, through its socket (sled only).
+    Remote(remote::RemoteStore),
 }
 
 impl From<SledStore> for Store {
@@ -90,6 +96,14 @@ impl From<postgres::PgStore> for Store {
     fn from(s: postgres::PgStore) -> Store {
         Store {
             backend: Backend::Postgres(s),
+        }
+    }
+}
+
+impl From<remote::RemoteStore> for Store {
+    fn from(s: remote::RemoteStore) -> Store {
+        Store {
+            backend: Backend::Remote(s),
         }
     }
 }
@@ -132,7 +146,7 @@ impl Store {
     pub fn sled(&self) -> Option<&SledStore> {
         match &self.backend {
             Backend::Sled(s) => Some(s),
-            Backend::Postgres(_) => None,
+            Backend::Postgres(_) | Backend::Remote(_) => None,
         }
     }
 
@@ -152,7 +166,7 @@ impl Store {
     pub fn postgres(&self) -> Option<&postgres::PgStore> {
         match &self.backend {
             Backend::Postgres(p) => Some(p),
-            Backend::Sled(_) => None,
+            Backend::Sled(_) | Backend::Remote(_) => None,
         }
     }
 
@@ -161,6 +175,11 @@ impl Store {
         match &self.backend {
             Backend::Sled(_) => data_dir.display().to_string(),
             Backend::Postgres(p) => format!("PostgreSQL {}", p.describe()),
+            Backend::Remote(r) => format!(
+                "{} (held by the running paylink serve; reached through {})",
+                data_dir.display(),
+                r.socket().display()
+            ),
         }
     }
 
@@ -169,6 +188,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(_) => "sled (embedded)".into(),
             Backend::Postgres(p) => format!("PostgreSQL ({})", p.describe()),
+            Backend::Remote(_) => "sled (embedded, held by the running paylink serve)".into(),
         }
     }
 
@@ -178,6 +198,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.get(id),
             Backend::Postgres(p) => p.get(id).await,
+            Backend::Remote(r) => r.get(id).await,
         }
     }
 
@@ -185,6 +206,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.by_token(gateway_token),
             Backend::Postgres(p) => p.by_token(gateway_token).await,
+            Backend::Remote(r) => r.by_token(gateway_token).await,
         }
     }
 
@@ -192,6 +214,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.by_gateway_ref(gateway_ref),
             Backend::Postgres(p) => p.by_gateway_ref(gateway_ref).await,
+            Backend::Remote(r) => r.by_gateway_ref(gateway_ref).await,
         }
     }
 
@@ -199,6 +222,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.by_reference(reference),
             Backend::Postgres(p) => p.by_reference(reference).await,
+            Backend::Remote(r) => r.by_reference(reference).await,
         }
     }
 
@@ -211,6 +235,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.by_entity(organization, entity_id),
             Backend::Postgres(p) => p.by_entity(organization, entity_id).await,
+            Backend::Remote(r) => r.by_entity(organization, entity_id).await,
         }
     }
 
@@ -220,6 +245,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.due(now, limit),
             Backend::Postgres(p) => p.due(now, limit).await,
+            Backend::Remote(r) => Err(r.refuse("listing due payments")),
         }
     }
 
@@ -231,6 +257,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.due(now, limit),
             Backend::Postgres(p) => p.take_due(now, limit).await,
+            Backend::Remote(r) => Err(r.refuse("taking due payments")),
         }
     }
 
@@ -239,6 +266,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.events(id),
             Backend::Postgres(p) => p.events(id).await,
+            Backend::Remote(r) => r.events(id).await,
         }
     }
 
@@ -255,6 +283,7 @@ impl Store {
                 off_thread(move || s.list(org.as_deref(), status, limit)).await
             }
             Backend::Postgres(p) => p.list(organization, status, limit).await,
+            Backend::Remote(r) => r.list(organization, status, limit).await,
         }
     }
 
@@ -263,6 +292,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => Ok(s.status_counts()),
             Backend::Postgres(p) => p.status_counts().await,
+            Backend::Remote(r) => r.status_counts().await,
         }
     }
 
@@ -295,6 +325,7 @@ impl Store {
                 p.create_draft(draft, idempotency_fingerprint, claim_expires_at, source)
                     .await
             }
+            Backend::Remote(r) => Err(r.refuse("creating a payment")),
         }
     }
 
@@ -309,6 +340,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.apply(id, t, source, now).await,
             Backend::Postgres(p) => p.apply(id, t, source, now).await,
+            Backend::Remote(r) => Err(r.refuse("changing a payment's status")),
         }
     }
 
@@ -322,6 +354,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.reschedule(id, next_check_at, check_attempts).await,
             Backend::Postgres(p) => p.reschedule(id, next_check_at, check_attempts).await,
+            Backend::Remote(r) => Err(r.refuse("rescheduling a payment's check")),
         }
     }
 
@@ -330,6 +363,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.next_create_attempt(id).await,
             Backend::Postgres(p) => p.next_create_attempt(id).await,
+            Backend::Remote(r) => Err(r.refuse("creating a gateway order")),
         }
     }
 
@@ -353,6 +387,7 @@ impl Store {
                 off_thread(move || s.put_config(&o, &e, &v)).await
             }
             Backend::Postgres(p) => p.put_config(organization, environment, value).await,
+            Backend::Remote(r) => r.put_config(organization, environment, value).await,
         }
     }
 
@@ -368,6 +403,7 @@ impl Store {
                 off_thread(move || s.delete_config(&o, &e)).await
             }
             Backend::Postgres(p) => p.delete_config(organization, environment).await,
+            Backend::Remote(r) => r.delete_config(organization, environment).await,
         }
     }
 
@@ -379,6 +415,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.get_config(organization, environment),
             Backend::Postgres(p) => p.get_config(organization, environment).await,
+            Backend::Remote(r) => r.get_config(organization, environment).await,
         }
     }
 
@@ -387,6 +424,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.list_configs(),
             Backend::Postgres(p) => p.list_configs().await,
+            Backend::Remote(r) => r.list_configs().await,
         }
     }
 
@@ -400,6 +438,7 @@ impl Store {
                 off_thread(move || s.record_confirmation(&e)).await
             }
             Backend::Postgres(p) => p.record_confirmation(entry_json).await,
+            Backend::Remote(r) => Err(r.refuse("recording a confirmation")),
         }
     }
 
@@ -408,6 +447,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.confirmations(limit),
             Backend::Postgres(p) => p.confirmations(limit).await,
+            Backend::Remote(r) => r.confirmations(limit).await,
         }
     }
 
@@ -416,6 +456,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => Ok(s.confirmation_count()),
             Backend::Postgres(p) => p.confirmation_count().await,
+            Backend::Remote(r) => r.confirmation_count().await,
         }
     }
 
@@ -426,6 +467,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.writable(),
             Backend::Postgres(p) => p.writable(),
+            Backend::Remote(_) => true,
         }
     }
 
@@ -434,6 +476,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.write_failures(),
             Backend::Postgres(p) => p.write_failures(),
+            Backend::Remote(_) => 0,
         }
     }
 
@@ -442,6 +485,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.flush().await,
             Backend::Postgres(_) => Ok(()),
+            Backend::Remote(r) => r.flush().await,
         }
     }
 
@@ -453,6 +497,7 @@ impl Store {
                 off_thread(move || s.verify()).await
             }
             Backend::Postgres(p) => p.verify().await,
+            Backend::Remote(r) => r.verify().await,
         }
     }
 
