@@ -14,6 +14,7 @@ mod ledger_upgrade;
 mod mcp_http;
 mod mcp_stdio;
 mod operator_cli;
+mod owner_attach;
 mod reconcile_payments;
 mod return_page_load;
 mod sandbox_api;
