@@ -37,6 +37,7 @@ pub struct Application {
     listener: Option<TcpListener>,
     shutdown: CancellationToken,
     settings: Settings,
+    store: Store,
 }
 
 impl Application {
@@ -114,7 +115,7 @@ impl Application {
         ps.draft_check_after = ps
             .draft_check_after
             .max(settings.create_settle_window + settings.flow_timeout);
-        let payments = Payments::new(store, gateways, ps);
+        let payments = Payments::new(store.clone(), gateways, ps);
         // On PostgreSQL, every replica's changes reach this one's subscribers.
         payments
             .follow_shared_ledger(shutdown.child_token())
@@ -137,6 +138,7 @@ impl Application {
             listener: Some(listener),
             shutdown,
             settings,
+            store,
         })
     }
 
@@ -145,7 +147,8 @@ impl Application {
     }
 
     /// Starts the side listener (with its confirmation workers), the reconciler, the
-    /// outbound notifier (when configured) and the subscription forwarder.
+    /// outbound notifier (when configured), the subscription forwarder, and (sled only)
+    /// the owner socket other paylink processes attach to.
     pub fn spawn_background(&mut self, tasks: &mut JoinSet<anyhow::Result<()>>) {
         let metrics = self.payments.metrics().clone();
         if let Some(listener) = self.listener.take() {
@@ -186,6 +189,14 @@ impl Application {
                     .start(&self.payments, self.shutdown.child_token());
             tasks.spawn(async move { handle.await.context("the notifier failed") });
         }
+        // The owner of a sled ledger lets later paylink processes attach (src/owner).
+        crate::owner::spawn(
+            &self.settings.data_dir,
+            self.mcp.clone(),
+            self.store.clone(),
+            self.shutdown.child_token(),
+            tasks,
+        );
         let subs = self.mcp.subscriptions.clone();
         let payments = self.payments.clone();
         let token = self.shutdown.child_token();
@@ -195,7 +206,7 @@ impl Application {
         });
     }
 
-    fn announce(&self) {
+    pub(crate) fn announce(&self) {
         tracing::info!(
             listener = %self.listener_addr,
             confirmations = %format!("{}/webhook/flow", self.public_base_url),
@@ -300,7 +311,7 @@ fn bind_with_backlog(addr: SocketAddr, backlog: u32) -> std::io::Result<TcpListe
 }
 
 /// Waits for background tasks to finish, at most 10 s.
-async fn drain(mut tasks: JoinSet<anyhow::Result<()>>) {
+pub(crate) async fn drain(mut tasks: JoinSet<anyhow::Result<()>>) {
     let deadline = tokio::time::sleep(std::time::Duration::from_secs(10));
     tokio::pin!(deadline);
     loop {

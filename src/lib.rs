@@ -21,6 +21,9 @@
 //! - [`webhook`]: the side listener: Flow confirmations, return page, health, metrics.
 //! - [`reconcile`]: one reconciliation pass and the loop around it.
 //! - [`notify`]: signed lifecycle notifications to the operator's URL.
+//! - [`owner`]: the first `paylink serve` owns the sled ledger and listens on a socket in
+//!   the data directory; later serves attach (and take over), operator commands read
+//!   through it.
 //! - [`net`]: serving sockets that face the internet; the loopback test for URLs.
 //! - [`sandbox`]: the offline Flow emulator (API, pay page, confirmations, control API).
 //! - [`html`], [`logging`]: the return page's markup; stderr logs with e-mails redacted.
@@ -37,6 +40,7 @@ pub mod logging;
 pub mod mcp;
 pub mod net;
 pub mod notify;
+pub mod owner;
 pub mod payments;
 pub mod reconcile;
 pub mod sandbox;

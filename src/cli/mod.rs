@@ -264,9 +264,18 @@ pub fn shutdown_on_signals() -> CancellationToken {
 }
 
 /// Opens the ledger; the error says whether another process holds it, it is damaged, or
-/// something else failed (see [`crate::store::StoreError`]).
+/// something else failed (see [`crate::store::StoreError`]). A sled ledger held by a
+/// running `paylink serve` is reached through its socket instead ([`crate::owner`]).
 pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
-    Ok(Store::open_for(settings).await?)
+    match Store::open_for(settings).await {
+        Err(e @ crate::store::StoreError::Locked { .. }) if settings.database_url.is_none() => {
+            match crate::owner::remote_store(&settings.data_dir).await {
+                Some(remote) => Ok(remote),
+                None => Err(e.into()),
+            }
+        }
+        opened => Ok(opened?),
+    }
 }
 
 /// Stored text as it may reach the operator's terminal: every character that input

@@ -35,7 +35,18 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
         crate::mcp::http::check_bind(addr, &opts)?;
     }
     let shutdown = super::shutdown_on_signals();
-    let app = Application::build(settings, style, shutdown).await?;
+    let app = match Application::build(settings.clone(), style, shutdown.clone()).await {
+        Ok(app) => app,
+        // Another serve holds the sled ledger: run this client's session through it.
+        Err(e)
+            if args.http.is_none()
+                && settings.database_url.is_none()
+                && crate::owner::is_locked(&e) =>
+        {
+            return crate::owner::attach::run(settings, style, shutdown, e).await;
+        }
+        Err(e) => return Err(e),
+    };
     eprintln!(
         "paylink: side listener (Flow confirmations, /healthz) at http://{}",
         app.listener_addr

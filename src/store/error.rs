@@ -8,7 +8,8 @@ use std::path::Path;
 
 use sled::transaction::TransactionError;
 
-#[derive(Debug, Clone, thiserror::Error)]
+/// Serializable so the owner's socket can hand it to an operator command unchanged.
+#[derive(Debug, Clone, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum StoreError {
     /// The storage engine or the file system failed (disk full, I/O error, lock held).
     #[error("ledger storage error: {0}")]

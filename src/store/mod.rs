@@ -7,6 +7,9 @@
 //! - [`postgres`]: one PostgreSQL database shared by several paylink processes and
 //!   replicas (`PAYLINK_DATABASE_URL`).
 //!
+//! A third handle, [`remote`], reaches the sled ledger of the running `paylink serve`
+//! through its socket, for the operator's commands while serve holds the ledger.
+//!
 //! # Promises (both backends; `tests/it/store_ledger.rs` runs the same tests against each)
 //!
 //! - **No acknowledged write lost.** A write that returns `Ok` is durable.
@@ -22,6 +25,7 @@
 
 mod error;
 pub mod postgres;
+pub mod remote;
 pub mod sled;
 pub mod transfer;
 
@@ -78,6 +82,14 @@ pub struct ClaimRecord {
     pub expires_at: Option<Timestamp>,
 }
 
+/// A whole-ledger operation refused while `paylink serve` holds the sled ledger.
+fn held_elsewhere(what: &str) -> StoreError {
+    StoreError::InvalidInput(format!(
+        "{what} needs the ledger to itself, and a running `paylink serve` holds it: stop \
+         paylink serve (and the clients that started it), then run this again"
+    ))
+}
+
 /// The ledger. Cheap to clone; clones share one backend.
 #[derive(Clone, Debug)]
 pub struct Store {
@@ -88,6 +100,8 @@ pub struct Store {
 enum Backend {
     Sled(SledStore),
     Postgres(postgres::PgStore),
+    /// The ledger of the running `paylink serve`, through its socket (sled only).
+    Remote(remote::RemoteStore),
 }
 
 impl From<SledStore> for Store {
@@ -102,6 +116,14 @@ impl From<postgres::PgStore> for Store {
     fn from(s: postgres::PgStore) -> Store {
         Store {
             backend: Backend::Postgres(s),
+        }
+    }
+}
+
+impl From<remote::RemoteStore> for Store {
+    fn from(s: remote::RemoteStore) -> Store {
+        Store {
+            backend: Backend::Remote(s),
         }
     }
 }
@@ -144,7 +166,7 @@ impl Store {
     pub fn sled(&self) -> Option<&SledStore> {
         match &self.backend {
             Backend::Sled(s) => Some(s),
-            Backend::Postgres(_) => None,
+            Backend::Postgres(_) | Backend::Remote(_) => None,
         }
     }
 
@@ -164,7 +186,7 @@ impl Store {
     pub fn postgres(&self) -> Option<&postgres::PgStore> {
         match &self.backend {
             Backend::Postgres(p) => Some(p),
-            Backend::Sled(_) => None,
+            Backend::Sled(_) | Backend::Remote(_) => None,
         }
     }
 
@@ -173,6 +195,11 @@ impl Store {
         match &self.backend {
             Backend::Sled(_) => data_dir.display().to_string(),
             Backend::Postgres(p) => format!("PostgreSQL {}", p.describe()),
+            Backend::Remote(r) => format!(
+                "{} (held by the running paylink serve; reached through {})",
+                data_dir.display(),
+                r.socket().display()
+            ),
         }
     }
 
@@ -181,6 +208,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(_) => "sled (embedded)".into(),
             Backend::Postgres(p) => format!("PostgreSQL ({})", p.describe()),
+            Backend::Remote(_) => "sled (embedded, held by the running paylink serve)".into(),
         }
     }
 
@@ -190,6 +218,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.get(id),
             Backend::Postgres(p) => p.get(id).await,
+            Backend::Remote(r) => r.get(id).await,
         }
     }
 
@@ -197,6 +226,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.by_token(gateway_token),
             Backend::Postgres(p) => p.by_token(gateway_token).await,
+            Backend::Remote(r) => r.by_token(gateway_token).await,
         }
     }
 
@@ -204,6 +234,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.by_gateway_ref(gateway_ref),
             Backend::Postgres(p) => p.by_gateway_ref(gateway_ref).await,
+            Backend::Remote(r) => r.by_gateway_ref(gateway_ref).await,
         }
     }
 
@@ -211,6 +242,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.by_reference(reference),
             Backend::Postgres(p) => p.by_reference(reference).await,
+            Backend::Remote(r) => r.by_reference(reference).await,
         }
     }
 
@@ -223,6 +255,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.by_entity(organization, entity_id),
             Backend::Postgres(p) => p.by_entity(organization, entity_id).await,
+            Backend::Remote(r) => r.by_entity(organization, entity_id).await,
         }
     }
 
@@ -232,6 +265,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.due(now, limit),
             Backend::Postgres(p) => p.due(now, limit).await,
+            Backend::Remote(r) => Err(r.refuse("listing due payments")),
         }
     }
 
@@ -243,6 +277,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.due(now, limit),
             Backend::Postgres(p) => p.take_due(now, limit).await,
+            Backend::Remote(r) => Err(r.refuse("taking due payments")),
         }
     }
 
@@ -251,6 +286,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.events(id),
             Backend::Postgres(p) => p.events(id).await,
+            Backend::Remote(r) => r.events(id).await,
         }
     }
 
@@ -267,6 +303,7 @@ impl Store {
                 off_thread(move || s.list(org.as_deref(), status, limit)).await
             }
             Backend::Postgres(p) => p.list(organization, status, limit).await,
+            Backend::Remote(r) => r.list(organization, status, limit).await,
         }
     }
 
@@ -275,6 +312,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => Ok(s.status_counts()),
             Backend::Postgres(p) => p.status_counts().await,
+            Backend::Remote(r) => r.status_counts().await,
         }
     }
 
@@ -307,6 +345,7 @@ impl Store {
                 p.create_draft(draft, idempotency_fingerprint, claim_expires_at, source)
                     .await
             }
+            Backend::Remote(r) => Err(r.refuse("creating a payment")),
         }
     }
 
@@ -321,6 +360,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.apply(id, t, source, now).await,
             Backend::Postgres(p) => p.apply(id, t, source, now).await,
+            Backend::Remote(r) => Err(r.refuse("changing a payment's status")),
         }
     }
 
@@ -334,6 +374,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.reschedule(id, next_check_at, check_attempts).await,
             Backend::Postgres(p) => p.reschedule(id, next_check_at, check_attempts).await,
+            Backend::Remote(r) => Err(r.refuse("rescheduling a payment's check")),
         }
     }
 
@@ -342,6 +383,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.next_create_attempt(id).await,
             Backend::Postgres(p) => p.next_create_attempt(id).await,
+            Backend::Remote(r) => Err(r.refuse("creating a gateway order")),
         }
     }
 
@@ -365,6 +407,7 @@ impl Store {
                 off_thread(move || s.put_config(&o, &e, &v)).await
             }
             Backend::Postgres(p) => p.put_config(organization, environment, value).await,
+            Backend::Remote(r) => r.put_config(organization, environment, value).await,
         }
     }
 
@@ -380,6 +423,7 @@ impl Store {
                 off_thread(move || s.delete_config(&o, &e)).await
             }
             Backend::Postgres(p) => p.delete_config(organization, environment).await,
+            Backend::Remote(r) => r.delete_config(organization, environment).await,
         }
     }
 
@@ -391,6 +435,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.get_config(organization, environment),
             Backend::Postgres(p) => p.get_config(organization, environment).await,
+            Backend::Remote(r) => r.get_config(organization, environment).await,
         }
     }
 
@@ -399,6 +444,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.list_configs(),
             Backend::Postgres(p) => p.list_configs().await,
+            Backend::Remote(r) => r.list_configs().await,
         }
     }
 
@@ -412,6 +458,7 @@ impl Store {
                 off_thread(move || s.record_confirmation(&e)).await
             }
             Backend::Postgres(p) => p.record_confirmation(entry_json).await,
+            Backend::Remote(r) => Err(r.refuse("recording a confirmation")),
         }
     }
 
@@ -420,6 +467,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.confirmations(limit),
             Backend::Postgres(p) => p.confirmations(limit).await,
+            Backend::Remote(r) => r.confirmations(limit).await,
         }
     }
 
@@ -428,6 +476,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => Ok(s.confirmation_count()),
             Backend::Postgres(p) => p.confirmation_count().await,
+            Backend::Remote(r) => r.confirmation_count().await,
         }
     }
 
@@ -438,6 +487,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.claim_of(p),
             Backend::Postgres(pg) => pg.claim_of(p).await,
+            Backend::Remote(_) => Err(held_elsewhere("exporting the ledger")),
         }
     }
 
@@ -455,6 +505,7 @@ impl Store {
                 off_thread(move || s.import_payment(&p, claim.as_ref(), &events)).await
             }
             Backend::Postgres(pg) => pg.import_payment(p, claim, events).await,
+            Backend::Remote(_) => Err(held_elsewhere("importing into the ledger")),
         }
     }
 
@@ -465,6 +516,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.writable(),
             Backend::Postgres(p) => p.writable(),
+            Backend::Remote(_) => true,
         }
     }
 
@@ -473,6 +525,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.write_failures(),
             Backend::Postgres(p) => p.write_failures(),
+            Backend::Remote(_) => 0,
         }
     }
 
@@ -481,6 +534,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.flush().await,
             Backend::Postgres(_) => Ok(()),
+            Backend::Remote(r) => r.flush().await,
         }
     }
 
@@ -492,6 +546,7 @@ impl Store {
                 off_thread(move || s.verify()).await
             }
             Backend::Postgres(p) => p.verify().await,
+            Backend::Remote(r) => r.verify().await,
         }
     }
 

@@ -15,6 +15,7 @@ mod ledger_upgrade;
 mod mcp_http;
 mod mcp_stdio;
 mod operator_cli;
+mod owner_attach;
 mod reconcile_payments;
 mod replicas;
 mod return_page_load;

@@ -15,7 +15,7 @@ use super::{SledStore, StoreError};
 use crate::domain::{Payment, PaymentEvent, PaymentStatus};
 
 /// What [`SledStore::verify`] found.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Verification {
     /// Payments by status, as stored.
     pub payments: Vec<(PaymentStatus, u64)>,
