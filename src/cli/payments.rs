@@ -202,7 +202,25 @@ pub async fn reconcile(
         listener_addr: "127.0.0.1:0".parse()?,
         ..settings
     };
-    let app = Application::build(settings, NameStyle::Dotted, CancellationToken::new()).await?;
+    let app = match Application::build(
+        settings.clone(),
+        NameStyle::Dotted,
+        CancellationToken::new(),
+    )
+    .await
+    {
+        Ok(app) => app,
+        // A running paylink serve holds the ledger: it reconciles, with its own accounts.
+        Err(e) if crate::owner::is_locked(&e) => {
+            let Some(answer) =
+                crate::owner::reconcile_through_owner(&settings.data_dir, id.as_deref()).await
+            else {
+                return Err(e);
+            };
+            return print_reconciled(&answer?, id.is_some(), json, out);
+        }
+        Err(e) => return Err(e),
+    };
     if !app.on_built_in_sandbox.is_empty() {
         writeln!(
             out,
@@ -253,6 +271,33 @@ pub async fn reconcile(
                 )?;
             }
         }
+    }
+    Ok(())
+}
+
+/// Prints what a running paylink serve answered to `payments reconcile`.
+fn print_reconciled(
+    r: &serde_json::Value,
+    one: bool,
+    json: bool,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    if json {
+        writeln!(out, "{}", serde_json::to_string_pretty(r)?)?;
+    } else if one {
+        writeln!(
+            out,
+            "{}: now {} ({}) (checked by the running paylink serve)",
+            shown(r["payment"]["id"].as_str().unwrap_or("?")),
+            r["payment"]["status"].as_str().unwrap_or("?"),
+            r["checked"]["outcome"].as_str().unwrap_or("?")
+        )?;
+    } else {
+        writeln!(
+            out,
+            "checked {}, changed {}, still pending {}, errors {} (by the running paylink serve)",
+            r["checked"], r["changed"], r["stillPending"], r["errors"]
+        )?;
     }
     Ok(())
 }

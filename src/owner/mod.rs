@@ -13,6 +13,9 @@
 //!   takes over as owner when the owner exits.
 //! - `{"paylink":"store"}`: the ledger contract, one JSON line per call
 //!   ([`crate::store::remote`]), for the operator's commands while serve runs.
+//! - `{"paylink":"reconcile"}`: one line `{"id": null | "<payment id>"}`; the owner runs a
+//!   reconciliation pass (or checks that payment) with its own gateways and answers one
+//!   line, `{"ok": <report>}` or `{"error": "<why>"}` (`paylink payments reconcile`).
 //!
 //! A socket file left by a dead owner refuses connections; the next owner replaces it.
 //! A clean exit removes it. Connections are capped ([`MAX_CONNECTIONS`]) and must name
@@ -53,6 +56,7 @@ pub fn socket_path(data_dir: &Path) -> PathBuf {
 pub enum Protocol {
     Mcp,
     Store,
+    Reconcile,
 }
 
 impl Protocol {
@@ -60,6 +64,7 @@ impl Protocol {
         match self {
             Protocol::Mcp => b"{\"paylink\":\"mcp\"}\n",
             Protocol::Store => b"{\"paylink\":\"store\"}\n",
+            Protocol::Reconcile => b"{\"paylink\":\"reconcile\"}\n",
         }
     }
 
@@ -68,6 +73,7 @@ impl Protocol {
         match v.get("paylink")?.as_str()? {
             "mcp" => Some(Protocol::Mcp),
             "store" => Some(Protocol::Store),
+            "reconcile" => Some(Protocol::Reconcile),
             _ => None,
         }
     }
@@ -211,8 +217,82 @@ async fn serve_connection(
                 _ = token.cancelled() => {}
             }
         }
+        Protocol::Reconcile => {
+            tokio::select! {
+                r = reconcile_for(&mcp.payments, read, write) => r?,
+                _ = token.cancelled() => {}
+            }
+        }
     }
     Ok(())
+}
+
+/// Runs `paylink payments reconcile` for an operator, with this owner's gateways.
+async fn reconcile_for<R, W>(
+    payments: &crate::payments::Payments,
+    mut read: R,
+    mut write: W,
+) -> anyhow::Result<()>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use crate::domain::Timestamp;
+    use crate::reconcile::{Reconciler, reconcile_once, reconcile_one};
+    let mut line = Vec::new();
+    tokio::time::timeout(
+        HELLO_TIMEOUT,
+        (&mut read).take(4096).read_until(b'\n', &mut line),
+    )
+    .await??;
+    #[derive(serde::Deserialize)]
+    struct Ask {
+        id: Option<String>,
+    }
+    let ask: Ask = serde_json::from_slice(line.trim_ascii())?;
+    let reconciler = Reconciler::new(payments.clone());
+    let answer = match ask.id {
+        Some(id) => match reconcile_one(&reconciler, &id, Timestamp::now()).await {
+            Ok(r) => serde_json::json!({ "ok": r }),
+            Err(e) => serde_json::json!({ "error": e.to_string() }),
+        },
+        None => {
+            // Everything that is not final counts as due for a pass by hand.
+            let far = Timestamp::now().plus_secs(100 * 365 * 24 * 3600);
+            serde_json::json!({ "ok": reconcile_once(&reconciler, far).await })
+        }
+    };
+    let mut bytes = serde_json::to_vec(&answer)?;
+    bytes.push(b'\n');
+    write.write_all(&bytes).await?;
+    write.flush().await?;
+    Ok(())
+}
+
+/// Asks the owner of the ledger in `data_dir` to reconcile (`id`: one payment); None
+/// when no owner answers.
+pub async fn reconcile_through_owner(
+    data_dir: &Path,
+    id: Option<&str>,
+) -> Option<anyhow::Result<serde_json::Value>> {
+    let stream = connect(data_dir, Protocol::Reconcile).await.ok()?;
+    Some(
+        async {
+            let (read, mut write) = stream.into_split();
+            let mut ask = serde_json::to_vec(&serde_json::json!({ "id": id }))?;
+            ask.push(b'\n');
+            write.write_all(&ask).await?;
+            let mut line = String::new();
+            BufReader::new(read).read_line(&mut line).await?;
+            let mut answer: serde_json::Value = serde_json::from_str(&line)
+                .map_err(|_| anyhow::anyhow!("the running paylink serve ended before answering"))?;
+            if let Some(e) = answer.get("error").and_then(|e| e.as_str()) {
+                anyhow::bail!("{e}");
+            }
+            Ok(answer["ok"].take())
+        }
+        .await,
+    )
 }
 
 /// Starts listening as the owner of the ledger in `data_dir` (when the ledger is sled's).

@@ -114,14 +114,19 @@ impl Payments {
             .map(|(at, in_flight)| in_flight.then_some(*at))
     }
 
-    /// A draft found under a claimed key that this process never tried to create is being
-    /// created by another process (a replica on the same PostgreSQL ledger) right now, or
-    /// was left by one that died. Waits, polling the ledger, until it leaves draft or its
+    /// On a shared ledger, a draft found under a claimed key that this process never tried
+    /// to create is being created by another replica right now, or was left by one that
+    /// died. Waits, polling the ledger, until it leaves draft or its
     /// creator's gateway call must have ended (creation + the call's timeout + a margin),
     /// so that a retry sent to another replica returns the one payment instead of making a
     /// second order or failing with "still in flight". Returns the payment as it is then.
     async fn await_other_creator(&self, p: Payment) -> Result<Payment, PaymentError> {
-        if p.status != PaymentStatus::Draft || self.last_attempt(&p.id).is_some() {
+        // On sled one process makes every gateway call (attached processes go through the
+        // owner), so a draft this process never tried was left by a dead one: no wait.
+        if !self.ledger_is_shared()
+            || p.status != PaymentStatus::Draft
+            || self.last_attempt(&p.id).is_some()
+        {
             return Ok(p);
         }
         let Some(entry) = self

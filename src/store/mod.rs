@@ -487,7 +487,7 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.claim_of(p),
             Backend::Postgres(pg) => pg.claim_of(p).await,
-            Backend::Remote(_) => Err(held_elsewhere("exporting the ledger")),
+            Backend::Remote(r) => r.claim_of(p).await,
         }
     }
 

@@ -38,6 +38,9 @@ pub enum Request {
     Get {
         id: String,
     },
+    ClaimOf {
+        payment: Box<Payment>,
+    },
     ByToken {
         token: String,
     },
@@ -172,6 +175,7 @@ pub async fn answer(store: &Store, req: Request) -> Result<serde_json::Value, St
     }
     match req {
         Request::Get { id } => json(store.get(&id).await?),
+        Request::ClaimOf { payment } => json(store.claim_of(&payment).await?),
         Request::ByToken { token } => json(store.by_token(&token).await?),
         Request::ByGatewayRef { gateway_ref } => json(store.by_gateway_ref(&gateway_ref).await?),
         Request::ByReference { reference } => json(store.by_reference(&reference).await?),
@@ -300,6 +304,16 @@ impl RemoteStore {
             organization: organization.map(str::to_owned),
             status,
             limit,
+        })
+        .await
+    }
+
+    pub async fn claim_of(
+        &self,
+        p: &Payment,
+    ) -> Result<Option<crate::store::ClaimRecord>, StoreError> {
+        self.call(&Request::ClaimOf {
+            payment: Box::new(p.clone()),
         })
         .await
     }

@@ -180,6 +180,34 @@ async fn operator_commands_go_through_the_running_serve() {
         String::from_utf8_lossy(&out.stderr)
     );
 
+    // Reconciliation runs in the serve that holds the ledger, with its gateway account.
+    let out = paylink(&w, &["payments", "reconcile", "--id", &id]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains(&format!("{id}: now pending")), "{text}");
+    let out = paylink(&w, &["payments", "reconcile"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("checked 1, changed 0"), "{text}");
+
+    // An export while serve runs holds every payment with its claim.
+    let out = paylink(&w, &["ledger", "export"]).await;
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let line = text
+        .lines()
+        .find(|l| l.contains(&id))
+        .expect("the payment is exported");
+    assert!(line.contains("\"claim\":{\"fingerprint\""), "{line}");
+
     let out = paylink(&w, &["doctor"]).await;
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("ok    ledger"), "{text}");
