@@ -133,13 +133,14 @@ async fn takeover(
 ) -> anyhow::Result<Upstream> {
     drop(old);
     tracing::warn!("the paylink serve that held the ledger has gone; taking over");
-    for line in session.fail_in_flight() {
+    let (failed, resend) = session.settle_in_flight();
+    for line in failed {
         stdout.write_all(line.as_bytes()).await?;
         stdout.write_all(b"\n").await?;
     }
     stdout.flush().await?;
     let mut up = acquire(settings, style, shutdown, None).await?;
-    for line in session.replay() {
+    for line in session.replay().into_iter().chain(resend) {
         up.send(&line)
             .await
             .context("the new owner of the ledger closed the session while it was resumed")?;
@@ -234,8 +235,8 @@ pub struct Session {
     initialized: Option<String>,
     /// Live subscriptions: (uri, the subscribe request).
     subscriptions: Vec<(String, Value)>,
-    /// Requests not answered yet: id (as JSON text) to (id, method).
-    in_flight: HashMap<String, (Value, String)>,
+    /// Requests not answered yet: id (as JSON text) to (id, method, the request line).
+    in_flight: HashMap<String, (Value, String, String)>,
 }
 
 fn key(id: &Value) -> String {
@@ -275,7 +276,7 @@ impl Session {
                     _ => {}
                 }
                 self.in_flight
-                    .insert(key(id), (id.clone(), method.to_owned()));
+                    .insert(key(id), (id.clone(), method.to_owned(), line.to_owned()));
             }
             (Some("notifications/initialized"), None) => self.initialized = Some(line.to_owned()),
             (Some("notifications/cancelled"), None) => {
@@ -324,7 +325,7 @@ impl Session {
         if id.as_str().is_some_and(|s| s.starts_with(REPLAY)) {
             return false;
         }
-        if let Some((_, method)) = self.in_flight.remove(&key(id))
+        if let Some((_, method, _)) = self.in_flight.remove(&key(id))
             && method == "initialize"
         {
             self.initialize_answered = true;
@@ -332,13 +333,21 @@ impl Session {
         true
     }
 
-    /// Errors for the requests the old server did not answer, except those the replay
-    /// sends again under their own ids (an unanswered `initialize` or subscribe).
-    pub fn fail_in_flight(&mut self) -> Vec<String> {
+    /// What becomes of the requests the old server did not answer: the replay sends an
+    /// unanswered `initialize` or subscribe again under its own id; a request that is safe
+    /// to run twice ([`safe_to_resend`]) is returned in `resend`, to go to the new server
+    /// after the replay, so the client gets its answer as if nothing happened; any other
+    /// gets an error line saying to repeat it.
+    pub fn settle_in_flight(&mut self) -> (Vec<String>, Vec<String>) {
         let replayed = |m: &str| m == "initialize" || m == "resources/subscribe";
         let mut lines = Vec::new();
-        self.in_flight.retain(|_, (id, method)| {
+        let mut resend = Vec::new();
+        self.in_flight.retain(|_, (id, method, request)| {
             if replayed(method) {
+                return true;
+            }
+            if safe_to_resend(request) {
+                resend.push(request.clone());
                 return true;
             }
             lines.push(
@@ -359,7 +368,13 @@ impl Session {
             );
             false
         });
-        lines
+        (lines, resend)
+    }
+
+    /// [`Session::settle_in_flight`]'s error lines alone (the resends are dropped).
+    #[cfg(test)]
+    pub fn fail_in_flight(&mut self) -> Vec<String> {
+        self.settle_in_flight().0
     }
 
     /// The messages that resume the session on a new server, in order. Requests the old
@@ -393,9 +408,81 @@ impl Session {
     }
 }
 
+/// Whether running `request` a second time cannot do anything the first did not: reads
+/// (lists, resource reads, `ping`, `payment.getStatus`, `payment.list`) and a
+/// `payment.create` that carries an `idempotencyKey` (the ledger returns the payment the
+/// first made, if it made one). A create without a key could make a second payment: never.
+pub fn safe_to_resend(request: &str) -> bool {
+    let Ok(msg) = serde_json::from_str::<Value>(request) else {
+        return false;
+    };
+    match msg
+        .get("method")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+    {
+        "ping"
+        | "tools/list"
+        | "resources/list"
+        | "resources/read"
+        | "resources/templates/list"
+        | "prompts/list"
+        | "prompts/get"
+        | "completion/complete" => true,
+        "tools/call" => {
+            let name = msg
+                .pointer("/params/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default();
+            match name {
+                "payment.getStatus" | "payment_get_status" | "payment.list" | "payment_list" => {
+                    true
+                }
+                "payment.create" | "payment_create" => msg
+                    .pointer("/params/arguments/idempotencyKey")
+                    .and_then(Value::as_str)
+                    .is_some_and(|k| !k.trim().is_empty()),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_and_keyed_creates_in_flight_are_sent_again_and_the_rest_fail() {
+        let mut s = Session::default();
+        s.from_client(r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{}}"#);
+        s.from_server(r#"{"jsonrpc":"2.0","id":0,"result":{}}"#);
+        let status = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"payment.getStatus","arguments":{"entityId":"ent_1"}}}"#;
+        let keyed = r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"payment_create","arguments":{"amount":5000,"idempotencyKey":"k1"}}}"#;
+        let unkeyed = r#"{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"payment.create","arguments":{"amount":5000}}}"#;
+        let list = r#"{"jsonrpc":"2.0","id":4,"method":"tools/list"}"#;
+        for l in [status, keyed, unkeyed, list] {
+            s.from_client(l);
+        }
+        let (failed, mut resend) = s.settle_in_flight();
+        resend.sort();
+        let mut want = vec![status.to_string(), keyed.to_string(), list.to_string()];
+        want.sort();
+        assert_eq!(resend, want);
+        assert_eq!(failed.len(), 1);
+        let e: Value = serde_json::from_str(&failed[0]).unwrap();
+        assert_eq!(
+            e["id"], 3,
+            "a create without a key could make a second payment"
+        );
+        // The new server's answers reach the client under the original ids.
+        assert!(s.from_server(r#"{"jsonrpc":"2.0","id":1,"result":{}}"#));
+        assert!(!safe_to_resend(
+            r#"{"jsonrpc":"2.0","id":5,"method":"tools/call","params":{"name":"payment.create","arguments":{"idempotencyKey":"  "}}}"#
+        ));
+        assert!(!safe_to_resend("not json"));
+    }
 
     #[test]
     fn a_resumed_session_replays_the_handshake_and_live_subscriptions_and_fails_the_rest() {
