@@ -9,12 +9,16 @@ use serde_json::json;
 
 use crate::support::*;
 
+/// The binary with `args` and `env`, in a home of its own (a test that gives no
+/// PAYLINK_DATA_DIR never reaches the real one).
 fn paylink(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let home = TempHome::new();
     Command::new(BIN)
         .args(args)
         .env_remove("FLOW_API_KEY")
         .env_remove("FLOW_SECRET_KEY")
         .env_remove("FLOW_BASE_URL")
+        .envs(home.env())
         .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()

@@ -2,14 +2,24 @@
 
 use std::process::Command;
 
+use crate::support::{BIN, TempHome, everything_under};
+
 #[test]
 fn the_demo_transcript_ends_with_the_payment_paid() {
-    let out = Command::new(env!("CARGO_BIN_EXE_paylink"))
+    let home = TempHome::new();
+    let out = Command::new(BIN)
         .arg("demo")
         .env_remove("FLOW_API_KEY")
         .env_remove("FLOW_SECRET_KEY")
+        .env_remove("PAYLINK_DATA_DIR")
+        .envs(home.env())
         .output()
         .expect("paylink demo runs");
+    // Its ledger is a throw-away one: the user's data directory is left alone.
+    assert_eq!(
+        everything_under(home.path()),
+        Vec::<std::path::PathBuf>::new()
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),

@@ -16,11 +16,13 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-/// The binary with `args`, no gateway variables but `env`; async, so the in-process
-/// sandbox keeps answering while it runs.
+/// The binary with `args`, no gateway variables but `env`, in a home of its own; async, so
+/// the in-process sandbox keeps answering while it runs.
 async fn paylink(args: &[&str], env: &[(&str, &str)]) -> Output {
+    let home = TempHome::new();
     tokio::process::Command::new(BIN)
         .args(args)
+        .envs(home.env())
         .env_remove("FLOW_API_KEY")
         .env_remove("FLOW_SECRET_KEY")
         .env_remove("FLOW_BASE_URL")

@@ -28,6 +28,46 @@ use tokio::sync::mpsc;
 /// The `paylink` binary cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_paylink");
 
+/// A home directory of its own for a spawned `paylink`: with HOME and XDG_DATA_HOME in a
+/// temporary directory, a command given no PAYLINK_DATA_DIR finds (or makes) its per-user
+/// default ledger there, never in the home of whoever runs the tests.
+pub struct TempHome(tempfile::TempDir);
+
+impl TempHome {
+    pub fn new() -> TempHome {
+        TempHome(tempfile::tempdir().unwrap())
+    }
+
+    pub fn path(&self) -> &std::path::Path {
+        self.0.path()
+    }
+
+    /// HOME, and XDG_DATA_HOME inside it (set, so one in the tests' own environment does
+    /// not leak through).
+    pub fn env(&self) -> [(&'static str, std::path::PathBuf); 2] {
+        [
+            ("HOME", self.path().to_path_buf()),
+            ("XDG_DATA_HOME", self.path().join("share")),
+        ]
+    }
+}
+
+/// Every file and directory under `dir`, recursively (empty: nothing was created there).
+pub fn everything_under(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                todo.push(path.clone());
+            }
+            found.push(path);
+        }
+    }
+    found
+}
+
 /// A loopback port free right now (the OS picks it).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
