@@ -103,7 +103,8 @@ impl HttpTokens {
 
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// The sled directory.
+    /// The sled directory: `PAYLINK_DATA_DIR`, else [`default_data_dir`] (set by
+    /// [`Settings::load`]; empty in `Settings::default()`, so nothing is opened by mistake).
     pub data_dir: PathBuf,
     /// The PostgreSQL ledger (`postgres://…`) shared by replicas; None: sled in `data_dir`.
     /// Secret: it may hold the database password.
@@ -202,7 +203,7 @@ pub const MIN_HTTP_TOKEN_CHARS: usize = 16;
 impl Default for Settings {
     fn default() -> Self {
         Settings {
-            data_dir: PathBuf::from("paylink-data"),
+            data_dir: PathBuf::new(),
             database_url: None,
             listener_addr: SocketAddr::from(([127, 0, 0, 1], 8787)),
             public_base_url: None,
@@ -257,6 +258,24 @@ pub struct Flags {
     pub listen: Option<String>,
     pub public_url: Option<String>,
     pub allow_live: bool,
+}
+
+/// The data directory when no layer names one: the platform's per-user data directory for
+/// paylink, as the `directories` crate finds it (`$XDG_DATA_HOME/paylink`, else
+/// `~/.local/share/paylink` on Linux; `~/Library/Application Support/paylink` on macOS;
+/// `%APPDATA%\paylink\data` on Windows). Without a home directory there is none, and
+/// the error says to name one.
+pub fn default_data_dir() -> Result<PathBuf, ConfigError> {
+    data_dir_of(directories::ProjectDirs::from("", "", "paylink"))
+}
+
+fn data_dir_of(dirs: Option<directories::ProjectDirs>) -> Result<PathBuf, ConfigError> {
+    dirs.map(|d| d.data_dir().to_path_buf()).ok_or_else(|| {
+        bad(
+            "PAYLINK_DATA_DIR",
+            "is not set, and there is no home directory to hold the default data directory; set PAYLINK_DATA_DIR or pass --data-dir",
+        )
+    })
 }
 
 /// Checks that `url` is an absolute http(s) URL with a host; returns it without a

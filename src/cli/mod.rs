@@ -71,8 +71,9 @@ pub struct Common {
     /// A paylink.toml file. [env: PAYLINK_CONFIG] [default: ./paylink.toml when present]
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<std::path::PathBuf>,
-    /// The ledger directory (sled). [env: PAYLINK_DATA_DIR] [default: paylink-data]
-    #[arg(long, global = true)]
+    /// The ledger directory (sled). [env: PAYLINK_DATA_DIR] [default: the per-user data
+    /// directory, $XDG_DATA_HOME/paylink or ~/.local/share/paylink on Linux]
+    #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<std::path::PathBuf>,
     /// Keep the ledger in PostgreSQL instead of sled (several processes or replicas on one
     /// database), e.g. postgres://paylink@db:5432/paylink. [env: PAYLINK_DATABASE_URL]

@@ -101,7 +101,7 @@ pub(super) const FIELDS: &[Field] = &[
         key: Some("data_dir"),
         var: "PAYLINK_DATA_DIR",
         set: |d, v| {
-            d.s.data_dir = non_empty_path(v)?;
+            d.data_dir = Some(non_empty_path(v)?);
             Ok(())
         },
     },

@@ -1,7 +1,7 @@
 //! The layers (file, environment, flags) applied through the settings table, and the
 //! rules that join several settings, checked once every layer is in.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use secrecy::SecretString;
 
@@ -19,6 +19,8 @@ use crate::notify::NotifyTarget;
 #[derive(Default)]
 pub(crate) struct Draft {
     pub(super) s: Settings,
+    /// From a layer; the per-user default is looked up only when no layer gives one.
+    pub(super) data_dir: Option<PathBuf>,
     pub(super) flow_api_key: Option<String>,
     pub(super) flow_secret_key: Option<SecretString>,
     pub(super) flow_base_url: Option<(String, FlowEndpoint)>,
@@ -73,7 +75,7 @@ impl Draft {
 
     pub(super) fn apply_flags(&mut self, flags: &Flags) -> Result<(), ConfigError> {
         if let Some(d) = &flags.data_dir {
-            self.s.data_dir = d.clone();
+            self.data_dir = Some(d.clone());
         }
         if let Some(u) = &flags.database_url {
             self.set(
@@ -98,6 +100,10 @@ impl Draft {
 
     /// The rules that join several settings.
     pub(super) fn finish(mut self) -> Result<Settings, ConfigError> {
+        self.s.data_dir = match self.data_dir.take() {
+            Some(d) => d,
+            None => super::default_data_dir()?,
+        };
         self.s.notify = match (self.notify_url.take(), self.notify_secret.take()) {
             (None, None) => None,
             (Some(_), None) => {

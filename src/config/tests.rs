@@ -469,3 +469,49 @@ fn a_stripe_account_comes_from_its_variables_and_its_key_says_test_or_live() {
     .unwrap_err();
     assert!(!e.to_string().contains("SECRETVALUE"), "{e}");
 }
+
+#[test]
+fn the_data_dir_is_the_one_given_else_the_per_user_data_directory() {
+    // No layer names one: the platform's per-user data directory for paylink.
+    let s = from_env(&[]).unwrap();
+    assert_eq!(s.data_dir, default_data_dir().unwrap());
+    assert!(s.data_dir.is_absolute(), "{}", s.data_dir.display());
+    #[cfg(target_os = "linux")]
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        let base = std::env::var_os("XDG_DATA_HOME")
+            .map(PathBuf::from)
+            .filter(|p| p.is_absolute())
+            .unwrap_or_else(|| PathBuf::from(home).join(".local/share"));
+        assert_eq!(s.data_dir, base.join("paylink"));
+    }
+    // Each layer overrides it, in the usual order.
+    assert_eq!(
+        from_file("data_dir = \"/from/file\"\n").unwrap().data_dir,
+        PathBuf::from("/from/file")
+    );
+    assert_eq!(
+        from_env(&[("PAYLINK_DATA_DIR", "/from/env")])
+            .unwrap()
+            .data_dir,
+        PathBuf::from("/from/env")
+    );
+    let flags = Flags {
+        data_dir: Some("/from/flag".into()),
+        ..Flags::default()
+    };
+    let s = Settings::load(&flags, env(&[("PAYLINK_DATA_DIR", "/from/env")])).unwrap();
+    assert_eq!(s.data_dir, PathBuf::from("/from/flag"));
+    assert_eq!(s.key_file(), PathBuf::from("/from/flag/master.key"));
+}
+
+#[test]
+fn without_a_home_directory_the_error_says_to_name_a_data_dir() {
+    let e = data_dir_of(None).unwrap_err();
+    assert_eq!(e.field, "PAYLINK_DATA_DIR");
+    let line = e.to_string();
+    assert!(!line.contains('\n'), "{line}");
+    assert!(
+        line.contains("no home directory") && line.contains("--data-dir"),
+        "{line}"
+    );
+}
