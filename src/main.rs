@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Err(e) => {
             // One clear line; the cause chain is in the message.
             eprintln!("paylink: {e:#}");
-            ExitCode::FAILURE
+            ExitCode::from(paylink::cli::exit_code(&e))
         }
     }
 }

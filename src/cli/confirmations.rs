@@ -5,7 +5,7 @@ use std::io::Write;
 
 use clap::Subcommand;
 
-use super::{open_store, shown};
+use super::{open_existing_store, shown};
 use crate::config::Settings;
 
 #[derive(Debug, Subcommand)]
@@ -31,7 +31,7 @@ pub async fn list(
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let store = open_store(settings).await?;
+    let store = open_existing_store(settings).await?;
     let list = crate::webhook::list_confirmations(&store, limit).await?;
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;

@@ -1,4 +1,5 @@
-//! `paylink doctor`: is this configuration ready? It checks the settings, the ledger, the
+//! `paylink doctor`: is this configuration ready? It checks the settings, the ledger
+//! (never creating one: a missing ledger is a `note`, since `serve` makes it), the
 //! master key, the public URL, and every Flow account `serve` would use, as
 //! [`crate::accounts::plan`] assigns them (stored integrations of every organization and
 //! environment, and the `FLOW_*` account), each with a signed call within a deadline.
@@ -9,7 +10,7 @@
 use std::io::Write;
 use std::time::Instant;
 
-use super::open_store;
+use super::{NoLedger, open_existing_store};
 use crate::accounts::{
     Account, Assignment, Connection, KeyCheck, Origin, check_deadline, check_keys,
 };
@@ -30,6 +31,11 @@ impl Report<'_> {
     fn fail(&mut self, name: &str, problem: &str) -> std::io::Result<()> {
         self.ready = false;
         writeln!(self.out, "  FAIL  {name}: {problem}")
+    }
+
+    /// A finding that does not stop `serve`.
+    fn note(&mut self, name: &str, detail: &str) -> std::io::Result<()> {
+        writeln!(self.out, "  note  {name}: {detail}")
     }
 
     fn skip(&mut self, name: &str, why: &str) -> std::io::Result<()> {
@@ -55,7 +61,8 @@ pub async fn run(
             return Ok(false);
         }
     };
-    let (stored, stored_stripe) = match open_store(&settings).await {
+    // Looked at, never created: `serve` makes the ledger on its first start.
+    let (stored, stored_stripe) = match open_existing_store(&settings).await {
         Ok(store) => {
             r.ok(
                 "ledger",
@@ -86,7 +93,14 @@ pub async fn run(
             (flow, stripe)
         }
         Err(e) => {
-            r.fail("ledger", &format!("{e:#}"))?;
+            match e.downcast_ref::<NoLedger>() {
+                // Not yet made: a finding, unless an earlier paylink's ledger sits in
+                // ./paylink-data, beside which serve would start on a new, empty one.
+                Some(missing) if !missing.former_default_has_one => {
+                    r.note("ledger", &missing.to_string())?
+                }
+                _ => r.fail("ledger", &format!("{e:#}"))?,
+            }
             (Vec::new(), Vec::new())
         }
     };

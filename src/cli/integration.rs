@@ -10,7 +10,7 @@ use std::io::Write;
 use clap::{Args, Subcommand};
 use secrecy::SecretString;
 
-use super::{open_store, shown};
+use super::{open_existing_store, open_store, shown};
 use crate::accounts::{Account, Connection, KeyCheck, StripeAccount, check_deadline, check_keys};
 use crate::config::Settings;
 use crate::domain::{Environment, Timestamp};
@@ -260,7 +260,7 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
         }
         Action::Stripe(args) => stripe(args, settings, out).await,
         Action::Show { json } => {
-            let store = open_store(settings).await?;
+            let store = open_existing_store(settings).await?;
             let all = list(&store).await?;
             let stripe = list_stripe(&store).await?;
             if json {

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use clap::Subcommand;
 
-use super::{open_store, shown};
+use super::{open_existing_store, open_store, shown};
 use crate::config::Settings;
 
 #[derive(Debug, Subcommand)]
@@ -43,7 +43,8 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
             }
         }
         Action::Export { out: file } => {
-            let store = open_store(settings).await?;
+            // Only reads the ledger: none is created to export nothing from.
+            let store = open_existing_store(settings).await?;
             let moved = match &file {
                 Some(path) => {
                     let f = std::fs::File::create(path)
@@ -88,18 +89,13 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
     }
 }
 
-/// `paylink ledger verify`: opens the ledger (which fails, saying so, when sled finds it
-/// damaged or another process holds it), decodes every payment, event and claim, checks
-/// every index, and reports counts and problems. Returns whether the ledger is sound.
+/// `paylink ledger verify`: opens the ledger (which fails, saying so, when there is none,
+/// sled finds it damaged or another process holds it), decodes every payment, event and
+/// claim, checks every index, and reports counts and problems. Returns whether the ledger
+/// is sound.
 pub async fn verify(settings: &Settings, json: bool, out: &mut dyn Write) -> anyhow::Result<bool> {
     let dir = &settings.data_dir;
-    if !dir.join("db").exists() {
-        anyhow::bail!(
-            "no ledger at {}: give the data directory with --data-dir or PAYLINK_DATA_DIR",
-            dir.display()
-        );
-    }
-    let store = open_store(settings).await?;
+    let store = open_existing_store(settings).await?;
     let v = store.verify().await?;
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;

@@ -11,6 +11,12 @@
 //! - [`sandbox`]: the offline Flow sandbox on its own.
 //!
 //! Every command that needs settings gets them from [`Settings::from_process`], once.
+//!
+//! Commands that only read the ledger (`payments list|show`, `confirmations list`,
+//! `integration show`, `ledger verify|export`, `doctor`) open it with `open_existing_store`:
+//! where there is none they create nothing and say where they looked ([`NoLedger`], exit
+//! status [`EXIT_NO_LEDGER`]). Commands that write (`serve`, `integration flow|stripe|...`,
+//! `payments reconcile`) create it with `open_store` or the application.
 
 pub mod confirmations;
 pub mod demo;
@@ -24,6 +30,7 @@ pub mod serve;
 pub mod tools;
 
 use std::borrow::Cow;
+use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 use paylink_tools::NameStyle;
@@ -31,7 +38,7 @@ use paylink_tools::validate::is_unsafe_char;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{Flags, Settings};
-use crate::store::Store;
+use crate::store::{Store, ledger_exists};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -71,8 +78,9 @@ pub struct Common {
     /// A paylink.toml file. [env: PAYLINK_CONFIG] [default: ./paylink.toml when present]
     #[arg(long, value_name = "FILE", global = true)]
     pub config: Option<std::path::PathBuf>,
-    /// The ledger directory (sled). [env: PAYLINK_DATA_DIR] [default: the per-user data
-    /// directory, $XDG_DATA_HOME/paylink or ~/.local/share/paylink on Linux]
+    /// The ledger directory (sled). Commands that only read never create it.
+    /// [env: PAYLINK_DATA_DIR] [default: the per-user data directory,
+    /// $XDG_DATA_HOME/paylink or ~/.local/share/paylink on Linux]
     #[arg(long, value_name = "DIR", global = true)]
     pub data_dir: Option<std::path::PathBuf>,
     /// Keep the ledger in PostgreSQL instead of sled (several processes or replicas on one
@@ -264,9 +272,10 @@ pub fn shutdown_on_signals() -> CancellationToken {
     token
 }
 
-/// Opens the ledger; the error says whether another process holds it, it is damaged, or
-/// something else failed (see [`crate::store::StoreError`]). A sled ledger held by a
-/// running `paylink serve` is reached through its socket instead ([`crate::owner`]).
+/// Opens the ledger, creating it when there is none (for commands that write); the error
+/// says whether another process holds it, it is damaged, or something else failed (see
+/// [`crate::store::StoreError`]). A sled ledger held by a running `paylink serve` is
+/// reached through its socket instead ([`crate::owner`]).
 pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
     match Store::open_for(settings).await {
         Err(e @ crate::store::StoreError::Locked { .. }) if settings.database_url.is_none() => {
@@ -276,6 +285,76 @@ pub(crate) async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
             }
         }
         opened => Ok(opened?),
+    }
+}
+
+/// Opens the ledger for a command that only reads: when the data directory holds none,
+/// fails with [`NoLedger`] before anything is created (no directory, no file). A
+/// PostgreSQL ledger (`PAYLINK_DATABASE_URL`) is not in the data directory: it is opened
+/// as it is, and the database's own errors say when it cannot be reached.
+pub(crate) async fn open_existing_store(settings: &Settings) -> anyhow::Result<Store> {
+    if settings.database_url.is_none() && !ledger_exists(&settings.data_dir) {
+        return Err(NoLedger::at(&settings.data_dir).into());
+    }
+    open_store(settings).await
+}
+
+/// The exit status of a command that needs a ledger when the data directory holds none
+/// (1 is every other failure; 2 is clap's, for usage errors).
+pub const EXIT_NO_LEDGER: u8 = 3;
+
+/// paylink's default data directory before it became the per-user one, relative to the
+/// working directory. Only looked at, to point at a ledger left there.
+const FORMER_DEFAULT_DATA_DIR: &str = "paylink-data";
+
+/// A command that only reads found no ledger in the data directory, and created none.
+#[derive(Debug)]
+pub struct NoLedger {
+    /// Where it looked.
+    pub dir: PathBuf,
+    /// `./paylink-data`, the default of earlier versions, holds a ledger.
+    pub former_default_has_one: bool,
+}
+
+impl std::error::Error for NoLedger {}
+
+impl std::fmt::Display for NoLedger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let dir = self.dir.display().to_string();
+        let dir = shown(&dir);
+        if self.former_default_has_one {
+            write!(
+                f,
+                "no ledger in {dir} (nothing was created), but ./{FORMER_DEFAULT_DATA_DIR}, \
+                 paylink's former default data directory, holds one: pass --data-dir \
+                 {FORMER_DEFAULT_DATA_DIR} (or set PAYLINK_DATA_DIR), or move it to {dir}"
+            )
+        } else {
+            write!(
+                f,
+                "no ledger yet in {dir} (nothing was created); `paylink serve` creates one \
+                 there on first start. To use a ledger elsewhere, set PAYLINK_DATA_DIR or \
+                 pass --data-dir"
+            )
+        }
+    }
+}
+
+impl NoLedger {
+    pub fn at(dir: &Path) -> NoLedger {
+        NoLedger {
+            dir: dir.to_path_buf(),
+            former_default_has_one: ledger_exists(Path::new(FORMER_DEFAULT_DATA_DIR)),
+        }
+    }
+}
+
+/// The exit status for a command that failed with `e`.
+pub fn exit_code(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<NoLedger>().is_some() {
+        EXIT_NO_LEDGER
+    } else {
+        1
     }
 }
 

@@ -9,7 +9,7 @@ use clap::Subcommand;
 use paylink_tools::NameStyle;
 use tokio_util::sync::CancellationToken;
 
-use super::{open_store, shown};
+use super::{open_existing_store, shown};
 use crate::app::Application;
 use crate::config::Settings;
 use crate::domain::{Payment, PaymentStatus, Timestamp};
@@ -91,7 +91,7 @@ pub async fn list(
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let store = open_store(settings).await?;
+    let store = open_existing_store(settings).await?;
     let list = store.list(None, status, limit).await?;
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
@@ -122,7 +122,7 @@ pub async fn show(
     json: bool,
     out: &mut dyn Write,
 ) -> anyhow::Result<()> {
-    let store = open_store(settings).await?;
+    let store = open_existing_store(settings).await?;
     let p = store
         .get(id)
         .await?

@@ -34,7 +34,7 @@ use std::path::Path;
 use sled::blocking as off_thread;
 
 pub use error::StoreError;
-pub use sled::{CommitMode, SledStore, Verification, layout};
+pub use sled::{CommitMode, SledStore, Verification, layout, ledger_exists};
 
 use crate::domain::{
     Payment, PaymentEvent, PaymentStatus, Source, Timestamp, Transition, TransitionError,

@@ -2,6 +2,7 @@
 //! `support`, the harness they share. Run one area with `cargo test --test it <module>::`.
 
 mod cli_config;
+mod cli_data_dir;
 mod cli_demo;
 mod crash_server;
 mod e2e_browser;

@@ -22,6 +22,14 @@ pub(super) fn has_marker(dir: &Path) -> bool {
     dir.join(MARKER).exists()
 }
 
+/// Whether `dir` holds a ledger: its `paylink-ledger` marker, or sled's `conf` and `db`
+/// files for a ledger made before the marker existed. It only looks: nothing is created
+/// or opened, so commands that only read can say there is no ledger instead of making an
+/// empty one.
+pub fn ledger_exists(dir: &Path) -> bool {
+    has_marker(dir) || (dir.join("conf").is_file() && dir.join("db").is_file())
+}
+
 /// Writes [`MARKER`] (0600) and makes it durable.
 pub(super) fn write_marker(dir: &Path) -> Result<(), StoreError> {
     use std::io::Write;

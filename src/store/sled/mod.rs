@@ -89,6 +89,7 @@ use sled::transaction::{ConflictableTransactionResult, TransactionResult, Transa
 pub use crate::store::{ApplyOutcome, DraftOutcome, StoreError};
 pub use check::Verification;
 pub use commit::CommitMode;
+pub use files::ledger_exists;
 
 use crate::domain::PaymentStatus;
 use commit::{Committer, Ledger, LogFile};

@@ -50,6 +50,11 @@ impl TempHome {
             ("XDG_DATA_HOME", self.path().join("share")),
         ]
     }
+
+    /// The per-user data directory paylink resolves under [`TempHome::env`].
+    pub fn data_dir(&self) -> std::path::PathBuf {
+        self.path().join("share").join("paylink")
+    }
 }
 
 /// Every file and directory under `dir`, recursively (empty: nothing was created there).
