@@ -34,6 +34,19 @@ pub async fn run(args: Args) -> anyhow::Result<()> {
     if let Some(addr) = args.http {
         crate::mcp::http::check_bind(addr, &opts)?;
     }
+    // A new ledger beside the one earlier versions kept in ./paylink-data: say so loudly
+    // rather than serve an empty ledger while the payments sit elsewhere.
+    if settings.database_url.is_none() && !crate::store::ledger_exists(&settings.data_dir) {
+        let missing = super::NoLedger::at(&settings.data_dir);
+        if missing.former_default_has_one {
+            eprintln!(
+                "paylink: WARNING: starting a new, empty ledger in {}, but ./paylink-data (the \
+                 default data directory of earlier versions) holds one: stop and pass \
+                 --data-dir paylink-data (or set PAYLINK_DATA_DIR), or move it there",
+                super::shown(&settings.data_dir.display().to_string())
+            );
+        }
+    }
     let shutdown = super::shutdown_on_signals();
     let app = match Application::build(settings.clone(), style, shutdown.clone()).await {
         Ok(app) => app,
