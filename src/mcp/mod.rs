@@ -12,6 +12,7 @@ pub mod duplicates;
 mod errors;
 pub mod http;
 mod resources;
+mod summary;
 mod tools;
 
 use std::sync::Arc;
