@@ -1,6 +1,7 @@
 // The billing agent of seed 000, pointing at paylink's tools.
-// Dotted names are the seed's; clients that reject dots use payment_create / payment_get_status
-// (start paylink with `--tool-names snake`).
+// Dotted names are the seed's; clients that reject dots see payment_create / payment_get_status
+// (paylink's default `--tool-names auto` lists those to Claude, Codex and Copilot; any client may
+// force them with `--tool-names snake`). Both spellings are always callable.
 export default defineAgent({
   name: "Billing Agent",
   slug: "billing",

@@ -56,6 +56,10 @@ pub struct Cli {
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum ToolNames {
+    /// Per client, from the clientInfo.name it sends at initialize: snake names for
+    /// clients known to reject dots (a name containing "claude", "codex", "openai" or
+    /// "copilot", any case), dotted names for every other client
+    Auto,
     /// payment.create, payment.getStatus
     Dotted,
     /// payment_create, payment_get_status (for clients that reject dots)
@@ -65,6 +69,7 @@ pub enum ToolNames {
 impl From<ToolNames> for NameStyle {
     fn from(t: ToolNames) -> NameStyle {
         match t {
+            ToolNames::Auto => NameStyle::Auto,
             ToolNames::Dotted => NameStyle::Dotted,
             ToolNames::Snake => NameStyle::Snake,
         }

@@ -13,8 +13,9 @@ pub struct Args {
     /// loopback it needs bearer tokens in PAYLINK_HTTP_TOKENS (token=organization,...).
     #[arg(long, value_name = "ADDR")]
     pub http: Option<std::net::SocketAddr>,
-    /// How tool names are listed; calls under either spelling always work.
-    #[arg(long, value_enum, default_value = "dotted")]
+    /// How tool names are listed; calls under either spelling always work. `auto` decides
+    /// per client (each HTTP session by its own initialize).
+    #[arg(long, value_enum, default_value = "auto")]
     pub tool_names: ToolNames,
     #[command(flatten)]
     pub common: Common,

@@ -137,6 +137,77 @@ pub fn tool_error(e: &PaymentError) -> ToolError {
     }
 }
 
+/// A failed `payment.create`, knowing the currency the call asked for (`None`: it left
+/// currency out, so the account's default was charged). A gateway's refusal of the currency
+/// is explained with that currency and what to do; everything else is [`tool_error`].
+pub fn create_error(e: &PaymentError, requested_currency: Option<&str>) -> ToolError {
+    match e {
+        PaymentError::Refused {
+            gateway,
+            payment_id,
+            error:
+                error @ GatewayError::Rejected {
+                    reason: Refusal::CurrencyNotEnabled,
+                    ..
+                },
+        } => {
+            tracing::warn!(payment = payment_id, %gateway, error = %error, "the gateway refused the currency");
+            currency_not_enabled(*gateway, payment_id, requested_currency)
+        }
+        other => tool_error(other),
+    }
+}
+
+fn currency_not_enabled(
+    gateway: GatewayKind,
+    payment_id: &str,
+    currency: Option<&str>,
+) -> ToolError {
+    let e = match currency {
+        Some(code) => ToolError::new(
+            ErrorCode::UnsupportedCurrency,
+            format!(
+                "the merchant's {gateway} account does not take {code}: {code} is not enabled \
+                 on that account, so no payment link was made"
+            ),
+            format!(
+                "Charge in the account's default currency instead (leave currency out; CLP \
+                 unless the operator chose another) with a new idempotencyKey. If the customer \
+                 must pay in {code}, the operator has to enable {code} on the {gateway} \
+                 account first."
+            ),
+        ),
+        None => ToolError::new(
+            ErrorCode::UnsupportedCurrency,
+            format!(
+                "the merchant's {gateway} account does not take its own default currency: \
+                 that currency is not enabled on the account, so no payment link was made"
+            ),
+            format!(
+                "Tell the operator to enable the default currency on the {gateway} account or \
+                 to set the integration's currency to one the account takes (`paylink \
+                 doctor`). Retrying will not help until then."
+            ),
+        ),
+    };
+    e.field("currency").payment(payment_id)
+}
+
+/// `payment.getStatus` of a payment whose order the gateway no longer has ("Transaction
+/// not found"): its link can never be paid. Final, not retryable.
+pub fn link_gone(gateway: GatewayKind, payment_id: &str) -> ToolError {
+    ToolError::new(
+        ErrorCode::PaymentLinkLost,
+        format!(
+            "{gateway} has no order for payment {payment_id} any more, so its payment link \
+             cannot be paid; checking again will not change that"
+        ),
+        "Do not check this payment again. Tell the customer the old link no longer works, \
+         then create a new payment with payment.create and a NEW idempotencyKey.",
+    )
+    .payment(payment_id)
+}
+
 fn refused(gateway: GatewayKind, payment_id: &str, error: &GatewayError) -> ToolError {
     use ErrorCode as C;
     let reason = match error {

@@ -2,8 +2,8 @@
 //! `payment://{id}` resources, and push of `notifications/resources/updated` (2025-11-25
 //! `resources/subscribe` and 2026-07-28 `subscriptions/listen`).
 //!
-//! Tools are listed from `paylink_tools::catalog()` in the configured name style and called
-//! under either spelling. A tool that ran and failed returns `isError` with the catalog's
+//! Tools are listed from `paylink_tools::catalog()` in the configured name style (`auto`:
+//! decided per client from its `clientInfo.name`) and called under either spelling. A tool that ran and failed returns `isError` with the catalog's
 //! error JSON; JSON-RPC errors are kept for requests that cannot be routed at all.
 
 #![allow(deprecated)] // resources/subscribe and logging are the 2025-11-25 wire; rmcp marks them deprecated.
@@ -12,6 +12,7 @@ pub mod duplicates;
 mod errors;
 pub mod http;
 mod resources;
+mod summary;
 mod tools;
 
 use std::sync::Arc;
@@ -36,6 +37,7 @@ pub struct Organization(pub String);
 pub struct McpContext {
     pub payments: Payments,
     pub subscriptions: Subscriptions,
+    /// How tool names are listed; `Auto` is resolved per client.
     pub name_style: NameStyle,
     /// The organization when no transport says otherwise (stdio).
     pub default_organization: String,
@@ -81,10 +83,24 @@ impl PaylinkServer {
             .unwrap_or_else(|| self.ctx.default_organization.clone())
     }
 
-    /// The instructions for `organization`'s agents, naming its own mode.
-    pub fn instructions(&self, organization: &str) -> String {
-        let (create, status) = match self.ctx.name_style {
-            NameStyle::Dotted => ("payment.create", "payment.getStatus"),
+    /// The name style for the client behind `rc`: the configured style, resolved for the
+    /// `clientInfo.name` that client sent (see [`NameStyle::for_client`]). The name comes
+    /// from the request's own `_meta` (2026-07-28 requests may carry
+    /// `io.modelcontextprotocol/clientInfo`), else from the session's initialize (stdio,
+    /// and each HTTP session). A 2026-07-28 stateless request without one has no real
+    /// client name (rmcp fills in its own), so `auto` lists dotted names for it.
+    fn name_style(&self, rc: &RequestContext<RoleServer>) -> NameStyle {
+        let from_meta = rc.meta.client_info().map(|i| i.name);
+        let from_session = || rc.peer.peer_info().map(|p| p.client_info.name.clone());
+        let name = from_meta.or_else(from_session);
+        self.ctx.name_style.for_client(name.as_deref())
+    }
+
+    /// The instructions for `organization`'s agents, naming its own mode and the tools as
+    /// they are listed in `style`.
+    pub fn instructions(&self, organization: &str, style: NameStyle) -> String {
+        let (create, status) = match style.for_client(None) {
+            NameStyle::Dotted | NameStyle::Auto => ("payment.create", "payment.getStatus"),
             NameStyle::Snake => ("payment_create", "payment_get_status"),
         };
         format!(
@@ -111,7 +127,7 @@ impl ServerHandler for PaylinkServer {
                 .build(),
         )
         .with_server_info(Implementation::new("paylink", env!("CARGO_PKG_VERSION")))
-        .with_instructions(self.instructions(&self.ctx.default_organization))
+        .with_instructions(self.instructions(&self.ctx.default_organization, self.ctx.name_style))
     }
 
     async fn initialize(
@@ -119,21 +135,26 @@ impl ServerHandler for PaylinkServer {
         request: InitializeRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<InitializeResult, McpError> {
-        // The instructions name the mode of the organization whose token opened the session.
+        // The instructions name the mode of the organization whose token opened the
+        // session, and the tools in the spelling this client will see listed.
         let org = self.organization(&context);
+        let style = self
+            .ctx
+            .name_style
+            .for_client(Some(&request.client_info.name));
         context.peer.set_peer_info(request.clone());
         let mut result = self.negotiate_initialize(&request)?;
-        result.instructions = Some(self.instructions(&org));
+        result.instructions = Some(self.instructions(&org, style));
         Ok(result)
     }
 
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         Ok(ListToolsResult::with_all_items(tools::list(
-            self.ctx.name_style,
+            self.name_style(&context),
         )))
     }
 

@@ -14,8 +14,9 @@ use rmcp::model::{
 };
 
 use super::McpContext;
-use super::errors::tool_error;
+use super::errors::{create_error, link_gone, tool_error};
 use super::resources::payment_uri;
+use super::summary;
 use crate::domain::{Environment, Money, Payment, PaymentStatus, Source};
 use crate::gateway::{GatewayError, GatewayKind, Verdict};
 use crate::payments::{CreateInput, GatewayMode};
@@ -144,11 +145,12 @@ async fn create(
             })?),
         },
     };
+    let requested_currency = input.currency.clone();
     let outcome = ctx
         .payments
         .create(input, Source::Tool)
         .await
-        .map_err(|e| tool_error(&e))?;
+        .map_err(|e| create_error(&e, requested_currency.as_deref()))?;
     let p = outcome.payment;
     let next_step = match p.status {
         PaymentStatus::Paid => "This payment is already paid; nothing more to do.".to_string(),
@@ -191,8 +193,13 @@ async fn create(
         next_step,
         payment_id: p.id.clone(),
     };
+    let mode = ctx
+        .payments
+        .account(&p.organization, p.environment, p.gateway)
+        .map(|a| a.mode);
+    let sentence = summary::created(&p, &link, outcome.reused, mode);
     let value = serde_json::to_value(&result).map_err(|e| internal(&e))?;
-    let mut r = CallToolResult::structured(value);
+    let mut r = summary::result(&sentence, value);
     r.content.push(ContentBlock::resource_link(
         Resource::new(payment_uri(&p.id), format!("payment {}", p.id))
             .with_description(format!("{} for {}", p.amount, p.description))
@@ -213,6 +220,12 @@ async fn get_status(
         .await
         .map_err(|e| tool_error(&e))?;
     let p = &outcome.payment;
+    if matches!(outcome.gateway_error, Some(GatewayError::NotFound))
+        && matches!(p.status, PaymentStatus::Pending | PaymentStatus::Draft)
+    {
+        // The gateway has no order for it: no later check can make it payable.
+        return Err(link_gone(p.gateway, &p.id));
+    }
     // The gateway's own status code (Flow's flowStatus), kept for compatibility: from its
     // live answer, else from the ledger's status where that is unambiguous.
     let verdict = match &outcome.gateway {
@@ -231,9 +244,6 @@ async fn get_status(
     let next_step = match (p.status, &outcome.gateway_error) {
         (PaymentStatus::Paid, _) => "The customer has paid. Continue with what the payment was for.".to_string(),
         (PaymentStatus::Failed, _) => "The payment did not go through. Offer a new link with payment.create (new idempotencyKey).".to_string(),
-        (_, Some(GatewayError::NotFound)) => format!(
-            "{gateway} no longer has this payment's order, so its link cannot be paid. Offer a new link with payment.create (new idempotencyKey)."
-        ),
         (_, Some(GatewayError::Misconfigured { .. })) => format!(
             "paylink cannot check with {gateway} because the integration is misconfigured; this is the last known status. Tell the operator to run `paylink doctor`."
         ),
@@ -262,8 +272,9 @@ async fn get_status(
         updated_at: p.updated_at.rfc3339(),
         next_step,
     };
+    let sentence = summary::status(p, outcome.gateway_error.as_ref());
     let value = serde_json::to_value(&result).map_err(|e| internal(&e))?;
-    Ok(CallToolResult::structured(value))
+    Ok(summary::result(&sentence, value))
 }
 
 fn internal(e: &dyn std::fmt::Display) -> ToolError {

@@ -13,6 +13,7 @@ mod fuzz;
 mod http_clients;
 mod ledger_transfer;
 mod ledger_upgrade;
+mod mcp_agent_texts;
 mod mcp_http;
 mod mcp_stdio;
 mod operator_cli;

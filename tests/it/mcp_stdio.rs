@@ -10,7 +10,7 @@ use serde_json::json;
 use crate::support::*;
 
 #[tokio::test]
-async fn dotted_names_are_listed_by_default_and_snake_names_on_request() {
+async fn dotted_names_are_listed_to_an_unknown_client_and_snake_names_on_request() {
     let w = World::new().await;
     let (client, _) = w.stdio(&[]).await;
     assert_eq!(
@@ -83,14 +83,19 @@ async fn a_payment_created_over_stdio_turns_paid_and_subscribers_hear_of_it() {
         link.starts_with(&w.sandbox.base_url) && link.contains("/app/web/pay.php?token="),
         "{link}"
     );
-    // The result carries the same JSON as text, and a resource link.
+    // The result carries a sentence and the same JSON as text, and a resource link.
     let text = r
         .content
         .iter()
         .find_map(|c| c.as_text().map(|t| t.text.clone()))
         .unwrap();
+    let (sentence, json) = text.split_once("\n\n").unwrap();
+    assert!(
+        sentence.starts_with("Payment link for CLP 5.000 created: "),
+        "{sentence}"
+    );
     assert_eq!(
-        serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+        serde_json::from_str::<serde_json::Value>(json).unwrap(),
         created
     );
     let uri = created["resourceUri"].as_str().unwrap().to_string();

@@ -72,14 +72,15 @@ impl GatewayArg {
 }
 
 /// Arguments of `payment.getStatus`.
+///
+/// Only `entityId` is advertised, and it is required (the seeds' contract). The validation
+/// ([`crate::validate::parse_get_status`]) also accepts `paymentId` as an alias, for
+/// agents that pass create's field name back; it is kept out of the schema so that a
+/// client or model never sees a call with no id as valid.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GetStatusArgs {
     /// The payment's id, as returned by payment.create in `paymentId` (starts with
     /// `ent_`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub entity_id: Option<String>,
-    /// The same id under its other name; give either `entityId` or `paymentId`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub payment_id: Option<String>,
+    pub entity_id: String,
 }

@@ -6,25 +6,60 @@ use serde::Serialize;
 use crate::args::{CreatePaymentArgs, GetStatusArgs};
 use crate::results::{CreatePaymentResult, GetStatusResult};
 
-/// How tool names are listed. Calls under either spelling work in both styles.
+/// How tool names are listed. Calls under either spelling work in every style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum NameStyle {
-    /// `payment.create`, `payment.getStatus` (the seed's names).
+    /// Decided per client from the `clientInfo.name` it sends: snake names for the clients
+    /// in [`CLIENTS_REJECTING_DOTS`], dotted names for every other client (and when no
+    /// name is known). See [`NameStyle::for_client`].
     #[default]
+    Auto,
+    /// `payment.create`, `payment.getStatus` (the seed's names).
     Dotted,
-    /// `payment_create`, `payment_get_status`, for clients that reject dots (Claude
-    /// Desktop, Codex, Copilot CLI).
+    /// `payment_create`, `payment_get_status`, for clients that reject dots.
     Snake,
 }
+
+/// The clients known to reject tool names with dots, each as a fragment of the
+/// `clientInfo.name` they send at initialize. The rule: a client rejects dots when its
+/// name contains one of these fragments, compared case-insensitively ("Claude Desktop",
+/// "claude-code", "claude-ai" all contain "claude"). The one place this list is kept.
+///
+/// - `claude`: Claude Desktop and Claude Code check names against `^[a-zA-Z0-9_-]{1,64}$`
+///   and refuse the whole server (loomle/loomle #168, barryw/ImmichMCP #4).
+/// - `codex`: OpenAI's Codex CLI (openai/codex #8174).
+/// - `openai`: OpenAI's other MCP clients, which apply the same name rule as Codex.
+/// - `copilot`: GitHub Copilot CLI (github/copilot-cli #1879, #2581).
+pub const CLIENTS_REJECTING_DOTS: &[&str] = &["claude", "codex", "openai", "copilot"];
 
 impl NameStyle {
     pub fn parse(s: &str) -> Option<NameStyle> {
         match s {
+            "auto" => Some(NameStyle::Auto),
             "dotted" => Some(NameStyle::Dotted),
             "snake" => Some(NameStyle::Snake),
             _ => None,
         }
     }
+
+    /// The style to list for a client named `client_name` (its `clientInfo.name`, when
+    /// known): an explicit `Dotted` or `Snake` stays as it is; `Auto` becomes `Snake` for
+    /// a client in [`CLIENTS_REJECTING_DOTS`] and `Dotted` otherwise. Never `Auto`.
+    pub fn for_client(self, client_name: Option<&str>) -> NameStyle {
+        match self {
+            NameStyle::Dotted | NameStyle::Snake => self,
+            NameStyle::Auto => match client_name {
+                Some(name) if client_rejects_dots(name) => NameStyle::Snake,
+                _ => NameStyle::Dotted,
+            },
+        }
+    }
+}
+
+/// Whether a client of this `clientInfo.name` is known to reject dotted tool names.
+pub fn client_rejects_dots(client_name: &str) -> bool {
+    let name = client_name.to_lowercase();
+    CLIENTS_REJECTING_DOTS.iter().any(|f| name.contains(f))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -78,9 +113,10 @@ pub struct ToolSpec {
 }
 
 impl ToolSpec {
+    /// The name listed in `style`; `Auto` with no client known lists the dotted name.
     pub fn name(&self, style: NameStyle) -> &'static str {
-        match style {
-            NameStyle::Dotted => self.dotted,
+        match style.for_client(None) {
+            NameStyle::Dotted | NameStyle::Auto => self.dotted,
             NameStyle::Snake => self.snake,
         }
     }
@@ -163,4 +199,60 @@ pub fn manifest(spec: &ToolSpec, style: NameStyle) -> serde_json::Value {
         "inputSchema": spec.input_schema,
         "outputSchema": spec.output_schema,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_lists_snake_names_only_for_clients_that_reject_dots() {
+        let table: &[(Option<&str>, NameStyle)] = &[
+            (Some("claude-code"), NameStyle::Snake),
+            (Some("Claude Desktop"), NameStyle::Snake),
+            (Some("claude-ai"), NameStyle::Snake),
+            (Some("codex-mcp-client"), NameStyle::Snake),
+            (Some("OpenAI Agents"), NameStyle::Snake),
+            (Some("GitHub Copilot CLI"), NameStyle::Snake),
+            (Some("my-agent"), NameStyle::Dotted),
+            (Some("cursor-vscode"), NameStyle::Dotted),
+            (Some("mcp-inspector"), NameStyle::Dotted),
+            (Some(""), NameStyle::Dotted),
+            (None, NameStyle::Dotted),
+        ];
+        for (client, want) in table {
+            assert_eq!(NameStyle::Auto.for_client(*client), *want, "{client:?}");
+        }
+        // Explicit choices are never overridden by the client's name.
+        assert_eq!(
+            NameStyle::Dotted.for_client(Some("claude-code")),
+            NameStyle::Dotted
+        );
+        assert_eq!(
+            NameStyle::Snake.for_client(Some("my-agent")),
+            NameStyle::Snake
+        );
+        assert_eq!(NameStyle::default(), NameStyle::Auto);
+        assert_eq!(NameStyle::parse("auto"), Some(NameStyle::Auto));
+    }
+
+    #[test]
+    fn the_get_status_schema_requires_entity_id_and_does_not_advertise_payment_id() {
+        let spec = catalog()
+            .into_iter()
+            .find(|s| s.id == ToolId::GetStatus)
+            .unwrap();
+        let schema = &spec.input_schema;
+        assert_eq!(schema["required"], serde_json::json!(["entityId"]));
+        assert_eq!(schema["properties"]["entityId"]["type"], "string");
+        assert!(
+            schema["properties"].get("paymentId").is_none(),
+            "{schema:?}"
+        );
+        assert_eq!(
+            schema["properties"].as_object().unwrap().len(),
+            1,
+            "{schema:?}"
+        );
+    }
 }

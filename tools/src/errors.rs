@@ -28,7 +28,9 @@ pub enum ErrorCode {
     GatewayRejected,
     /// Flow refused paylink's credentials: an operator must fix the integration.
     GatewayMisconfigured,
-    /// Flow created the order but its link was lost in transit; start a new payment.
+    /// The payment's link can never be paid: the gateway created the order but its link
+    /// was lost in transit, or the gateway no longer has the order at all ("Transaction
+    /// not found"). Final: start a new payment with a new idempotencyKey.
     PaymentLinkLost,
     /// The ledger cannot write (a full disk, an I/O error): nothing was recorded. Retrying
     /// later with the same idempotencyKey helps once the operator frees space.

@@ -1,8 +1,9 @@
 //! The agent-facing tool catalog of paylink.
 //!
 //! Everything an LLM sees of paylink's tools is defined here: names (dotted, and snake for
-//! clients that reject dots), descriptions written for a model, explicit annotations, the
-//! argument and result types whose doc comments become the JSON Schemas, stable error
+//! clients that reject dots, chosen per client by its `clientInfo.name` from the one table
+//! [`CLIENTS_REJECTING_DOTS`]), descriptions written for a model, explicit annotations,
+//! the argument and result types whose doc comments become the JSON Schemas, stable error
 //! codes, and the validation of raw arguments. The server (`paylink::mcp`) only wires this
 //! catalog to rmcp and to the ledger. `manifests/*.json` are generated from this crate and
 //! a test keeps them from drifting.
@@ -14,7 +15,10 @@ pub mod results;
 pub mod validate;
 
 pub use args::{CreatePaymentArgs, GetStatusArgs};
-pub use catalog::{NameStyle, ToolAnnotationsSpec, ToolId, ToolSpec, catalog, manifest};
+pub use catalog::{
+    CLIENTS_REJECTING_DOTS, NameStyle, ToolAnnotationsSpec, ToolId, ToolSpec, catalog,
+    client_rejects_dots, manifest,
+};
 pub use errors::{ErrorCode, ToolError};
 pub use results::{CreatePaymentResult, GetStatusResult};
 pub use validate::{CreateRequest, StatusRequest, parse_create, parse_get_status};

@@ -93,7 +93,7 @@ fn unknown_field(name: &str, known: &[&str]) -> ToolError {
     let hint = match name {
         "email" | "customer_email" | "payerEmail" | "customer" => " Did you mean customerEmail?",
         "subject" | "memo" | "title" => " Did you mean description?",
-        "id" | "payment_id" | "entity_id" => " Did you mean paymentId or entityId?",
+        "id" | "payment_id" | "entity_id" => " Did you mean entityId?",
         "idempotency_key" | "key" => " Did you mean idempotencyKey?",
         _ => "",
     };
@@ -273,11 +273,21 @@ pub fn parse_create(args: &Map<String, Value>) -> Result<CreateRequest, ToolErro
         })?
         .trim()
         .to_string();
-    if description.is_empty() || description.chars().count() > MAX_DESCRIPTION_CHARS {
+    if description.is_empty() {
+        return Err(ToolError::new(
+            ErrorCode::InvalidDescription,
+            "description is empty: it must say what the customer pays for (1 to \
+             255 characters), because Flow shows it on the payment page",
+            "Call again with a description of what is paid for, e.g. \"Clase de \
+             matemáticas, martes 10:00\".",
+        )
+        .field("description"));
+    }
+    if description.chars().count() > MAX_DESCRIPTION_CHARS {
         return Err(ToolError::new(
             ErrorCode::InvalidDescription,
             format!(
-                "description must be 1 to {MAX_DESCRIPTION_CHARS} characters; this one has {}",
+                "description is too long: at most {MAX_DESCRIPTION_CHARS} characters; this one has {}",
                 description.chars().count()
             ),
             "Shorten the description (Flow shows it on the payment page) and call again.",
@@ -501,6 +511,32 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_description_is_called_empty_not_too_long() {
+        for empty in ["", "   "] {
+            let mut v = base();
+            v["description"] = json!(empty);
+            let e = parse_create(&obj(v)).unwrap_err();
+            assert_eq!(e.code, ErrorCode::InvalidDescription);
+            assert!(
+                e.message
+                    .starts_with("description is empty: it must say what the customer pays for"),
+                "{}",
+                e.message
+            );
+            assert!(!e.next_step.contains("Shorten"), "{}", e.next_step);
+        }
+        let mut v = base();
+        v["description"] = json!("x".repeat(256));
+        let e = parse_create(&obj(v)).unwrap_err();
+        assert!(
+            e.message.starts_with("description is too long"),
+            "{}",
+            e.message
+        );
+        assert!(e.next_step.starts_with("Shorten"), "{}", e.next_step);
+    }
+
+    #[test]
     fn descriptions_with_control_bidi_or_tag_characters_are_refused() {
         let cases: &[(&str, &str)] = &[
             ("Clase\u{1b}[31m roja", "U+001B"),
@@ -616,7 +652,13 @@ mod tests {
                 .payment_id,
             "ent_1"
         );
-        assert!(parse_get_status(&obj(json!({}))).is_err());
+        let e = parse_get_status(&obj(json!({}))).unwrap_err();
+        assert_eq!(
+            (e.code, e.field.as_deref()),
+            (ErrorCode::InvalidArguments, Some("entityId"))
+        );
+        assert!(e.message.contains("entityId is required"), "{}", e.message);
+        assert!(parse_get_status(&obj(json!({"entityId": null, "paymentId": null}))).is_err());
         assert!(parse_get_status(&obj(json!({"entityId": "a", "paymentId": "b"}))).is_err());
     }
 }
