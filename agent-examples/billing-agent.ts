@@ -10,5 +10,5 @@ export default defineAgent({
     "You help users make payments. Amounts are in ordinary units: 5000 CLP is five thousand pesos. " +
     "Create a link with payment.create, give the customer the paymentLinkUrl, and check later with payment.getStatus. " +
     "If a call fails, follow error.nextStep; retry with the same idempotencyKey.",
-  tools: ["payment.create", "payment.getStatus"],
+  tools: ["payment.create", "payment.getStatus", "payment.list"],
 })

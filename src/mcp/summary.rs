@@ -149,6 +149,25 @@ fn utc_minute(unix_ms: i64) -> String {
 }
 
 /// A successful result: `value` as `structuredContent`, and as text the sentence, a blank
+/// The sentence of a `payment.list` page: how many, how many paid, and whether there is more.
+pub fn listed(found: &[Payment], more: bool) -> String {
+    if found.is_empty() {
+        return "No payments match.".to_string();
+    }
+    let paid = found
+        .iter()
+        .filter(|p| p.status == PaymentStatus::Paid)
+        .count();
+    let n = found.len();
+    let noun = if n == 1 { "payment" } else { "payments" };
+    let more = if more {
+        " More match: call payment.list again with nextCursor."
+    } else {
+        ""
+    };
+    format!("{n} {noun}, newest first; {paid} of them paid.{more}")
+}
+
 /// line, then the same JSON.
 pub fn result(sentence: &str, value: serde_json::Value) -> CallToolResult {
     let text = format!("{sentence}\n\n{value}");

@@ -108,6 +108,7 @@ pub async fn call(
     let result = match id {
         ToolId::Create => create(ctx, org, &args).await,
         ToolId::GetStatus => get_status(ctx, org, &args).await,
+        ToolId::List => list_payments(ctx, org, &args).await,
     };
     ctx.payments
         .metrics()
@@ -273,6 +274,74 @@ async fn get_status(
         next_step,
     };
     let sentence = summary::status(p, outcome.gateway_error.as_ref());
+    let value = serde_json::to_value(&result).map_err(|e| internal(&e))?;
+    Ok(summary::result(&sentence, value))
+}
+
+/// `payment.list`: a page of the caller's organization's payments from the ledger.
+async fn list_payments(
+    ctx: &McpContext,
+    org: &str,
+    args: &JsonObject,
+) -> Result<CallToolResult, ToolError> {
+    let req = paylink_tools::parse_list(args)?;
+    let limit = req.limit;
+    let query = crate::store::ListQuery {
+        // Always the caller's own: the organization comes from the session, never the call.
+        organization: Some(org.to_string()),
+        status: req.status.map(|s| match s {
+            paylink_tools::StatusArg::Draft => PaymentStatus::Draft,
+            paylink_tools::StatusArg::Pending => PaymentStatus::Pending,
+            paylink_tools::StatusArg::Paid => PaymentStatus::Paid,
+            paylink_tools::StatusArg::Failed => PaymentStatus::Failed,
+        }),
+        entity_id: req.entity_id,
+        customer_email: req.customer_email,
+        created_from: req.created_from_ms.map(crate::domain::Timestamp),
+        created_to: req.created_to_ms.map(crate::domain::Timestamp),
+        after: req
+            .cursor
+            .map(|c| (crate::domain::Timestamp(c.created_ms), c.payment_id)),
+        // One more than asked: whether a next page exists, without a second query.
+        limit: limit + 1,
+    };
+    let mut found = ctx
+        .payments
+        .query(&query)
+        .await
+        .map_err(|e| tool_error(&crate::payments::PaymentError::Store(e)))?;
+    let next_cursor = if found.len() > limit {
+        found.truncate(limit);
+        found.last().map(|p| {
+            paylink_tools::Cursor {
+                created_ms: p.created_at.0,
+                payment_id: p.id.clone(),
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    let payments: Vec<paylink_tools::ListedPayment> = found
+        .iter()
+        .map(|p| paylink_tools::ListedPayment {
+            payment_id: p.id.clone(),
+            status: p.status.as_str().to_string(),
+            amount: amount_json(p.amount),
+            currency: p.amount.currency.code().to_string(),
+            description: p.description.clone(),
+            customer_email: p.customer_email.clone(),
+            entity_id: p.entity_id.clone(),
+            created_at: p.created_at.rfc3339(),
+            paid_at: p.paid_at.map(|t| t.rfc3339()),
+            failure_reason: p.failure_reason.map(|r| r.as_str().to_string()),
+        })
+        .collect();
+    let sentence = summary::listed(&found, next_cursor.is_some());
+    let result = paylink_tools::ListPaymentsResult {
+        payments,
+        next_cursor,
+    };
     let value = serde_json::to_value(&result).map_err(|e| internal(&e))?;
     Ok(summary::result(&sentence, value))
 }

@@ -33,6 +33,11 @@ impl Payments {
         self.store().list(organization, status, limit).await
     }
 
+    /// A page of payments for `payment.list` (see [`crate::store::ListQuery`]).
+    pub async fn query(&self, q: &crate::store::ListQuery) -> Result<Vec<Payment>, StoreError> {
+        self.store().query(q).await
+    }
+
     /// Payments by status (sled: from memory; PostgreSQL: one query).
     pub async fn status_counts(&self) -> Result<[(PaymentStatus, u64); 4], StoreError> {
         self.store().status_counts().await

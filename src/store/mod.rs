@@ -73,6 +73,53 @@ pub enum ApplyOutcome {
     },
 }
 
+/// Which payments a listing wants (`payment.list`): newest first, each filter optional,
+/// at most `limit`, and only those created before the `after` position (the last payment
+/// of the previous page: its `created_at` and id), so pages never overlap or skip.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    pub organization: Option<String>,
+    pub status: Option<PaymentStatus>,
+    pub entity_id: Option<String>,
+    /// Compared case-insensitively.
+    pub customer_email: Option<String>,
+    /// Created at or after.
+    pub created_from: Option<Timestamp>,
+    /// Created before.
+    pub created_to: Option<Timestamp>,
+    /// The page starts after this (created_at, id), in newest-first order.
+    pub after: Option<(Timestamp, String)>,
+    pub limit: usize,
+}
+
+impl ListQuery {
+    /// Whether `p` passes every filter (not the position or the limit).
+    pub fn matches(&self, p: &Payment) -> bool {
+        self.organization
+            .as_deref()
+            .is_none_or(|o| o == p.organization)
+            && self.status.is_none_or(|s| s == p.status)
+            && self
+                .entity_id
+                .as_deref()
+                .is_none_or(|e| p.entity_id.as_deref() == Some(e))
+            && self
+                .customer_email
+                .as_deref()
+                .is_none_or(|m| m.eq_ignore_ascii_case(&p.customer_email))
+            && self.created_from.is_none_or(|t| p.created_at >= t)
+            && self.created_to.is_none_or(|t| p.created_at < t)
+    }
+
+    /// Whether `p` comes after the page position in newest-first order.
+    pub fn is_after_position(&self, p: &Payment) -> bool {
+        self.after
+            .as_ref()
+            .is_none_or(|(t, id)| (p.created_at, p.id.as_bytes()) < (*t, id.as_bytes()))
+    }
+}
+
 /// The idempotency claim that names a payment: for requests with this fingerprint, until
 /// `expires_at` (never when None).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -304,6 +351,18 @@ impl Store {
             }
             Backend::Postgres(p) => p.list(organization, status, limit).await,
             Backend::Remote(r) => r.list(organization, status, limit).await,
+        }
+    }
+
+    /// A page of payments, newest first (see [`ListQuery`]).
+    pub async fn query(&self, q: &ListQuery) -> Result<Vec<Payment>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => {
+                let (s, q) = (s.clone(), q.clone());
+                off_thread(move || s.query(&q)).await
+            }
+            Backend::Postgres(p) => p.query(q).await,
+            Backend::Remote(r) => r.query(q).await,
         }
     }
 

@@ -41,6 +41,9 @@ pub enum Request {
     ClaimOf {
         payment: Box<Payment>,
     },
+    Query {
+        query: Box<crate::store::ListQuery>,
+    },
     ByToken {
         token: String,
     },
@@ -176,6 +179,7 @@ pub async fn answer(store: &Store, req: Request) -> Result<serde_json::Value, St
     match req {
         Request::Get { id } => json(store.get(&id).await?),
         Request::ClaimOf { payment } => json(store.claim_of(&payment).await?),
+        Request::Query { query } => json(store.query(&query).await?),
         Request::ByToken { token } => json(store.by_token(&token).await?),
         Request::ByGatewayRef { gateway_ref } => json(store.by_gateway_ref(&gateway_ref).await?),
         Request::ByReference { reference } => json(store.by_reference(&reference).await?),
@@ -304,6 +308,13 @@ impl RemoteStore {
             organization: organization.map(str::to_owned),
             status,
             limit,
+        })
+        .await
+    }
+
+    pub async fn query(&self, q: &crate::store::ListQuery) -> Result<Vec<Payment>, StoreError> {
+        self.call(&Request::Query {
+            query: Box::new(q.clone()),
         })
         .await
     }

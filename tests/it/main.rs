@@ -15,6 +15,7 @@ mod ledger_transfer;
 mod ledger_upgrade;
 mod mcp_agent_texts;
 mod mcp_http;
+mod mcp_list;
 mod mcp_stdio;
 mod operator_cli;
 mod owner_attach;

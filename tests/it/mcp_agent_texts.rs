@@ -71,9 +71,18 @@ fn sentence_of(r: &rmcp::model::CallToolResult) -> String {
 async fn clients_that_reject_dots_are_listed_snake_names_and_others_dotted() {
     let w = World::new().await;
     for (client, want) in [
-        ("claude-code", ["payment_create", "payment_get_status"]),
-        ("Claude Desktop", ["payment_create", "payment_get_status"]),
-        ("my-agent", ["payment.create", "payment.getStatus"]),
+        (
+            "claude-code",
+            ["payment_create", "payment_get_status", "payment_list"],
+        ),
+        (
+            "Claude Desktop",
+            ["payment_create", "payment_get_status", "payment_list"],
+        ),
+        (
+            "my-agent",
+            ["payment.create", "payment.getStatus", "payment.list"],
+        ),
     ] {
         let c = serve_as(client, w.env(), &[]).await;
         assert_eq!(tool_names(&c).await, want, "{client}");
@@ -105,7 +114,7 @@ async fn clients_that_reject_dots_are_listed_snake_names_and_others_dotted() {
     let c = serve_as("claude-code", w.env(), &["--tool-names", "dotted"]).await;
     assert_eq!(
         tool_names(&c).await,
-        ["payment.create", "payment.getStatus"]
+        ["payment.create", "payment.getStatus", "payment.list"]
     );
     c.cancel().await.unwrap();
 }
@@ -367,11 +376,11 @@ async fn over_http_each_session_gets_the_names_its_own_client_can_take() {
     let other = session("my-agent").await;
     assert_eq!(
         tool_names(&claude).await,
-        ["payment_create", "payment_get_status"]
+        ["payment_create", "payment_get_status", "payment_list"]
     );
     assert_eq!(
         tool_names(&other).await,
-        ["payment.create", "payment.getStatus"]
+        ["payment.create", "payment.getStatus", "payment.list"]
     );
     claude.cancel().await.unwrap();
     other.cancel().await.unwrap();

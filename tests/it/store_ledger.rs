@@ -103,7 +103,91 @@ contract!(
     going_pending_indexes_the_token_and_the_flow_order_and_moves_the_due_entry,
     due_returns_only_due_payments_earliest_first_and_drops_a_final_one,
     an_entity_prefix_never_matches_a_longer_entity,
+    a_query_pages_newest_first_without_overlap_and_filters,
 );
+
+async fn a_query_pages_newest_first_without_overlap_and_filters(store: Store) {
+    use paylink::store::ListQuery;
+    let mut made = Vec::new();
+    for i in 0..7i64 {
+        let mut d = draft(&format!("PL-{i}"), &format!("k{i}"));
+        // Two share a created_at: the id orders them.
+        d.created_at = Timestamp(10_000 + i.min(5) * 1_000);
+        d.customer_email = if i % 2 == 0 {
+            "ana@gmail.com"
+        } else {
+            "Beto@gmail.com"
+        }
+        .into();
+        d.entity_id = Some(format!("e{}", i % 2));
+        if i == 6 {
+            d.organization = "acme".into();
+        }
+        made.push(created(&store, &d).await);
+    }
+    let mine: Vec<&Payment> = made
+        .iter()
+        .filter(|p| p.organization == "default")
+        .collect();
+    let mut newest_first: Vec<&Payment> = mine.clone();
+    newest_first
+        .sort_by(|a, b| (b.created_at, b.id.as_bytes()).cmp(&(a.created_at, a.id.as_bytes())));
+    let want: Vec<String> = newest_first.iter().map(|p| p.id.clone()).collect();
+    let base = ListQuery {
+        organization: Some("default".into()),
+        limit: 2,
+        ..ListQuery::default()
+    };
+    let mut seen = Vec::new();
+    let mut q = base.clone();
+    loop {
+        let page = store.query(&q).await.unwrap();
+        seen.extend(page.iter().map(|p| p.id.clone()));
+        let Some(last) = page.last() else { break };
+        q.after = Some((last.created_at, last.id.clone()));
+    }
+    assert_eq!(seen, want);
+    let beto = store
+        .query(&ListQuery {
+            customer_email: Some("beto@GMAIL.com".into()),
+            limit: 100,
+            ..base.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(beto.len(), 3);
+    let e0 = store
+        .query(&ListQuery {
+            entity_id: Some("e0".into()),
+            limit: 100,
+            ..base.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(e0.len(), 3, "the acme payment for e0 is not listed");
+    let window = store
+        .query(&ListQuery {
+            created_from: Some(Timestamp(11_000)),
+            created_to: Some(Timestamp(13_000)),
+            limit: 100,
+            ..base.clone()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        window.iter().map(|p| p.created_at.0).collect::<Vec<_>>(),
+        [12_000, 11_000]
+    );
+    let acme = store
+        .query(&ListQuery {
+            organization: Some("acme".into()),
+            limit: 100,
+            ..ListQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(acme.len(), 1);
+}
 
 async fn due_ids(store: &Store, now: i64, limit: usize) -> Vec<String> {
     store

@@ -84,3 +84,57 @@ pub struct GetStatusArgs {
     /// `ent_`).
     pub entity_id: String,
 }
+
+/// Arguments of `payment.list`. Every filter is optional; results are newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListPaymentsArgs {
+    /// Only payments for this entity: the `entityId` given to payment.create (a booking,
+    /// an order, a session).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+    /// Only payments of this payer e-mail (case-insensitive), e.g. to answer "did Ana
+    /// pay?".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub customer_email: Option<String>,
+    /// Only payments in this status.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusArg>,
+    /// Only payments created at or after this moment (RFC 3339, e.g.
+    /// "2026-11-24T00:00:00Z").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_from: Option<String>,
+    /// Only payments created before this moment (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_to: Option<String>,
+    /// At most this many payments (1 to 100; 20 when omitted).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// The `nextCursor` of the previous page, to get the next one (same filters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cursor: Option<String>,
+}
+
+/// A payment status a listing may filter on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum StatusArg {
+    /// Created, no link yet.
+    Draft,
+    /// Waiting for the customer.
+    Pending,
+    Paid,
+    /// Rejected, cancelled or expired.
+    Failed,
+}
+
+impl StatusArg {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StatusArg::Draft => "draft",
+            StatusArg::Pending => "pending",
+            StatusArg::Paid => "paid",
+            StatusArg::Failed => "failed",
+        }
+    }
+}

@@ -3,8 +3,8 @@
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::args::{CreatePaymentArgs, GetStatusArgs};
-use crate::results::{CreatePaymentResult, GetStatusResult};
+use crate::args::{CreatePaymentArgs, GetStatusArgs, ListPaymentsArgs};
+use crate::results::{CreatePaymentResult, GetStatusResult, ListPaymentsResult};
 
 /// How tool names are listed. Calls under either spelling work in every style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -66,6 +66,7 @@ pub fn client_rejects_dots(client_name: &str) -> bool {
 pub enum ToolId {
     Create,
     GetStatus,
+    List,
 }
 
 impl ToolId {
@@ -75,6 +76,7 @@ impl ToolId {
             "payment.create" | "payment_create" => Some(ToolId::Create),
             "payment.getStatus" | "payment_get_status" | "payment_getStatus"
             | "payment.get_status" => Some(ToolId::GetStatus),
+            "payment.list" | "payment_list" => Some(ToolId::List),
             _ => None,
         }
     }
@@ -84,6 +86,7 @@ impl ToolId {
         match self {
             ToolId::Create => "payment.create",
             ToolId::GetStatus => "payment.getStatus",
+            ToolId::List => "payment.list",
         }
     }
 }
@@ -132,6 +135,11 @@ const GET_STATUS_DESCRIPTION: &str = "Check whether a payment created with payme
 Pass the paymentId as entityId. Returns status draft, pending (waiting for the customer), paid, or failed (with failureReason: rejected, cancelled, expired). \
 While pending, paylink asks Flow live and records what it learns; a paid payment never changes again. \
 Do not poll in a tight loop: check again after the customer says they paid, or every minute or so.";
+
+const LIST_DESCRIPTION: &str = "List this merchant's payments, newest first, to answer questions like \"did Ana pay last week?\" or \"what is still unpaid for booking 42?\". \
+Filter by entityId (the entityId given to payment.create), customerEmail, status (draft, pending, paid, failed) and a creation range (createdFrom, createdTo, RFC 3339). \
+Returns compact lines (paymentId, status, amount, currency, description, payer, dates) and, when there are more, nextCursor: call again with it and the same filters for the next page. \
+Read-only: it reads paylink's ledger and never asks the gateway; use payment.getStatus on one payment for a live check.";
 
 fn schema_of<T: JsonSchema>() -> serde_json::Map<String, serde_json::Value> {
     let settings = schemars::generate::SchemaSettings::draft2020_12();
@@ -184,6 +192,23 @@ pub fn catalog() -> Vec<ToolSpec> {
             },
             input_schema: schema_of::<GetStatusArgs>(),
             output_schema: schema_of::<GetStatusResult>(),
+        },
+        ToolSpec {
+            id: ToolId::List,
+            dotted: "payment.list",
+            snake: "payment_list",
+            title: "List payments",
+            description: LIST_DESCRIPTION,
+            annotations: ToolAnnotationsSpec {
+                title: "List payments",
+                read_only_hint: true,
+                destructive_hint: false,
+                idempotent_hint: true,
+                // It reads paylink's own ledger only.
+                open_world_hint: false,
+            },
+            input_schema: schema_of::<ListPaymentsArgs>(),
+            output_schema: schema_of::<ListPaymentsResult>(),
         },
     ]
 }

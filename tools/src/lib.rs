@@ -1,4 +1,5 @@
-//! The agent-facing tool catalog of paylink.
+//! The agent-facing tool catalog of paylink: `payment.create`, `payment.getStatus` and
+//! `payment.list`.
 //!
 //! Everything an LLM sees of paylink's tools is defined here: names (dotted, and snake for
 //! clients that reject dots, chosen per client by its `clientInfo.name` from the one table
@@ -14,11 +15,13 @@ pub mod errors;
 pub mod results;
 pub mod validate;
 
-pub use args::{CreatePaymentArgs, GetStatusArgs};
+pub use args::{CreatePaymentArgs, GetStatusArgs, ListPaymentsArgs, StatusArg};
 pub use catalog::{
     CLIENTS_REJECTING_DOTS, NameStyle, ToolAnnotationsSpec, ToolId, ToolSpec, catalog,
     client_rejects_dots, manifest,
 };
 pub use errors::{ErrorCode, ToolError};
-pub use results::{CreatePaymentResult, GetStatusResult};
-pub use validate::{CreateRequest, StatusRequest, parse_create, parse_get_status};
+pub use results::{CreatePaymentResult, GetStatusResult, ListPaymentsResult, ListedPayment};
+pub use validate::{
+    CreateRequest, Cursor, ListRequest, StatusRequest, parse_create, parse_get_status, parse_list,
+};

@@ -79,3 +79,39 @@ pub struct GetStatusResult {
     /// What to do next.
     pub next_step: String,
 }
+
+/// What `payment.list` returns: one compact line per payment, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListPaymentsResult {
+    pub payments: Vec<ListedPayment>,
+    /// Pass it as `cursor` (with the same filters) for the next page; absent on the last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<String>,
+}
+
+/// One payment in a listing; payment.getStatus with its `paymentId` gives everything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListedPayment {
+    pub payment_id: String,
+    /// `draft`, `pending`, `paid` or `failed`.
+    pub status: String,
+    /// The amount in the currency's ordinary units.
+    #[schemars(with = "f64")]
+    pub amount: serde_json::Number,
+    pub currency: String,
+    pub description: String,
+    pub customer_email: String,
+    /// The entity it is for, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub entity_id: Option<String>,
+    /// RFC 3339.
+    pub created_at: String,
+    /// RFC 3339, when paid.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<String>,
+    /// Why it failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_reason: Option<String>,
+}

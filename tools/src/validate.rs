@@ -421,10 +421,210 @@ pub fn parse_get_status(args: &Map<String, Value>) -> Result<StatusRequest, Tool
     })
 }
 
+/// A validated `payment.list` call. Times are milliseconds since the Unix epoch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListRequest {
+    pub entity_id: Option<String>,
+    pub customer_email: Option<String>,
+    pub status: Option<crate::args::StatusArg>,
+    pub created_from_ms: Option<i64>,
+    pub created_to_ms: Option<i64>,
+    pub limit: usize,
+    pub cursor: Option<Cursor>,
+}
+
+/// Where a page of `payment.list` starts: after the payment created at `created_ms` with
+/// this id. Written as opaque text (`c1.<created_ms>.<id>` in URL-safe base64) so that a
+/// model passes it back rather than building one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cursor {
+    pub created_ms: i64,
+    pub payment_id: String,
+}
+
+impl Cursor {
+    pub fn encode(&self) -> String {
+        use base64::Engine as _;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(format!("c1.{}.{}", self.created_ms, self.payment_id))
+    }
+
+    pub fn decode(text: &str) -> Option<Cursor> {
+        use base64::Engine as _;
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(text.trim())
+            .ok()?;
+        let raw = String::from_utf8(raw).ok()?;
+        let rest = raw.strip_prefix("c1.")?;
+        let (ms, id) = rest.split_once('.')?;
+        let id_ok = !id.is_empty()
+            && id.len() <= MAX_ENTITY_CHARS
+            && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !id_ok {
+            return None;
+        }
+        Some(Cursor {
+            created_ms: ms.parse().ok()?,
+            payment_id: id.to_owned(),
+        })
+    }
+}
+
+/// The most payments one `payment.list` page holds.
+pub const MAX_LIST_LIMIT: usize = 100;
+/// A page's size when `limit` is left out.
+pub const DEFAULT_LIST_LIMIT: usize = 20;
+
+fn rfc3339_ms(field: &str, text: &str) -> Result<i64, ToolError> {
+    let t = time::OffsetDateTime::parse(text.trim(), &time::format_description::well_known::Rfc3339)
+        .map_err(|_| {
+            invalid(
+                field,
+                format!("{field} must be an RFC 3339 date and time such as 2026-11-24T00:00:00Z, not {text:?}"),
+            )
+        })?;
+    Ok((t.unix_timestamp_nanos() / 1_000_000) as i64)
+}
+
+/// Validates `payment.list`'s arguments.
+pub fn parse_list(args: &Map<String, Value>) -> Result<ListRequest, ToolError> {
+    const FIELDS: &[&str] = &[
+        "entityId",
+        "customerEmail",
+        "status",
+        "createdFrom",
+        "createdTo",
+        "limit",
+        "cursor",
+    ];
+    if let Some(name) = args.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(unknown_field(name, FIELDS));
+    }
+    let entity_id = optional_string(args, "entityId")?
+        .map(|e| check_id("entityId", e, MAX_ENTITY_CHARS))
+        .transpose()?;
+    let customer_email = match optional_string(args, "customerEmail")? {
+        Some(e) if !email_is_plausible(e.trim()) => {
+            return Err(invalid(
+                "customerEmail",
+                format!("{e:?} is not an e-mail address such as ana@gmail.com"),
+            ));
+        }
+        Some(e) => Some(e.trim().to_owned()),
+        None => None,
+    };
+    let status = match optional_string(args, "status")? {
+        None => None,
+        Some(s) => Some(match s.trim() {
+            "draft" => crate::args::StatusArg::Draft,
+            "pending" => crate::args::StatusArg::Pending,
+            "paid" => crate::args::StatusArg::Paid,
+            "failed" => crate::args::StatusArg::Failed,
+            other => {
+                return Err(invalid(
+                    "status",
+                    format!("status must be draft, pending, paid or failed, not {other:?}"),
+                ));
+            }
+        }),
+    };
+    let created_from_ms = optional_string(args, "createdFrom")?
+        .map(|t| rfc3339_ms("createdFrom", t))
+        .transpose()?;
+    let created_to_ms = optional_string(args, "createdTo")?
+        .map(|t| rfc3339_ms("createdTo", t))
+        .transpose()?;
+    if let (Some(from), Some(to)) = (created_from_ms, created_to_ms)
+        && from >= to
+    {
+        return Err(invalid(
+            "createdTo",
+            "createdTo must be later than createdFrom",
+        ));
+    }
+    let limit = match args.get("limit") {
+        None | Some(Value::Null) => DEFAULT_LIST_LIMIT,
+        Some(Value::Number(n)) => match n.as_u64() {
+            Some(n) if (1..=MAX_LIST_LIMIT as u64).contains(&n) => n as usize,
+            _ => {
+                return Err(invalid(
+                    "limit",
+                    format!("limit must be a whole number from 1 to {MAX_LIST_LIMIT}, not {n}"),
+                ));
+            }
+        },
+        Some(other) => {
+            return Err(invalid(
+                "limit",
+                format!("limit must be a number, not {}", kind(other)),
+            ));
+        }
+    };
+    let cursor = match optional_string(args, "cursor")? {
+        None => None,
+        Some(c) => Some(Cursor::decode(c).ok_or_else(|| {
+            invalid(
+                "cursor",
+                "cursor is not one payment.list returned: pass the nextCursor of the previous page exactly, or leave it out for the first page",
+            )
+        })?),
+    };
+    Ok(ListRequest {
+        entity_id,
+        customer_email,
+        status,
+        created_from_ms,
+        created_to_ms,
+        limit,
+        cursor,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn list_arguments_are_checked_and_a_cursor_round_trips() {
+        let ok = parse_list(&obj(json!({
+            "customerEmail": "Ana@Gmail.com", "status": "paid",
+            "createdFrom": "2026-11-24T00:00:00Z", "createdTo": "2026-12-01T00:00:00-03:00",
+            "limit": 5
+        })))
+        .unwrap();
+        assert_eq!(ok.limit, 5);
+        assert_eq!(ok.status, Some(crate::args::StatusArg::Paid));
+        assert_eq!(ok.created_from_ms, Some(1_795_478_400_000));
+        assert_eq!(parse_list(&Map::new()).unwrap().limit, DEFAULT_LIST_LIMIT);
+        for (args, field) in [
+            (json!({"limit": 0}), "limit"),
+            (json!({"limit": 101}), "limit"),
+            (json!({"limit": 2.5}), "limit"),
+            (json!({"status": "refunded"}), "status"),
+            (json!({"createdFrom": "last week"}), "createdFrom"),
+            (
+                json!({"createdFrom": "2026-12-02T00:00:00Z", "createdTo": "2026-12-01T00:00:00Z"}),
+                "createdTo",
+            ),
+            (json!({"customerEmail": "ana"}), "customerEmail"),
+            (json!({"cursor": "not-a-cursor"}), "cursor"),
+            (json!({"organization": "acme"}), "organization"),
+        ] {
+            let e = parse_list(&obj(args.clone())).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some(field), "{args}");
+        }
+        let c = Cursor {
+            created_ms: 1_764_000_000_123,
+            payment_id: "ent_abc123".into(),
+        };
+        assert_eq!(Cursor::decode(&c.encode()), Some(c.clone()));
+        let forged = {
+            use base64::Engine as _;
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("c1.5.ent_x' OR 1=1")
+        };
+        assert_eq!(Cursor::decode(&forged), None);
+    }
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()

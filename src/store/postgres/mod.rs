@@ -300,6 +300,44 @@ impl PgStore {
         Ok(rows.into_iter().map(|(Json(p),)| p).collect())
     }
 
+    /// A page of payments newest first (see [`crate::store::ListQuery`]).
+    pub async fn query(&self, q: &crate::store::ListQuery) -> Result<Vec<Payment>, StoreError> {
+        for (what, v) in [
+            ("the organization", q.organization.as_deref()),
+            ("the entity id", q.entity_id.as_deref()),
+            ("the e-mail", q.customer_email.as_deref()),
+        ] {
+            if let Some(v) = v {
+                check_part(what, v)?;
+            }
+        }
+        let rows: Vec<(Json<Payment>,)> = sqlx::query_as(
+            "SELECT doc FROM payments
+              WHERE ($1::text IS NULL OR organization = $1)
+                AND ($2::text IS NULL OR status = $2)
+                AND ($3::text IS NULL OR entity_id = $3)
+                AND ($4::text IS NULL OR lower(doc->>'customerEmail') = lower($4))
+                AND ($5::bigint IS NULL OR created_at >= $5)
+                AND ($6::bigint IS NULL OR created_at < $6)
+                AND ($7::bigint IS NULL OR (created_at, id COLLATE \"C\") < ($7, $8::text COLLATE \"C\"))
+              ORDER BY created_at DESC, id COLLATE \"C\" DESC
+              LIMIT $9",
+        )
+        .bind(q.organization.as_deref())
+        .bind(q.status.map(|s| s.as_str()))
+        .bind(q.entity_id.as_deref())
+        .bind(q.customer_email.as_deref())
+        .bind(q.created_from.map(|t| t.0))
+        .bind(q.created_to.map(|t| t.0))
+        .bind(q.after.as_ref().map(|(t, _)| t.0))
+        .bind(q.after.as_ref().map(|(_, id)| id.as_str()))
+        .bind(q.limit.min(i64::MAX as usize) as i64)
+        .fetch_all(self.pool())
+        .await
+        .map_err(db_err)?;
+        Ok(rows.into_iter().map(|(Json(p),)| p).collect())
+    }
+
     pub async fn status_counts(&self) -> Result<[(PaymentStatus, u64); 4], StoreError> {
         let rows: Vec<(String, i64)> =
             sqlx::query_as("SELECT status, count(*) FROM payments GROUP BY status")

@@ -123,6 +123,55 @@ impl SledStore {
         Ok(found)
     }
 
+    /// A page of payments newest first (see [`crate::store::ListQuery`]). With an entity,
+    /// its index gives the candidates; otherwise the created index is walked backwards
+    /// from the page position and stops at `limit` matches or before `created_from`.
+    pub fn query(&self, q: &crate::store::ListQuery) -> Result<Vec<Payment>, StoreError> {
+        if let (Some(org), Some(entity)) = (&q.organization, &q.entity_id) {
+            let mut found: Vec<Payment> = self
+                .by_entity(org, entity)?
+                .into_iter()
+                .filter(|p| q.matches(p) && q.is_after_position(p))
+                .collect();
+            found.sort_by(|a, b| {
+                (b.created_at, b.id.as_bytes()).cmp(&(a.created_at, a.id.as_bytes()))
+            });
+            found.truncate(q.limit);
+            return Ok(found);
+        }
+        let inner = self.inner()?;
+        let created = inner.trees.index(Index::Created);
+        let upper = match (&q.after, q.created_to) {
+            (Some((t, id)), _) => layout::timed(*t, id),
+            (None, Some(to)) => layout::timed(to, ""),
+            (None, None) => layout::timed_upper_bound(Timestamp(i64::MAX)),
+        };
+        let mut found = Vec::new();
+        for key in created.range(..upper).keys().rev() {
+            if found.len() >= q.limit {
+                break;
+            }
+            let key = key?;
+            let Some((at, id)) = layout::split_timed(&key) else {
+                return Err(StoreError::Corrupt(format!(
+                    "{}[{}] is not a created key",
+                    layout::CREATED_INDEX,
+                    layout::show(&key)
+                )));
+            };
+            if q.created_from.is_some_and(|from| at < from) {
+                break;
+            }
+            let Some(p) = self.pointed(Index::Created, id)? else {
+                continue;
+            };
+            if q.matches(&p) && q.is_after_position(&p) {
+                found.push(p);
+            }
+        }
+        Ok(found)
+    }
+
     /// The payment an index entry points at, or None (with a warning) when it is missing.
     fn pointed(&self, index: Index, id: &str) -> Result<Option<Payment>, StoreError> {
         let p = self.get(id)?;
