@@ -225,3 +225,33 @@ async fn the_export_and_import_commands_move_a_ledger_to_postgresql() {
     let list: serde_json::Value = serde_json::from_str(&listed).unwrap();
     assert_eq!(list.as_array().unwrap().len(), 8);
 }
+
+/// The database URL carries a password: an unreachable or malformed URL is reported with
+/// what to fix, never with the password, and nothing starts.
+#[tokio::test]
+async fn a_bad_database_url_is_explained_without_its_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let free = crate::support::free_port();
+    for (url, says) in [
+        (
+            format!("postgres://paylink:s3cretpw@127.0.0.1:{free}/ledger"),
+            format!("cannot connect to PostgreSQL at 127.0.0.1:{free}/ledger"),
+        ),
+        (
+            "mysql://paylink:s3cretpw@db/ledger".to_string(),
+            "must start with postgres://".to_string(),
+        ),
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_paylink"))
+            .args(["payments", "list", "--database-url", &url])
+            .env("PAYLINK_DATA_DIR", dir.path())
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{url}");
+        assert!(err.contains(&says), "{url}: {err}");
+        assert!(!err.contains("s3cretpw"), "the password leaked: {err}");
+        let out = String::from_utf8_lossy(&out.stdout);
+        assert!(!out.contains("s3cretpw"), "the password leaked: {out}");
+    }
+}
