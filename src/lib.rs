@@ -1,22 +1,25 @@
-//! paylink: an MCP server that lets LLM agents take Flow (flow.cl) payments.
+//! paylink: an MCP server that lets LLM agents take Flow (flow.cl) and Stripe payments.
 //!
 //! # Layout
 //!
 //! - [`cli`]: the command line, one file per command (serve, demo, payments,
-//!   confirmations, doctor, ledger, integration, tools, sandbox).
+//!   confirmations, doctor, ledger, migrate, integration, tools, sandbox).
 //! - [`config`]: one declarative `Settings`: every variable, validated once, refused when
 //!   invalid.
 //! - [`app`]: `Application::build(settings)`: the ledger, the gateways, the listeners and
 //!   loops, under one cancellation tree.
 //! - [`accounts`]: which gateway account serves which organization, the one factory from
 //!   an account to a gateway entry, and the signed key check.
-//! - [`integrations`]: Flow accounts stored in the ledger per organization, secrets sealed
-//!   ([`secrets`]).
+//! - [`integrations`]: Flow and Stripe accounts stored in the ledger per organization,
+//!   secrets sealed ([`secrets`]).
 //! - [`domain`]: money and currencies, payments, their status machine and events.
 //! - [`payments`]: the payment use cases and the gateway registry.
-//! - [`gateway`]: the `PaymentGateway` boundary; [`gateway::flow`] signs and calls Flow,
-//!   and [`gateway::flow::endpoint`] classifies Flow API base URLs.
-//! - [`store`]: the sled ledger.
+//! - [`gateway`]: the `Gateway` boundary, neutral verdicts and errors; [`gateway::flow`]
+//!   and [`gateway::stripe`] speak to each gateway.
+//! - [`store`]: the ledger contract; [`store::sled`] (the embedded default, one process)
+//!   and [`store::postgres`] (replicas on one database); [`store::remote`] reaches the
+//!   ledger of a running serve; [`store::transfer`] exports and imports a whole ledger.
+//! - [`telemetry`]: every metric, named in one place.
 //! - [`mcp`]: the rmcp server: tools, resources, subscriptions, HTTP transport.
 //! - [`webhook`]: the side listener: Flow confirmations, return page, health, metrics.
 //! - [`reconcile`]: one reconciliation pass and the loop around it.
@@ -25,7 +28,8 @@
 //!   the data directory; later serves attach (and take over), operator commands read
 //!   through it.
 //! - [`net`]: serving sockets that face the internet; the loopback test for URLs.
-//! - [`sandbox`]: the offline Flow emulator (API, pay page, confirmations, control API).
+//! - [`sandbox`]: the offline Flow and Stripe emulators (API, pay page, confirmations or
+//!   signed events, control API).
 //! - [`html`], [`logging`]: the return page's markup; stderr logs with e-mails redacted.
 
 pub mod accounts;
