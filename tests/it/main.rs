@@ -26,6 +26,7 @@ mod sandbox_api;
 mod store_crash;
 mod store_ledger;
 mod store_race;
+mod store_spend;
 mod stripe_client;
 mod stripe_crash;
 mod stripe_integration;
