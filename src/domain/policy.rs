@@ -78,16 +78,20 @@ impl SpendingPolicy {
             .copied()
     }
 
+    /// Whether payments in `currency` are allowed at all.
+    pub fn check_currency(&self, currency: Currency) -> Result<(), PolicyRefusal> {
+        match &self.currencies {
+            Some(allowed) if !allowed.contains(&currency) => Err(PolicyRefusal::Currency {
+                currency,
+                allowed: allowed.clone(),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// The checks that need no ledger: the currency and the per-payment limit.
     pub fn check_payment(&self, amount: Money) -> Result<(), PolicyRefusal> {
-        if let Some(allowed) = &self.currencies
-            && !allowed.contains(&amount.currency)
-        {
-            return Err(PolicyRefusal::Currency {
-                currency: amount.currency,
-                allowed: allowed.clone(),
-            });
-        }
+        self.check_currency(amount.currency)?;
         if let Some(limit) = self.per_payment(amount.currency)
             && amount.minor > limit.minor
         {
@@ -105,7 +109,11 @@ impl fmt::Display for SpendingPolicy {
             "max per payment: {}",
             or_none(amounts(&self.max_per_payment))
         )?;
-        writeln!(f, "max per day:     {}", or_none(amounts(&self.max_per_day)))?;
+        writeln!(
+            f,
+            "max per day:     {}",
+            or_none(amounts(&self.max_per_day))
+        )?;
         write!(
             f,
             "currencies:      {}",
