@@ -16,6 +16,7 @@ mod ledger_upgrade;
 mod mcp_agent_texts;
 mod mcp_http;
 mod mcp_list;
+mod mcp_policy;
 mod mcp_stdio;
 mod operator_cli;
 mod owner_attach;
