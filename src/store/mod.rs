@@ -399,8 +399,14 @@ impl Store {
         claim_expires_at: Option<Timestamp>,
         source: Source,
     ) -> Result<DraftOutcome, StoreError> {
-        self.create_draft_capped(draft, idempotency_fingerprint, claim_expires_at, source, None)
-            .await
+        self.create_draft_capped(
+            draft,
+            idempotency_fingerprint,
+            claim_expires_at,
+            source,
+            None,
+        )
+        .await
     }
 
     /// [`Store::create_draft`] that also adds the draft's amount to its organization's

@@ -7,7 +7,9 @@ use sqlx::{Postgres, Transaction};
 
 use super::{PgStore, db_err};
 use crate::domain::policy::utc_day;
-use crate::domain::{Applied, Money, Payment, PaymentEvent, PaymentStatus, Source, Timestamp, Transition};
+use crate::domain::{
+    Applied, Money, Payment, PaymentEvent, PaymentStatus, Source, Timestamp, Transition,
+};
 use crate::store::sled::layout::check_part;
 use crate::store::{ApplyOutcome, DraftOutcome, StoreError};
 
@@ -268,8 +270,13 @@ impl PgStore {
         .await
         .map_err(db_err)?;
         if added.is_none() {
-            let spent = spent_in(&mut tx, &draft.organization, &day, draft.amount.currency.code())
-                .await?;
+            let spent = spent_in(
+                &mut tx,
+                &draft.organization,
+                &day,
+                draft.amount.currency.code(),
+            )
+            .await?;
             tx.rollback().await.map_err(db_err)?;
             return Ok(DraftOutcome::OverDailyLimit {
                 limit: daily_cap.unwrap_or(draft.amount),

@@ -240,15 +240,17 @@ impl Trees {
             i5,
             &self.spend,
         )
-            .transaction(|(payments, events, claims, x0, x1, x2, x3, x4, x5, spend)| {
-                f(&Tx {
-                    payments,
-                    events,
-                    claims,
-                    indexes: [x0, x1, x2, x3, x4, x5],
-                    spend,
-                })
-            })
+            .transaction(
+                |(payments, events, claims, x0, x1, x2, x3, x4, x5, spend)| {
+                    f(&Tx {
+                        payments,
+                        events,
+                        claims,
+                        indexes: [x0, x1, x2, x3, x4, x5],
+                        spend,
+                    })
+                },
+            )
     }
 }
 

@@ -147,8 +147,15 @@ impl Op {
                 claim_expires_at,
                 source,
                 daily_cap,
-            } => create(tx, draft, fingerprint, *claim_expires_at, *source, *daily_cap)?
-                .map(Done::Draft),
+            } => create(
+                tx,
+                draft,
+                fingerprint,
+                *claim_expires_at,
+                *source,
+                *daily_cap,
+            )?
+            .map(Done::Draft),
             Op::Apply {
                 id,
                 transition,
@@ -320,8 +327,14 @@ impl SledStore {
         claim_expires_at: Option<Timestamp>,
         source: Source,
     ) -> Result<DraftOutcome, StoreError> {
-        self.create_draft_capped(draft, idempotency_fingerprint, claim_expires_at, source, None)
-            .await
+        self.create_draft_capped(
+            draft,
+            idempotency_fingerprint,
+            claim_expires_at,
+            source,
+            None,
+        )
+        .await
     }
 
     /// Claim, then record: one transaction stores the idempotency claim
