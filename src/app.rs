@@ -111,6 +111,8 @@ impl Application {
         ps.order_timeout = settings.order_timeout;
         ps.pending_check_after = settings.pending_check_after;
         ps.create_settle_window = settings.create_settle_window;
+        ps.default_organization = settings.organization.clone();
+        ps.default_policy = settings.policy.clone();
         // A draft is reconciled only once a late create can no longer arrive.
         ps.draft_check_after = ps
             .draft_check_after

@@ -33,6 +33,12 @@ mod layers;
 mod tests;
 
 use checks::url;
+
+/// Checks an organization name given on the command line as settings check
+/// `PAYLINK_ORGANIZATION`; the problem, unnamed.
+pub fn checks_organization(name: &str) -> Result<String, String> {
+    checks::organization(name)
+}
 use fields::FIELDS;
 use layers::Draft;
 
@@ -154,6 +160,9 @@ pub struct Settings {
     pub metrics_token: Option<SecretString>,
     /// Where the default organization's lifecycle notifications go, signed with a secret.
     pub notify: Option<NotifyTarget>,
+    /// The default organization's spending policy (`PAYLINK_POLICY_*`); a policy stored
+    /// in the ledger for it (`paylink integration policy`) wins.
+    pub policy: crate::domain::SpendingPolicy,
 }
 
 /// What every listener allows: the same for the side listener and MCP over HTTP.
@@ -229,6 +238,7 @@ impl Default for Settings {
             create_settle_window: Duration::from_secs(60),
             metrics_token: None,
             notify: None,
+            policy: crate::domain::SpendingPolicy::default(),
         }
     }
 }

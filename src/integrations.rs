@@ -183,7 +183,10 @@ pub async fn list(store: &Store) -> Result<Vec<StoredIntegration>, IntegrationEr
         .list_configs()
         .await?
         .into_iter()
-        .filter(|(_, env, _)| !env.starts_with(STRIPE_PART))
+        // Stripe's have their own listing; a spending policy is no integration.
+        .filter(|(_, env, _)| {
+            !env.starts_with(STRIPE_PART) && env != crate::payments::policy::POLICY_PART
+        })
         .map(|(org, env, bytes)| {
             serde_json::from_slice::<StoredIntegration>(&bytes)
                 .map_err(|e| IntegrationError::Corrupt(org, env, e.to_string()))

@@ -73,6 +73,29 @@ pub enum Action {
         #[arg(long, value_enum, default_value = "flow")]
         gateway: GatewayChoice,
     },
+    /// Set, show (--show) or clear (--clear) an organization's spending policy, stored in
+    /// the ledger; it wins over the PAYLINK_POLICY_* settings. Setting changes only the
+    /// limits given (an empty value removes that limit) and keeps the others.
+    Policy {
+        #[arg(long, default_value = "default")]
+        organization: String,
+        /// At most this per payment, per currency: "CLP 500000,USD 1000".
+        #[arg(long)]
+        max_per_payment: Option<String>,
+        /// At most this total of payments created per UTC day, per currency: "CLP 2000000".
+        #[arg(long)]
+        max_per_day: Option<String>,
+        /// Only these currencies: "CLP,USD".
+        #[arg(long)]
+        currencies: Option<String>,
+        /// Print the policy in force for the organization and where it comes from.
+        #[arg(long, conflicts_with_all = ["max_per_payment", "max_per_day", "currencies", "clear"])]
+        show: bool,
+        /// Remove the stored policy (the settings' one applies again to the default
+        /// organization).
+        #[arg(long, conflicts_with_all = ["max_per_payment", "max_per_day", "currencies"])]
+        clear: bool,
+    },
     /// Delete a stored integration and its sealed secrets (its payments are kept).
     Remove {
         #[arg(long, default_value = "default")]
@@ -362,6 +385,21 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
             )?;
             Ok(())
         }
+        Action::Policy {
+            organization,
+            max_per_payment,
+            max_per_day,
+            currencies,
+            show,
+            clear,
+        } => {
+            let limits = PolicyFlags {
+                max_per_payment,
+                max_per_day,
+                currencies,
+            };
+            policy(settings, &organization, limits, show, clear, out).await
+        }
         Action::Remove {
             organization,
             environment,
@@ -379,6 +417,80 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
             Ok(())
         }
     }
+}
+
+/// The limits `paylink integration policy` was given to set.
+struct PolicyFlags {
+    max_per_payment: Option<String>,
+    max_per_day: Option<String>,
+    currencies: Option<String>,
+}
+
+/// `paylink integration policy`: set (the limits given), show or clear.
+async fn policy(
+    settings: &Settings,
+    organization: &str,
+    flags: PolicyFlags,
+    show: bool,
+    clear: bool,
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    use crate::domain::policy::{parse_currencies, parse_limits};
+    use crate::payments::policy as stored;
+    crate::config::checks_organization(organization)
+        .map_err(|problem| anyhow::anyhow!("--organization: {problem}"))?;
+    if show {
+        let store = open_existing_store(settings).await?;
+        let (policy, from) = match stored::stored(&store, organization).await? {
+            Some(p) => (p, "stored in the ledger".to_string()),
+            None if organization == settings.organization && !settings.policy.is_empty() => (
+                settings.policy.clone(),
+                "from the PAYLINK_POLICY_* settings".to_string(),
+            ),
+            None => (Default::default(), "none set".to_string()),
+        };
+        writeln!(
+            out,
+            "Spending policy of {organization:?} ({from}):\n{policy}"
+        )?;
+        return Ok(());
+    }
+    let store = open_store(settings).await?;
+    if clear {
+        let had = stored::clear(&store, organization).await?;
+        writeln!(
+            out,
+            "{} the spending policy stored for {organization:?}.",
+            if had { "Removed" } else { "There was no" }
+        )?;
+        return Ok(());
+    }
+    if flags.max_per_payment.is_none() && flags.max_per_day.is_none() && flags.currencies.is_none()
+    {
+        anyhow::bail!(
+            "give --max-per-payment, --max-per-day or --currencies to set, --show to print, or --clear to remove the policy"
+        );
+    }
+    let mut policy = stored::stored(&store, organization)
+        .await?
+        .unwrap_or_default();
+    if let Some(t) = &flags.max_per_payment {
+        policy.max_per_payment =
+            parse_limits(t).map_err(|p| anyhow::anyhow!("--max-per-payment: {p}"))?;
+    }
+    if let Some(t) = &flags.max_per_day {
+        policy.max_per_day = parse_limits(t).map_err(|p| anyhow::anyhow!("--max-per-day: {p}"))?;
+    }
+    if let Some(t) = &flags.currencies {
+        policy.currencies =
+            parse_currencies(t).map_err(|p| anyhow::anyhow!("--currencies: {p}"))?;
+    }
+    stored::store(&store, organization, &policy).await?;
+    writeln!(
+        out,
+        "Stored the spending policy of {organization:?}; new payments follow it now:\n{policy}"
+    )?;
+    Ok(())
 }
 
 fn gateway_name(g: GatewayChoice) -> &'static str {

@@ -11,6 +11,7 @@ use super::checks::{
 };
 use super::layers::Draft;
 use super::{CACHE_MB_RANGE, MIN_METRICS_TOKEN_CHARS};
+use crate::domain::policy::{parse_currencies, parse_limits};
 use crate::domain::{Currency, Environment};
 use crate::gateway::flow::endpoint::classify;
 
@@ -278,6 +279,30 @@ pub(super) const FIELDS: &[Field] = &[
         var: "PAYLINK_HTTP_TOKENS",
         set: |d, v| {
             d.s.http_tokens = http_tokens(&v.text()?)?;
+            Ok(())
+        },
+    },
+    Field {
+        key: Some("policy_max_per_payment"),
+        var: "PAYLINK_POLICY_MAX_PER_PAYMENT",
+        set: |d, v| {
+            d.s.policy.max_per_payment = parse_limits(&v.list()?.join(","))?;
+            Ok(())
+        },
+    },
+    Field {
+        key: Some("policy_max_per_day"),
+        var: "PAYLINK_POLICY_MAX_PER_DAY",
+        set: |d, v| {
+            d.s.policy.max_per_day = parse_limits(&v.list()?.join(","))?;
+            Ok(())
+        },
+    },
+    Field {
+        key: Some("policy_currencies"),
+        var: "PAYLINK_POLICY_CURRENCIES",
+        set: |d, v| {
+            d.s.policy.currencies = parse_currencies(&v.list()?.join(","))?;
             Ok(())
         },
     },

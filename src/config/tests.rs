@@ -515,3 +515,63 @@ fn without_a_home_directory_the_error_says_to_name_a_data_dir() {
         "{line}"
     );
 }
+
+#[test]
+fn a_spending_policy_comes_from_its_variables_or_the_file() {
+    let s = from_env(&[
+        ("PAYLINK_POLICY_MAX_PER_PAYMENT", "CLP 500000"),
+        ("PAYLINK_POLICY_MAX_PER_DAY", "CLP 2000000, USD 1000"),
+        ("PAYLINK_POLICY_CURRENCIES", "CLP,usd"),
+    ])
+    .unwrap();
+    let usd = Currency::from_code("USD").unwrap();
+    assert_eq!(
+        s.policy.per_payment(Currency::CLP).map(|m| m.minor),
+        Some(500_000)
+    );
+    assert_eq!(s.policy.per_day(usd).map(|m| m.minor), Some(100_000));
+    assert_eq!(s.policy.currencies, Some(vec![Currency::CLP, usd]));
+    let s =
+        from_file("policy_max_per_day = [\"CLP 2000000\"]\npolicy_currencies = \"CLP\"\n").unwrap();
+    assert_eq!(
+        s.policy.per_day(Currency::CLP).map(|m| m.minor),
+        Some(2_000_000)
+    );
+    assert!(from_env(&[]).unwrap().policy.is_empty());
+}
+
+#[test]
+fn bad_policy_values_are_refused_naming_the_variable() {
+    let cases: &[(&str, &str, &str)] = &[
+        (
+            "PAYLINK_POLICY_MAX_PER_PAYMENT",
+            "CLP 12.5",
+            "CLP amounts have 0 decimal places",
+        ),
+        (
+            "PAYLINK_POLICY_MAX_PER_DAY",
+            "XYZ 100",
+            "\"XYZ\" is not a currency",
+        ),
+        (
+            "PAYLINK_POLICY_MAX_PER_DAY",
+            "CLP -100",
+            "must be greater than zero",
+        ),
+        (
+            "PAYLINK_POLICY_MAX_PER_PAYMENT",
+            "500000",
+            "not a currency and an amount",
+        ),
+        (
+            "PAYLINK_POLICY_CURRENCIES",
+            "CLP,PESOS",
+            "\"PESOS\" is not a currency",
+        ),
+    ];
+    for (var, value, problem) in cases {
+        let e = from_env(&[(var, value)]).unwrap_err();
+        assert_eq!(e.field, *var, "{value}: {e}");
+        assert!(e.problem.contains(problem), "{var}={value}: {e}");
+    }
+}

@@ -2,6 +2,7 @@
 
 pub mod money;
 pub mod payment;
+pub mod policy;
 pub mod status;
 
 pub use money::{AmountError, Currency, Money};
@@ -9,4 +10,5 @@ pub use payment::{
     Applied, Environment, FailureReason, PAYMENT_FOR, Payment, PaymentEvent, Source, Timestamp,
     Transition, new_payment_id,
 };
+pub use policy::{PolicyRefusal, SpendingPolicy};
 pub use status::{Change, EventKind, PaymentStatus, TransitionError};

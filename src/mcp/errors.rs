@@ -3,7 +3,7 @@
 
 use paylink_tools::{ErrorCode, ToolError};
 
-use crate::domain::AmountError;
+use crate::domain::{AmountError, PolicyRefusal};
 use crate::gateway::{GatewayError, GatewayKind, Refusal};
 use crate::payments::PaymentError;
 use crate::store::StoreError;
@@ -111,6 +111,7 @@ pub fn tool_error(e: &PaymentError) -> ToolError {
             "Create the payment again with a NEW idempotencyKey; the lost order expires by itself.",
         )
         .payment(payment_id.clone()),
+        PaymentError::Policy(refusal) => policy_limit(refusal),
         // The cause was logged once when the streak of failures began.
         PaymentError::Store(StoreError::Unavailable) => ToolError::new(
             C::StorageUnavailable,
@@ -135,6 +136,52 @@ pub fn tool_error(e: &PaymentError) -> ToolError {
             )
         }
     }
+}
+
+/// The spending policy refused the payment: say which limit and its value, and send the
+/// agent to a human, because retrying (or splitting the amount) must not get around it.
+fn policy_limit(refusal: &PolicyRefusal) -> ToolError {
+    let (message, field) = match refusal {
+        PolicyRefusal::Currency { currency, allowed } => (
+            format!(
+                "the organization's spending policy allows payments only in {}; {currency} is \
+                 not allowed, so no payment was made",
+                allowed
+                    .iter()
+                    .map(|c| c.code())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            "currency",
+        ),
+        PolicyRefusal::PerPayment { limit, amount } => (
+            format!(
+                "the organization's spending policy allows at most {limit} per payment \
+                 (max per payment); {amount} is above it, so no payment was made"
+            ),
+            "amount",
+        ),
+        PolicyRefusal::PerDay {
+            limit,
+            spent,
+            amount,
+        } => (
+            format!(
+                "the organization's spending policy allows at most {limit} per day (max per \
+                 day, UTC); {spent} is already spent today, so {amount} more would pass it and \
+                 no payment was made"
+            ),
+            "amount",
+        ),
+    };
+    ToolError::new(
+        ErrorCode::PolicyLimit,
+        message,
+        "Do NOT retry, split the amount or change the currency to get around this limit. Tell \
+         the user the payment needs a human's approval and ask the operator, who can change the \
+         limit with `paylink integration policy` or the PAYLINK_POLICY_* settings.",
+    )
+    .field(field)
 }
 
 /// A failed `payment.create`, knowing the currency the call asked for (`None`: it left

@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use super::GatewayEntry;
 use super::{PaymentError, Payments};
 use crate::domain::{
-    Currency, Environment, FailureReason, Money, Payment, PaymentStatus, Source, Timestamp,
-    Transition, new_payment_id,
+    Currency, Environment, FailureReason, Money, Payment, PaymentStatus, PolicyRefusal, Source,
+    Timestamp, Transition, new_payment_id,
 };
 use crate::gateway::{CheckoutRequest, GatewayError, GatewayKind, Refusal};
 use crate::store::DraftOutcome;
@@ -197,6 +197,19 @@ impl Payments {
                 })?
             }
         };
+        // The operator's policy first: a currency it forbids is refused as such, whatever
+        // the gateway takes.
+        let settings = self.settings();
+        let policy = super::policy::effective(
+            self.store(),
+            &org,
+            &settings.default_organization,
+            &settings.default_policy,
+        )
+        .await?;
+        policy
+            .check_currency(currency)
+            .map_err(PaymentError::Policy)?;
         if !entry.kind().takes_currency(currency) {
             let alternative = self
                 .kinds_of(&org)
@@ -209,6 +222,10 @@ impl Payments {
             });
         }
         let money = parse_money(&input.amount_text, currency, entry.kind())?;
+        // Before anything is written: the per-payment limit. The daily total is the
+        // ledger's to check, with the draft.
+        policy.check_payment(money).map_err(PaymentError::Policy)?;
+        let daily_cap = policy.per_day(currency);
         let now = Timestamp::now();
 
         if let Some(entity) = &input.entity_id {
@@ -279,10 +296,17 @@ impl Payments {
         };
         let (payment, resumed) = match self
             .store()
-            .create_draft(&draft, &fp, claim_expires_at, source)
+            .create_draft_capped(&draft, &fp, claim_expires_at, source, daily_cap)
             .await?
         {
             DraftOutcome::Created(p) => (p, false),
+            DraftOutcome::OverDailyLimit { limit, spent } => {
+                return Err(PaymentError::Policy(PolicyRefusal::PerDay {
+                    limit,
+                    spent,
+                    amount: money,
+                }));
+            }
             DraftOutcome::Conflict { existing } => {
                 return Err(PaymentError::IdempotencyConflict {
                     payment_id: existing.id,

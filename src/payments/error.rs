@@ -1,7 +1,7 @@
 //! What can go wrong in a use case, in domain terms. `crate::mcp` maps these to tool
 //! error codes in one place; the CLI prints their messages.
 
-use crate::domain::{AmountError, Environment, Money};
+use crate::domain::{AmountError, Environment, Money, PolicyRefusal};
 use crate::gateway::{GatewayError, GatewayKind};
 use crate::store::StoreError;
 
@@ -78,6 +78,9 @@ pub enum PaymentError {
         gateway: GatewayKind,
         payment_id: String,
     },
+    /// The organization's spending policy refuses the payment: nothing was written.
+    #[error("{0}")]
+    Policy(PolicyRefusal),
     #[error("the ledger failed: {0}")]
     Store(#[from] StoreError),
 }

@@ -10,6 +10,7 @@ mod create;
 mod error;
 pub mod gateways;
 mod ledger;
+pub mod policy;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,6 +48,11 @@ pub struct PaymentSettings {
     /// nothing is sent to the gateway again for this payment until this long has passed
     /// and a lookup by our reference found no order: late arrivals must not make a second.
     pub create_settle_window: Duration,
+    /// The organization `default_policy` applies to (`PAYLINK_ORGANIZATION`).
+    pub default_organization: String,
+    /// The `PAYLINK_POLICY_*` spending policy of the default organization; a policy stored
+    /// in the ledger for it wins.
+    pub default_policy: crate::domain::SpendingPolicy,
 }
 
 impl PaymentSettings {
@@ -62,6 +68,8 @@ impl PaymentSettings {
             pending_check_after: Duration::from_secs(3600),
             draft_check_after: Duration::from_secs(120),
             create_settle_window: Duration::from_secs(60),
+            default_organization: "default".into(),
+            default_policy: crate::domain::SpendingPolicy::default(),
         }
     }
 }

@@ -37,7 +37,7 @@ pub use error::StoreError;
 pub use sled::{CommitMode, SledStore, Verification, layout, ledger_exists};
 
 use crate::domain::{
-    Payment, PaymentEvent, PaymentStatus, Source, Timestamp, Transition, TransitionError,
+    Money, Payment, PaymentEvent, PaymentStatus, Source, Timestamp, Transition, TransitionError,
 };
 
 /// The version of the ledger's layout (sled's on-disk layout; PostgreSQL has migrations).
@@ -55,6 +55,9 @@ pub enum DraftOutcome {
     Existing(Payment),
     /// The key is claimed by a request with a different fingerprint.
     Conflict { existing: Payment },
+    /// The draft's amount would take the day's total of its organization and currency
+    /// past `limit` (the daily cap given): nothing written. `spent` is the total so far.
+    OverDailyLimit { limit: Money, spent: Money },
 }
 
 /// What `apply` did.
@@ -387,7 +390,8 @@ impl Store {
 
     // ---- writes ----
 
-    /// Claim, then record (see the module doc). Durable before it returns.
+    /// Claim, then record (see the module doc), with no daily cap. Durable before it
+    /// returns.
     pub async fn create_draft(
         &self,
         draft: &Payment,
@@ -395,17 +399,77 @@ impl Store {
         claim_expires_at: Option<Timestamp>,
         source: Source,
     ) -> Result<DraftOutcome, StoreError> {
+        self.create_draft_capped(
+            draft,
+            idempotency_fingerprint,
+            claim_expires_at,
+            source,
+            None,
+        )
+        .await
+    }
+
+    /// [`Store::create_draft`] that also adds the draft's amount to its organization's
+    /// total for the UTC day of its `created_at` in its currency, in the same transaction,
+    /// and refuses ([`DraftOutcome::OverDailyLimit`], nothing written) when that total
+    /// would pass `daily_cap` (same currency as the draft). A retry (`Existing`) adds
+    /// nothing. Concurrent creates, in one process or across replicas, never together
+    /// pass the cap.
+    pub async fn create_draft_capped(
+        &self,
+        draft: &Payment,
+        idempotency_fingerprint: &str,
+        claim_expires_at: Option<Timestamp>,
+        source: Source,
+        daily_cap: Option<Money>,
+    ) -> Result<DraftOutcome, StoreError> {
+        if let Some(cap) = daily_cap
+            && cap.currency != draft.amount.currency
+        {
+            return Err(StoreError::InvalidInput(format!(
+                "a daily cap of {cap} cannot limit a {} payment",
+                draft.amount.currency
+            )));
+        }
         match &self.backend {
             Backend::Sled(s) => {
-                s.create_draft(draft, idempotency_fingerprint, claim_expires_at, source)
-                    .await
+                s.create_draft_capped(
+                    draft,
+                    idempotency_fingerprint,
+                    claim_expires_at,
+                    source,
+                    daily_cap,
+                )
+                .await
             }
             Backend::Postgres(p) => {
-                p.create_draft(draft, idempotency_fingerprint, claim_expires_at, source)
-                    .await
+                p.create_draft(
+                    draft,
+                    idempotency_fingerprint,
+                    claim_expires_at,
+                    source,
+                    daily_cap,
+                )
+                .await
             }
             Backend::Remote(r) => Err(r.refuse("creating a payment")),
         }
+    }
+
+    /// The total of the payments `organization` created on UTC `day` (`yyyy-mm-dd`) in
+    /// `currency`, as counted by [`Store::create_draft_capped`].
+    pub async fn spent_on(
+        &self,
+        organization: &str,
+        day: &str,
+        currency: crate::domain::Currency,
+    ) -> Result<Money, StoreError> {
+        let minor = match &self.backend {
+            Backend::Sled(s) => s.spent_on(organization, day, currency.code())?,
+            Backend::Postgres(p) => p.spent_on(organization, day, currency.code()).await?,
+            Backend::Remote(r) => return Err(r.refuse("reading the day's spending")),
+        };
+        Ok(Money::from_minor(minor, currency))
     }
 
     /// Reads the payment, runs `Payment::apply`, and on a change writes it with its event.

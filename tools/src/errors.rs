@@ -35,6 +35,10 @@ pub enum ErrorCode {
     /// The ledger cannot write (a full disk, an I/O error): nothing was recorded. Retrying
     /// later with the same idempotencyKey helps once the operator frees space.
     StorageUnavailable,
+    /// The organization's spending policy refuses the payment (its maximum per payment, its
+    /// maximum per day, or its currencies): nothing was recorded and nothing reached the
+    /// gateway. Not retryable: only an operator can change the policy.
+    PolicyLimit,
     /// Spelled `internal_error` on the wire, as documented; `snake_case` alone would give
     /// `internal`.
     #[serde(rename = "internal_error")]
@@ -59,6 +63,7 @@ impl ErrorCode {
             ErrorCode::GatewayMisconfigured => "gateway_misconfigured",
             ErrorCode::PaymentLinkLost => "payment_link_lost",
             ErrorCode::StorageUnavailable => "storage_unavailable",
+            ErrorCode::PolicyLimit => "policy_limit",
             ErrorCode::Internal => "internal_error",
         }
     }
@@ -72,7 +77,7 @@ impl ErrorCode {
     }
 
     /// Every code, in the order the README lists them.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::InvalidArguments,
         ErrorCode::InvalidAmount,
         ErrorCode::AmountBelowMinimum,
@@ -88,6 +93,7 @@ impl ErrorCode {
         ErrorCode::GatewayMisconfigured,
         ErrorCode::PaymentLinkLost,
         ErrorCode::StorageUnavailable,
+        ErrorCode::PolicyLimit,
         ErrorCode::Internal,
     ];
 }

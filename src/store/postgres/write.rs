@@ -6,7 +6,10 @@ use sqlx::types::Json;
 use sqlx::{Postgres, Transaction};
 
 use super::{PgStore, db_err};
-use crate::domain::{Applied, Payment, PaymentEvent, PaymentStatus, Source, Timestamp, Transition};
+use crate::domain::policy::utc_day;
+use crate::domain::{
+    Applied, Money, Payment, PaymentEvent, PaymentStatus, Source, Timestamp, Transition,
+};
 use crate::store::sled::layout::check_part;
 use crate::store::{ApplyOutcome, DraftOutcome, StoreError};
 
@@ -122,7 +125,29 @@ fn check_new_draft_keys(draft: &Payment) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// The day's total of an organization and currency, in minor units (0 when none).
+async fn spent_in(tx: &mut Tx, org: &str, day: &str, currency: &str) -> Result<i64, StoreError> {
+    let total: Option<i64> = sqlx::query_scalar(
+        "SELECT total FROM spend WHERE organization = $1 AND day = $2 AND currency = $3",
+    )
+    .bind(org)
+    .bind(day)
+    .bind(currency)
+    .fetch_optional(&mut **tx)
+    .await
+    .map_err(db_err)?;
+    Ok(total.unwrap_or(0))
+}
+
 impl PgStore {
+    /// The total `org` created on UTC `day` in `currency`, in minor units.
+    pub async fn spent_on(&self, org: &str, day: &str, currency: &str) -> Result<i64, StoreError> {
+        let mut tx = self.begin().await?;
+        let total = spent_in(&mut tx, org, day, currency).await?;
+        tx.rollback().await.map_err(db_err)?;
+        Ok(total)
+    }
+
     async fn begin(&self) -> Result<Tx, StoreError> {
         self.pool().begin().await.map_err(db_err)
     }
@@ -137,10 +162,11 @@ impl PgStore {
         fingerprint: &str,
         claim_expires_at: Option<Timestamp>,
         source: Source,
+        daily_cap: Option<Money>,
     ) -> Result<DraftOutcome, StoreError> {
         check_new_draft(draft)?;
         let r = self
-            .create_tx(draft, fingerprint, claim_expires_at, source)
+            .create_tx(draft, fingerprint, claim_expires_at, source, daily_cap)
             .await;
         self.noted(r)
     }
@@ -151,6 +177,7 @@ impl PgStore {
         fingerprint: &str,
         claim_expires_at: Option<Timestamp>,
         source: Source,
+        daily_cap: Option<Money>,
     ) -> Result<DraftOutcome, StoreError> {
         let mut tx = self.begin().await?;
         // The payment first (the claim refers to it); a taken id is the caller's error.
@@ -212,7 +239,49 @@ impl PgStore {
             // Another transaction claimed the key between our look and our insert: the
             // insert waited on the unique index until it committed, and its payment wins.
             tx.rollback().await.map_err(db_err)?;
-            return Box::pin(self.create_tx(draft, fingerprint, claim_expires_at, source)).await;
+            return Box::pin(self.create_tx(
+                draft,
+                fingerprint,
+                claim_expires_at,
+                source,
+                daily_cap,
+            ))
+            .await;
+        }
+        // Last, so the day's row is locked for as short a time as possible. The upsert
+        // waits for any other transaction holding that row and then sees its total, so
+        // replicas add up one after another; no row back means the cap would be passed.
+        let day = utc_day(draft.created_at);
+        let added: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO spend (organization, day, currency, total)
+             SELECT $1::text, $2::text, $3::text, $4::bigint
+              WHERE $5::bigint IS NULL OR $4::bigint <= $5::bigint
+             ON CONFLICT (organization, day, currency) DO UPDATE
+                SET total = spend.total + EXCLUDED.total
+              WHERE $5::bigint IS NULL OR spend.total + EXCLUDED.total <= $5::bigint
+             RETURNING total",
+        )
+        .bind(&draft.organization)
+        .bind(&day)
+        .bind(draft.amount.currency.code())
+        .bind(draft.amount.minor)
+        .bind(daily_cap.map(|m| m.minor))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(db_err)?;
+        if added.is_none() {
+            let spent = spent_in(
+                &mut tx,
+                &draft.organization,
+                &day,
+                draft.amount.currency.code(),
+            )
+            .await?;
+            tx.rollback().await.map_err(db_err)?;
+            return Ok(DraftOutcome::OverDailyLimit {
+                limit: daily_cap.unwrap_or(draft.amount),
+                spent: Money::from_minor(spent, draft.amount.currency),
+            });
         }
         self.commit(tx).await?;
         Ok(DraftOutcome::Created(draft.clone()))

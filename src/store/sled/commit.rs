@@ -309,6 +309,7 @@ mod tests {
             fingerprint: "fp".into(),
             claim_expires_at: None,
             source: Source::Tool,
+            daily_cap: None,
         }
     }
 

@@ -15,6 +15,7 @@
 //! | `idx_entity` | organization `00` entity `00` id | empty |
 //! | `idx_created` | created_at (8 bytes) id | empty |
 //! | `idx_due` | next_check_at (8 bytes) id | empty |
+//! | `spend` | organization `00` UTC day (`yyyy-mm-dd`) `00` currency | JSON `i64`: minor units created that day |
 //! | `configs` | organization `00` environment | opaque bytes (encrypted by the caller) |
 //! | `confirmations` | monotonic id (u64 BE) | opaque JSON bytes |
 //!
@@ -44,6 +45,7 @@ pub const ENTITY_INDEX: &str = "idx_entity";
 pub const CREATED_INDEX: &str = "idx_created";
 pub const DUE_INDEX: &str = "idx_due";
 pub const CONFIGS: &str = "configs";
+pub const SPEND: &str = "spend";
 pub const CONFIRMATIONS: &str = "confirmations";
 
 /// The key in `meta` that holds the schema version.

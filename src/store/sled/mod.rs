@@ -191,6 +191,7 @@ pub(crate) struct Trees {
     events: sled::Tree,
     claims: sled::Tree,
     indexes: [sled::Tree; 6],
+    spend: sled::Tree,
     configs: sled::Tree,
     confirmations: sled::Tree,
 }
@@ -210,6 +211,7 @@ impl Trees {
                 db.open_tree(Index::Created.tree_name())?,
                 db.open_tree(Index::Due.tree_name())?,
             ],
+            spend: db.open_tree(layout::SPEND)?,
             configs: db.open_tree(layout::CONFIGS)?,
             confirmations: db.open_tree(layout::CONFIRMATIONS)?,
         })
@@ -219,8 +221,8 @@ impl Trees {
         &self.indexes[i.slot()]
     }
 
-    /// Runs `f` as one serializable transaction over the payments, events, claims and
-    /// index trees. `f` may run more than once (sled retries on conflict): no side effects.
+    /// Runs `f` as one serializable transaction over the payments, events, claims, index
+    /// and spend trees. `f` may run more than once (sled retries on conflict): no side effects.
     fn transact<A, E>(
         &self,
         f: impl Fn(&Tx<'_>) -> ConflictableTransactionResult<A, E>,
@@ -236,15 +238,19 @@ impl Trees {
             i3,
             i4,
             i5,
+            &self.spend,
         )
-            .transaction(|(payments, events, claims, x0, x1, x2, x3, x4, x5)| {
-                f(&Tx {
-                    payments,
-                    events,
-                    claims,
-                    indexes: [x0, x1, x2, x3, x4, x5],
-                })
-            })
+            .transaction(
+                |(payments, events, claims, x0, x1, x2, x3, x4, x5, spend)| {
+                    f(&Tx {
+                        payments,
+                        events,
+                        claims,
+                        indexes: [x0, x1, x2, x3, x4, x5],
+                        spend,
+                    })
+                },
+            )
     }
 }
 
@@ -254,6 +260,7 @@ pub(crate) struct Tx<'a> {
     events: &'a TransactionalTree,
     claims: &'a TransactionalTree,
     indexes: [&'a TransactionalTree; 6],
+    spend: &'a TransactionalTree,
 }
 
 impl Tx<'_> {

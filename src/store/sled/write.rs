@@ -16,7 +16,8 @@ use super::counts::StatusCounts;
 use super::index::Index;
 use super::layout;
 use super::{ApplyOutcome, CommitMode, DraftOutcome, Inner, SledStore, StoreError, Tx, blocking};
-use crate::domain::{Applied, Payment, PaymentStatus, Source, Timestamp, Transition};
+use crate::domain::policy::utc_day;
+use crate::domain::{Applied, Money, Payment, PaymentStatus, Source, Timestamp, Transition};
 
 type TxResult<T> = Result<T, ConflictableTransactionError<StoreError>>;
 
@@ -102,6 +103,8 @@ pub(crate) enum Op {
         fingerprint: String,
         claim_expires_at: Option<Timestamp>,
         source: Source,
+        /// The most the day's total of the draft's organization and currency may reach.
+        daily_cap: Option<Money>,
     },
     Apply {
         id: String,
@@ -143,7 +146,16 @@ impl Op {
                 fingerprint,
                 claim_expires_at,
                 source,
-            } => create(tx, draft, fingerprint, *claim_expires_at, *source)?.map(Done::Draft),
+                daily_cap,
+            } => create(
+                tx,
+                draft,
+                fingerprint,
+                *claim_expires_at,
+                *source,
+                *daily_cap,
+            )?
+            .map(Done::Draft),
             Op::Apply {
                 id,
                 transition,
@@ -182,6 +194,7 @@ fn create(
     fingerprint: &str,
     claim_expires_at: Option<Timestamp>,
     source: Source,
+    daily_cap: Option<Money>,
 ) -> Step<DraftOutcome> {
     let claim_key = layout::joined(&[&draft.organization, &draft.idempotency_key]);
     if let Some(raw) = tx.claims.get(&claim_key)? {
@@ -207,16 +220,45 @@ fn create(
             draft.id
         ))));
     }
+    // The day's total, read and written through this transaction: a batch's creates see
+    // each other's additions, and a refusal writes nothing.
+    let spend_key = spend_key(draft);
+    let spent = match tx.spend.get(&spend_key)? {
+        Some(raw) => codec::decode::<i64>(layout::SPEND, &spend_key, &raw).map_err(abort)?,
+        None => 0,
+    };
+    let total = spent.saturating_add(draft.amount.minor);
+    if let Some(limit) = daily_cap
+        && total > limit.minor
+    {
+        return Ok(Ok(DraftOutcome::OverDailyLimit {
+            limit,
+            spent: Money::from_minor(spent, draft.amount.currency),
+        }));
+    }
     let claim = Claim {
         payment_id: draft.id.clone(),
         fingerprint: fingerprint.to_owned(),
         expires_at: claim_expires_at,
     };
     let claim_bytes = codec::encode("the claim", &claim).map_err(abort)?;
+    tx.spend.insert(
+        spend_key,
+        codec::encode("the day's spend", &total).map_err(abort)?,
+    )?;
     tx.claims.insert(claim_key, claim_bytes)?;
     write_payment(tx, None, draft)?;
     append_event(tx, &draft.created_event(source))?;
     Ok(Ok(DraftOutcome::Created(draft.clone())))
+}
+
+/// `organization 00 yyyy-mm-dd 00 currency`: where the day's total of a draft counts.
+fn spend_key(draft: &Payment) -> Vec<u8> {
+    layout::joined(&[
+        &draft.organization,
+        &utc_day(draft.created_at),
+        draft.amount.currency.code(),
+    ])
 }
 
 fn apply(
@@ -277,17 +319,37 @@ fn next_create_attempt(tx: &Tx<'_>, id: &str) -> Step<u32> {
 }
 
 impl SledStore {
-    /// Claim, then record: one transaction stores the idempotency claim
-    /// (`organization 00 key` → payment id, fingerprint, expiry), the draft, its index
-    /// entries and its `created` event. A live claim with the same fingerprint gives
-    /// `Existing`, with another fingerprint `Conflict`; a claim whose expiry is at or
-    /// before the draft's `created_at` is replaced. Durable before it returns.
+    /// [`SledStore::create_draft_capped`] with no daily cap.
     pub async fn create_draft(
         &self,
         draft: &Payment,
         idempotency_fingerprint: &str,
         claim_expires_at: Option<Timestamp>,
         source: Source,
+    ) -> Result<DraftOutcome, StoreError> {
+        self.create_draft_capped(
+            draft,
+            idempotency_fingerprint,
+            claim_expires_at,
+            source,
+            None,
+        )
+        .await
+    }
+
+    /// Claim, then record: one transaction stores the idempotency claim
+    /// (`organization 00 key` → payment id, fingerprint, expiry), the draft, its index
+    /// entries, its `created` event and the day's new total (refused, writing nothing,
+    /// when that total would pass `daily_cap`). A live claim with the same fingerprint gives
+    /// `Existing`, with another fingerprint `Conflict`; a claim whose expiry is at or
+    /// before the draft's `created_at` is replaced. Durable before it returns.
+    pub async fn create_draft_capped(
+        &self,
+        draft: &Payment,
+        idempotency_fingerprint: &str,
+        claim_expires_at: Option<Timestamp>,
+        source: Source,
+        daily_cap: Option<Money>,
     ) -> Result<DraftOutcome, StoreError> {
         check_payment_keys(draft)?;
         if draft.status != PaymentStatus::Draft || draft.version != 1 {
@@ -301,6 +363,7 @@ impl SledStore {
             fingerprint: idempotency_fingerprint.to_owned(),
             claim_expires_at,
             source,
+            daily_cap,
         };
         match self.write(op).await? {
             Done::Draft(outcome) => Ok(outcome),
@@ -440,6 +503,23 @@ impl SledStore {
 /// An op answered with another op's outcome: a bug in the committer, never expected.
 fn mismatched(done: &Done) -> StoreError {
     StoreError::Corrupt(format!("the ledger answered a write with {done:?}"))
+}
+
+impl SledStore {
+    /// The total `organization` created on UTC `day` in `currency`, in minor units.
+    pub fn spent_on(
+        &self,
+        organization: &str,
+        day: &str,
+        currency: &str,
+    ) -> Result<i64, StoreError> {
+        layout::check_part("the organization", organization)?;
+        let key = layout::joined(&[organization, day, currency]);
+        match self.inner()?.trees.spend.get(&key)? {
+            Some(raw) => codec::decode(layout::SPEND, &key, &raw),
+            None => Ok(0),
+        }
+    }
 }
 
 impl Inner {

@@ -329,3 +329,30 @@ impl World {
         (child, url, side)
     }
 }
+
+/// The store's contract: each test below runs against sled and against PostgreSQL (a
+/// fresh database on the throwaway cluster of `support::postgres`).
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod on_sled {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    super::$name(paylink::store::Store::open_temporary().unwrap()).await
+                }
+            )*
+        }
+        mod on_postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $name() {
+                    let Some(url) = crate::support::postgres::database().await else {
+                        return;
+                    };
+                    super::$name(paylink::store::Store::connect(&url).await.unwrap()).await
+                }
+            )*
+        }
+    };
+}
+pub(crate) use contract;
