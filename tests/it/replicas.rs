@@ -522,3 +522,114 @@ async fn a_2026_client_behind_a_round_robin_balancer_is_served_by_every_replica(
     let orders = creates_at_gateway(&w);
     assert_eq!(orders, 6);
 }
+
+/// Outbound lifecycle notifications with three replicas on one ledger: each paid change is
+/// delivered to the operator's URL once, whichever replica recorded it and however many
+/// replicas run notifiers (the outbox hands each row to one replica at a time).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_lifecycle_notification_leaves_once_across_three_replicas() {
+    use std::sync::Mutex;
+    let Some(db) = postgres::database().await else {
+        return;
+    };
+    // The operator's receiver: counts deliveries by webhook-id.
+    let seen: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+    let recorder = seen.clone();
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap| {
+            let recorder = recorder.clone();
+            async move {
+                let id = headers
+                    .get("webhook-id")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string();
+                *recorder.lock().unwrap().entry(id).or_default() += 1;
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let w = World::new().await;
+    let rs = replicas_with(
+        &w,
+        &db,
+        3,
+        &[
+            ("PAYLINK_NOTIFY_URL", &hook),
+            (
+                "PAYLINK_NOTIFY_SECRET",
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            ),
+        ],
+    )
+    .await;
+    let mut clients = Vec::new();
+    for r in &rs {
+        clients.push(connect(&r.mcp).await.0);
+    }
+    let mut made = Vec::new();
+    for i in 0..12usize {
+        let s = structured(
+            &call(
+                &clients[i % 3],
+                "payment.create",
+                json!({"amount": 4000 + i, "description": format!("Clase {i}"), "customerEmail": "a@gmail.com", "idempotencyKey": format!("n-{i}")}),
+            )
+            .await,
+        );
+        made.push(s);
+    }
+    for m in &made {
+        // Each confirmation goes to the replica that created the order.
+        w.sandbox
+            .sandbox
+            .settle(&token_of(m), Outcome::Paid)
+            .await
+            .unwrap();
+    }
+    let ledger = Store::connect(&db).await.unwrap();
+    let pool_check = || async {
+        let paid = ledger
+            .status_counts()
+            .await
+            .unwrap()
+            .iter()
+            .find(|(s, _)| *s == PaymentStatus::Paid)
+            .map_or(0, |(_, n)| *n);
+        let delivered = seen.lock().unwrap().len();
+        paid == 12 && delivered == 12
+    };
+    wait_for(
+        "12 paid payments, 12 notifications delivered",
+        Duration::from_secs(30),
+        pool_check,
+    )
+    .await;
+    // And the outbox is empty: nothing is left for another replica to send again.
+    let outbox = ledger
+        .postgres()
+        .unwrap()
+        .claim_outbox(
+            Timestamp::now().plus_secs(86_400),
+            Duration::from_secs(1),
+            100,
+        )
+        .await
+        .unwrap();
+    assert!(
+        outbox.is_empty(),
+        "{} notifications left in the outbox",
+        outbox.len()
+    );
+    let counts = seen.lock().unwrap().clone();
+    assert_eq!(counts.len(), 12, "{counts:?}");
+    assert!(
+        counts.values().all(|n| *n == 1),
+        "a notification left twice: {counts:?}"
+    );
+}
