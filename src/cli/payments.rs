@@ -13,7 +13,7 @@ use super::{open_existing_store, shown};
 use crate::app::Application;
 use crate::config::Settings;
 use crate::domain::{Payment, PaymentStatus, Timestamp};
-use crate::reconcile::{Reconciler, reconcile_once, reconcile_one};
+use crate::reconcile::{Reconciler, reconcile_all_open, reconcile_one};
 
 #[derive(Debug, Subcommand)]
 pub enum Action {
@@ -258,9 +258,7 @@ pub async fn reconcile(
             }
         }
         None => {
-            // Everything that is not final counts as due for a pass by hand.
-            let far = Timestamp::now().plus_secs(100 * 365 * 24 * 3600);
-            let report = reconcile_once(&reconciler, far).await;
+            let report = reconcile_all_open(&reconciler).await;
             if json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
             } else {

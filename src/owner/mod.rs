@@ -238,7 +238,7 @@ where
     W: tokio::io::AsyncWrite + Unpin,
 {
     use crate::domain::Timestamp;
-    use crate::reconcile::{Reconciler, reconcile_once, reconcile_one};
+    use crate::reconcile::{Reconciler, reconcile_all_open, reconcile_one};
     let mut line = Vec::new();
     tokio::time::timeout(
         HELLO_TIMEOUT,
@@ -257,9 +257,7 @@ where
             Err(e) => serde_json::json!({ "error": e.to_string() }),
         },
         None => {
-            // Everything that is not final counts as due for a pass by hand.
-            let far = Timestamp::now().plus_secs(100 * 365 * 24 * 3600);
-            serde_json::json!({ "ok": reconcile_once(&reconciler, far).await })
+            serde_json::json!({ "ok": reconcile_all_open(&reconciler).await })
         }
     };
     let mut bytes = serde_json::to_vec(&answer)?;

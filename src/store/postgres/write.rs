@@ -99,30 +99,7 @@ fn check_new_draft(draft: &Payment) -> Result<(), StoreError> {
             draft.status, draft.version
         )));
     }
-    check_new_draft_keys(draft)
-}
-
-/// Every string of a payment that is looked up must be free of NUL (as on sled).
-fn check_new_draft_keys(draft: &Payment) -> Result<(), StoreError> {
-    if draft.id.is_empty() {
-        return Err(StoreError::InvalidInput(
-            "a payment id must not be empty".into(),
-        ));
-    }
-    for (what, v) in [
-        ("the payment id", Some(&draft.id)),
-        ("the organization", Some(&draft.organization)),
-        ("the reference", Some(&draft.reference)),
-        ("the idempotency key", Some(&draft.idempotency_key)),
-        ("the entity id", draft.entity_id.as_ref()),
-        ("the gateway token", draft.gateway_token.as_ref()),
-        ("the gateway reference", draft.gateway_ref.as_ref()),
-    ] {
-        if let Some(v) = v {
-            check_part(what, v)?;
-        }
-    }
-    Ok(())
+    crate::store::sled::check_payment_keys(draft)
 }
 
 /// The day's total of an organization and currency, in minor units (0 when none).
@@ -410,7 +387,7 @@ impl PgStore {
         claim: Option<&crate::store::ClaimRecord>,
         events: &[PaymentEvent],
     ) -> Result<bool, StoreError> {
-        check_new_draft_keys(p)?;
+        crate::store::sled::check_payment_keys(p)?;
         let mut tx = self.begin().await?;
         let exists: Option<i32> = sqlx::query_scalar("SELECT 1 FROM payments WHERE id = $1")
             .bind(&p.id)

@@ -350,6 +350,8 @@ impl Inner {
     }
 }
 
+pub(crate) use write::check_payment_keys;
+
 /// Runs a ledger write on tokio's blocking pool (see "Threads" above).
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> Result<T, StoreError> + Send + 'static,

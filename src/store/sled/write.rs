@@ -25,8 +25,9 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
 
-/// Every string of a payment that goes into a key must be free of NUL.
-pub(super) fn check_payment_keys(p: &Payment) -> Result<(), StoreError> {
+/// Every string of a payment that goes into a key or a lookup must be free of NUL (both
+/// backends refuse the same payments).
+pub(crate) fn check_payment_keys(p: &Payment) -> Result<(), StoreError> {
     if p.id.is_empty() {
         return Err(StoreError::InvalidInput(
             "a payment id must not be empty".into(),
