@@ -148,7 +148,7 @@ async fn a_replica_killed_mid_load_loses_nothing_it_acknowledged() {
         let client = clients[i % 3].clone();
         let (notify, count) = (acked_on_victim.clone(), count.clone());
         calls.push(tokio::spawn(async move {
-            let args = json!({
+            let body = json!({
                 "amount": 2000,
                 "description": format!("Inscripción {i}"),
                 "customerEmail": "payer@gmail.com",
@@ -157,7 +157,7 @@ async fn a_replica_killed_mid_load_loses_nothing_it_acknowledged() {
             let r = client
                 .call_tool(
                     rmcp::model::CallToolRequestParams::new("payment.create")
-                        .with_arguments(args_map(args)),
+                        .with_arguments(args(body)),
                 )
                 .await;
             if i % 3 == 1
@@ -204,7 +204,7 @@ async fn a_replica_killed_mid_load_loses_nothing_it_acknowledged() {
     // cannot give a link again). Never a second order for one key.
     let mut lost_links = 0;
     for i in unanswered {
-        let args = json!({
+        let body = json!({
             "amount": 2000,
             "description": format!("Inscripción {i}"),
             "customerEmail": "payer@gmail.com",
@@ -215,7 +215,7 @@ async fn a_replica_killed_mid_load_loses_nothing_it_acknowledged() {
             let r = clients[0]
                 .call_tool(
                     rmcp::model::CallToolRequestParams::new("payment.create")
-                        .with_arguments(args_map(args.clone())),
+                        .with_arguments(args(body.clone())),
                 )
                 .await
                 .unwrap();
@@ -260,13 +260,6 @@ async fn a_replica_killed_mid_load_loses_nothing_it_acknowledged() {
     );
     assert_eq!(ledger.len().await.unwrap(), 90);
     assert!(ledger.check_consistency().await.unwrap().is_empty());
-}
-
-fn args_map(v: serde_json::Value) -> serde_json::Map<String, serde_json::Value> {
-    match v {
-        serde_json::Value::Object(m) => m,
-        _ => unreachable!(),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -632,4 +625,52 @@ async fn each_lifecycle_notification_leaves_once_across_three_replicas() {
         counts.values().all(|n| *n == 1),
         "a notification left twice: {counts:?}"
     );
+}
+
+/// The database goes away under a running replica: calls fail with storage_unavailable
+/// (retryable, nothing recorded), /healthz answers 503, and both recover by themselves once
+/// the database is back; the retried create makes one payment.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_lost_database_is_reported_and_recovered_without_a_restart() {
+    let Some(cluster) = postgres::own_cluster() else {
+        return;
+    };
+    let db = postgres::database_on(&cluster).await;
+    let w = World::new().await;
+    let rs = replicas(&w, &db, 1).await;
+    let (client, _) = connect(&rs[0].mcp).await;
+    let http = reqwest::Client::new();
+    let health = format!("{}/healthz", rs[0].side);
+    let create = |key: &'static str| json!({"amount": 7000, "description": "Clase", "customerEmail": "a@gmail.com", "idempotencyKey": key});
+    let first = structured(&call(&client, "payment.create", create("db-1")).await);
+    assert_eq!(first["status"], "pending");
+
+    cluster.stop_server();
+    let r = call(&client, "payment.create", create("db-2")).await;
+    let e = error_of(&r);
+    assert_eq!(e["code"], "storage_unavailable", "{e}");
+    assert_eq!(e["retryable"], true);
+    let answered = |want: u16| {
+        let (http, health) = (http.clone(), health.clone());
+        async move {
+            http.get(&health)
+                .send()
+                .await
+                .is_ok_and(|r| r.status().as_u16() == want)
+        }
+    };
+    wait_for("/healthz to say 503", Duration::from_secs(10), || {
+        answered(503)
+    })
+    .await;
+
+    cluster.start_server();
+    wait_for("/healthz to say 200 again", Duration::from_secs(30), || {
+        answered(200)
+    })
+    .await;
+    let again = structured(&call(&client, "payment.create", create("db-2")).await);
+    assert_eq!(again["status"], "pending");
+    let ledger = Store::connect(&db).await.unwrap();
+    assert_eq!(ledger.len().await.unwrap(), 2);
 }

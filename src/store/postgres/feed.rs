@@ -8,8 +8,8 @@ use sqlx::types::Json;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::PgStore;
 use super::write::CHANGES_CHANNEL;
-use super::{PgStore, db_err};
 use crate::domain::{Payment, PaymentEvent, Timestamp};
 use crate::store::StoreError;
 
@@ -32,8 +32,11 @@ impl PgStore {
     ) -> Result<mpsc::Receiver<(Payment, PaymentEvent)>, StoreError> {
         let mut listener = PgListener::connect_with(self.pool())
             .await
-            .map_err(db_err)?;
-        listener.listen(CHANGES_CHANNEL).await.map_err(db_err)?;
+            .map_err(|e| self.failed(e))?;
+        listener
+            .listen(CHANGES_CHANNEL)
+            .await
+            .map_err(|e| self.failed(e))?;
         let (tx, rx) = mpsc::channel(1024);
         let store = self.clone();
         tokio::spawn(async move {
@@ -87,7 +90,7 @@ impl PgStore {
         .bind(seq as i64)
         .fetch_optional(self.pool())
         .await
-        .map_err(db_err)?;
+        .map_err(|e| self.failed(e))?;
         Ok(row.map(|(Json(p), Json(e))| (p, e)))
     }
 
@@ -119,7 +122,7 @@ impl PgStore {
         .bind(now.plus_millis(lease.as_millis() as i64).0)
         .fetch_all(self.pool())
         .await
-        .map_err(db_err)?;
+        .map_err(|e| self.failed(e))?;
         Ok(rows
             .into_iter()
             .map(|(Json(payment), Json(event), attempts)| OutboxItem {
@@ -137,7 +140,7 @@ impl PgStore {
             .bind(seq as i64)
             .execute(self.pool())
             .await
-            .map_err(db_err)?;
+            .map_err(|e| self.failed(e))?;
         Ok(())
     }
 
@@ -154,7 +157,7 @@ impl PgStore {
             .bind(at.0)
             .execute(self.pool())
             .await
-            .map_err(db_err)?;
+            .map_err(|e| self.failed(e))?;
         Ok(())
     }
 }

@@ -66,6 +66,8 @@ struct Shared {
     /// host:port/database, for logs (never the password).
     target: String,
     writable: AtomicBool,
+    /// A background `SELECT 1` is checking whether the database is back.
+    probing: AtomicBool,
     failures: AtomicU64,
 }
 
@@ -75,6 +77,17 @@ impl std::fmt::Debug for PgStore {
             .field("database", &self.shared.target)
             .finish_non_exhaustive()
     }
+}
+
+/// Checks whether the database answers again (see [`PgStore::writable`]).
+async fn probe(store: PgStore) {
+    let r = sqlx::query("SELECT 1")
+        .execute(store.pool())
+        .await
+        .map(|_| ())
+        .map_err(db_err);
+    let _ = store.noted(r);
+    store.shared.probing.store(false, Ordering::Relaxed);
 }
 
 /// Parses a `postgres://` URL; the error never repeats the URL (it may hold a password).
@@ -153,6 +166,7 @@ impl PgStore {
                 pool,
                 target,
                 writable: AtomicBool::new(true),
+                probing: AtomicBool::new(false),
                 failures: AtomicU64::new(0),
             }),
         })
@@ -164,7 +178,7 @@ impl PgStore {
             sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
                 .fetch_all(self.pool())
                 .await
-                .map_err(db_err)?;
+                .map_err(|e| self.failed(e))?;
         Ok(MIGRATOR
             .iter()
             .map(|m| {
@@ -185,16 +199,34 @@ impl PgStore {
         self.shared.target.clone()
     }
 
+    /// Whether the database answered the last call. While it does not, each look (a
+    /// health check) starts at most one `SELECT 1` in the background, so health comes back
+    /// by itself once the database does, even when no payment is written meanwhile.
     pub fn writable(&self) -> bool {
-        self.shared.writable.load(Ordering::Relaxed)
+        let up = self.shared.writable.load(Ordering::Relaxed);
+        if !up
+            && !self.shared.probing.swap(true, Ordering::Relaxed)
+            && let Ok(rt) = tokio::runtime::Handle::try_current()
+        {
+            rt.spawn(probe(self.clone()));
+        }
+        up
+    }
+
+    /// A driver error of any call, noted for health (see [`PgStore::noted`]).
+    pub(super) fn failed(&self, e: sqlx::Error) -> StoreError {
+        match self.noted::<()>(Err(db_err(e))) {
+            Err(e) => e,
+            Ok(()) => unreachable!("noted returns the error it was given"),
+        }
     }
 
     pub fn write_failures(&self) -> u64 {
         self.shared.failures.load(Ordering::Relaxed)
     }
 
-    /// Notes a write's outcome for health: connection trouble makes the ledger unwritable
-    /// until a write succeeds again.
+    /// Notes a call's outcome for health: connection trouble (in a read or a write) makes
+    /// the ledger unwritable until a write or the health probe succeeds again.
     pub(super) fn noted<T>(&self, r: Result<T, StoreError>) -> Result<T, StoreError> {
         match &r {
             Ok(_) => self.shared.writable.store(true, Ordering::Relaxed),
@@ -214,7 +246,7 @@ impl PgStore {
             .bind(value)
             .fetch_optional(self.pool())
             .await
-            .map_err(db_err)?;
+            .map_err(|e| self.failed(e))?;
         Ok(row.map(|(Json(p),)| p))
     }
 
@@ -265,7 +297,7 @@ impl PgStore {
         .bind(entity_id)
         .fetch_all(self.pool())
         .await
-        .map_err(db_err)?;
+        .map_err(|e| self.failed(e))?;
         Ok(rows.into_iter().map(|(Json(p),)| p).collect())
     }
 
@@ -275,7 +307,7 @@ impl PgStore {
                 .bind(id)
                 .fetch_all(self.pool())
                 .await
-                .map_err(db_err)?;
+                .map_err(|e| self.failed(e))?;
         Ok(rows.into_iter().map(|(Json(e),)| e).collect())
     }
 
@@ -296,7 +328,7 @@ impl PgStore {
         .bind(limit.min(i64::MAX as usize) as i64)
         .fetch_all(self.pool())
         .await
-        .map_err(db_err)?;
+        .map_err(|e| self.failed(e))?;
         Ok(rows.into_iter().map(|(Json(p),)| p).collect())
     }
 
@@ -334,7 +366,7 @@ impl PgStore {
         .bind(q.limit.min(i64::MAX as usize) as i64)
         .fetch_all(self.pool())
         .await
-        .map_err(db_err)?;
+        .map_err(|e| self.failed(e))?;
         Ok(rows.into_iter().map(|(Json(p),)| p).collect())
     }
 
@@ -343,7 +375,7 @@ impl PgStore {
             sqlx::query_as("SELECT status, count(*) FROM payments GROUP BY status")
                 .fetch_all(self.pool())
                 .await
-                .map_err(db_err)?;
+                .map_err(|e| self.failed(e))?;
         let mut counts = PaymentStatus::ALL.map(|s| (s, 0u64));
         for (status, n) in rows {
             if let Some(slot) = counts.iter_mut().find(|(s, _)| s.as_str() == status) {
@@ -362,7 +394,7 @@ impl PgStore {
         .bind(limit.min(i64::MAX as usize) as i64)
         .fetch_all(self.pool())
         .await
-        .map_err(db_err)?;
+        .map_err(|e| self.failed(e))?;
         Ok(rows.into_iter().map(|(Json(p),)| p).collect())
     }
 
@@ -386,7 +418,7 @@ impl PgStore {
         .bind(lease_until.0)
         .fetch_all(self.pool())
         .await
-        .map_err(db_err);
+        .map_err(|e| self.failed(e));
         let rows = self.noted(rows)?;
         let mut found: Vec<Payment> = rows.into_iter().map(|(Json(p),)| p).collect();
         found.sort_by(|a, b| (a.next_check_at, &a.id).cmp(&(b.next_check_at, &b.id)));
@@ -406,7 +438,7 @@ impl PgStore {
         .execute(self.pool())
         .await
         .map(|_| ())
-        .map_err(db_err);
+        .map_err(|e| self.failed(e));
         self.noted(r)
     }
 
@@ -417,7 +449,7 @@ impl PgStore {
             .execute(self.pool())
             .await
             .map(|done| done.rows_affected() > 0)
-            .map_err(db_err);
+            .map_err(|e| self.failed(e));
         self.noted(r)
     }
 
@@ -427,14 +459,14 @@ impl PgStore {
             .bind(env)
             .fetch_optional(self.pool())
             .await
-            .map_err(db_err)
+            .map_err(|e| self.failed(e))
     }
 
     pub async fn list_configs(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
         sqlx::query_as("SELECT organization, environment, value FROM configs ORDER BY organization, environment")
             .fetch_all(self.pool())
             .await
-            .map_err(db_err)
+            .map_err(|e| self.failed(e))
     }
 
     /// Appends to the confirmation log, trimming it back to its cap now and then.
@@ -445,14 +477,14 @@ impl PgStore {
         .bind(entry)
         .fetch_one(self.pool())
         .await
-        .map_err(db_err);
+        .map_err(|e| self.failed(e));
         let id = self.noted(r)?;
         if id % 1000 == 0 {
             sqlx::query("DELETE FROM confirmations WHERE id <= $1")
                 .bind(id - CONFIRMATION_LOG_CAP)
                 .execute(self.pool())
                 .await
-                .map_err(db_err)?;
+                .map_err(|e| self.failed(e))?;
         }
         Ok(id as u64)
     }
@@ -462,14 +494,14 @@ impl PgStore {
             .bind(limit.min(i64::MAX as usize) as i64)
             .fetch_all(self.pool())
             .await
-            .map_err(db_err)
+            .map_err(|e| self.failed(e))
     }
 
     pub async fn confirmation_count(&self) -> Result<u64, StoreError> {
         let n: i64 = sqlx::query_scalar("SELECT count(*) FROM confirmations")
             .fetch_one(self.pool())
             .await
-            .map_err(db_err)?;
+            .map_err(|e| self.failed(e))?;
         Ok(n as u64)
     }
 
@@ -487,7 +519,7 @@ impl PgStore {
         .bind(&p.id)
         .fetch_optional(self.pool())
         .await
-        .map_err(db_err)?;
+        .map_err(|e| self.failed(e))?;
         Ok(
             row.map(|(fingerprint, expires_at)| crate::store::ClaimRecord {
                 fingerprint,
@@ -542,7 +574,7 @@ impl PgStore {
             let ids: Vec<String> = sqlx::query_scalar(sql)
                 .fetch_all(self.pool())
                 .await
-                .map_err(db_err)?;
+                .map_err(|e| self.failed(e))?;
             if !ids.is_empty() {
                 problems.push(format!("{what}: {}", ids.join(", ")));
             }
@@ -550,7 +582,7 @@ impl PgStore {
         // Every document must decode.
         let mut rows = sqlx::query("SELECT id, doc::text AS doc FROM payments").fetch(self.pool());
         use futures::TryStreamExt;
-        while let Some(row) = rows.try_next().await.map_err(db_err)? {
+        while let Some(row) = rows.try_next().await.map_err(|e| self.failed(e))? {
             let (id, doc): (String, String) = (row.get("id"), row.get("doc"));
             if let Err(e) = serde_json::from_str::<Payment>(&doc) {
                 problems.push(format!("payment {id} does not decode: {e}"));
@@ -560,7 +592,7 @@ impl PgStore {
         let events: i64 = sqlx::query_scalar("SELECT count(*) FROM events")
             .fetch_one(self.pool())
             .await
-            .map_err(db_err)?;
+            .map_err(|e| self.failed(e))?;
         Ok(Verification {
             payments: self.status_counts().await?.to_vec(),
             events: events as u64,

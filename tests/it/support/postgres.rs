@@ -17,6 +17,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 pub struct Cluster {
     pub port: u16,
+    bin: PathBuf,
+    data: String,
+    opts: String,
+    log: String,
     _dir: tempfile::TempDir,
 }
 
@@ -163,34 +167,80 @@ fn start() -> Option<Cluster> {
         socket.display()
     );
     let log = dir.path().join("server.log").display().to_string();
-    run(
-        &bin,
-        "pg_ctl",
-        &[
-            "-D", &data_s, "-o", &opts, "-l", &log, "-w", "-t", "60", "start",
-        ],
-    );
-    let pid = std::fs::read_to_string(data.join("postmaster.pid"))
-        .ok()
-        .and_then(|s| s.lines().next().map(str::to_owned))
-        .expect("postmaster.pid names the server");
-    // Stop the server once this test process is gone (statics are never dropped).
-    let me = std::process::id();
-    let mut watchdog = Command::new("sh")
-        .args([
-            "-c",
-            &format!(
-                "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill -QUIT {pid} 2>/dev/null"
-            ),
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("the cluster's watchdog starts");
-    // Reaped if it ever ends while this process lives.
-    std::thread::spawn(move || watchdog.wait());
-    Some(Cluster { port, _dir: dir })
+    let cluster = Cluster {
+        port,
+        bin,
+        data: data_s,
+        opts,
+        log,
+        _dir: dir,
+    };
+    cluster.start_server();
+    Some(cluster)
+}
+
+impl Cluster {
+    /// Starts the server (again) and a watchdog that stops it once this test process is
+    /// gone (statics are never dropped).
+    pub fn start_server(&self) {
+        run(
+            &self.bin,
+            "pg_ctl",
+            &[
+                "-D", &self.data, "-o", &self.opts, "-l", &self.log, "-w", "-t", "60", "start",
+            ],
+        );
+        let pid = std::fs::read_to_string(Path::new(&self.data).join("postmaster.pid"))
+            .ok()
+            .and_then(|s| s.lines().next().map(str::to_owned))
+            .expect("postmaster.pid names the server");
+        let me = std::process::id();
+        let mut watchdog = Command::new("sh")
+            .args([
+                "-c",
+                &format!(
+                    "while kill -0 {me} 2>/dev/null; do sleep 1; done; kill -QUIT {pid} 2>/dev/null"
+                ),
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("the cluster's watchdog starts");
+        // Reaped if it ever ends while this process lives.
+        std::thread::spawn(move || watchdog.wait());
+    }
+
+    /// Stops the server at once, as a crash or a lost network would (`-m immediate`).
+    #[allow(dead_code)]
+    pub fn stop_server(&self) {
+        run(
+            &self.bin,
+            "pg_ctl",
+            &["-D", &self.data, "-m", "immediate", "-w", "stop"],
+        );
+    }
+}
+
+/// A cluster of the caller's own (not the shared one), for a test that stops and restarts
+/// its server; None (said loudly) when this machine has no PostgreSQL.
+#[allow(dead_code)]
+pub fn own_cluster() -> Option<Cluster> {
+    start()
+}
+
+/// A URL of the database `paylink` on `c`, created empty.
+#[allow(dead_code)]
+pub async fn database_on(c: &Cluster) -> String {
+    let admin = format!("postgres://paylink@127.0.0.1:{}/postgres", c.port);
+    let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
+        .await
+        .expect("the cluster accepts connections");
+    sqlx::query("CREATE DATABASE paylink")
+        .execute(&mut conn)
+        .await
+        .expect("the database is created");
+    format!("postgres://paylink@127.0.0.1:{}/paylink", c.port)
 }
 
 /// The cluster, or None (said loudly) when this machine has no PostgreSQL.
