@@ -113,6 +113,7 @@ impl Application {
         ps.create_settle_window = settings.create_settle_window;
         ps.default_organization = settings.organization.clone();
         ps.default_policy = settings.policy.clone();
+        ps.approval_ttl = settings.approval_ttl;
         // A draft is reconciled only once a late create can no longer arrive.
         ps.draft_check_after = ps
             .draft_check_after

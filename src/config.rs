@@ -129,6 +129,8 @@ pub struct Settings {
     pub allow_live: bool,
     pub order_timeout: Option<Duration>,
     pub idempotency_window: Duration,
+    /// How long a person has to answer an approval (`PAYLINK_APPROVAL_TTL_SECS`).
+    pub approval_ttl: Duration,
     pub reconcile_interval: Duration,
     pub pending_check_after: Duration,
     /// Each call to Flow.
@@ -222,6 +224,7 @@ impl Default for Settings {
             allow_live: false,
             order_timeout: Some(Duration::from_secs(24 * 3600)),
             idempotency_window: Duration::from_secs(600),
+            approval_ttl: Duration::from_secs(1800),
             reconcile_interval: Duration::from_secs(300),
             pending_check_after: Duration::from_secs(3600),
             flow_timeout: Duration::from_secs(30),

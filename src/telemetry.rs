@@ -86,6 +86,10 @@ pub struct Metrics {
     pub duplicate_orders: Counter,
     pub notifications_sent: Counter,
     pub notifications_failed: Counter,
+    /// Approvals asked of a person (policy threshold or refund).
+    pub approvals_asked: Counter,
+    pub approvals_approved: Counter,
+    pub approvals_declined: Counter,
     gateway_latency: HistogramFamily,
     tool_latency: ToolHistogramFamily,
     /// Set from the store at scrape time (the store counts; this only exports).
@@ -180,6 +184,13 @@ impl Metrics {
             "notifications_failed",
             "Outbound lifecycle notifications abandoned after every retry",
         );
+        let approvals_asked = counter(
+            r,
+            "approvals_asked",
+            "Approvals asked of a person before money moves",
+        );
+        let approvals_approved = counter(r, "approvals_approved", "Approvals a person gave");
+        let approvals_declined = counter(r, "approvals_declined", "Approvals a person refused");
         let gateway_latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
         registry.register(
             "gateway_request_duration_seconds",
@@ -222,6 +233,9 @@ impl Metrics {
             duplicate_orders,
             notifications_sent,
             notifications_failed,
+            approvals_asked,
+            approvals_approved,
+            approvals_declined,
             gateway_latency,
             tool_latency,
         }

@@ -88,12 +88,16 @@ pub enum Action {
         /// Only these currencies: "CLP,USD".
         #[arg(long)]
         currencies: Option<String>,
+        /// A person must approve each payment above this, per currency: "CLP 100000"
+        /// ("CLP 0": every CLP payment).
+        #[arg(long)]
+        confirm_above: Option<String>,
         /// Print the policy in force for the organization and where it comes from.
-        #[arg(long, conflicts_with_all = ["max_per_payment", "max_per_day", "currencies", "clear"])]
+        #[arg(long, conflicts_with_all = ["max_per_payment", "max_per_day", "currencies", "confirm_above", "clear"])]
         show: bool,
         /// Remove the stored policy (the settings' one applies again to the default
         /// organization).
-        #[arg(long, conflicts_with_all = ["max_per_payment", "max_per_day", "currencies"])]
+        #[arg(long, conflicts_with_all = ["max_per_payment", "max_per_day", "currencies", "confirm_above"])]
         clear: bool,
     },
     /// Delete a stored integration and its sealed secrets (its payments are kept).
@@ -390,6 +394,7 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
             max_per_payment,
             max_per_day,
             currencies,
+            confirm_above,
             show,
             clear,
         } => {
@@ -397,6 +402,7 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
                 max_per_payment,
                 max_per_day,
                 currencies,
+                confirm_above,
             };
             policy(settings, &organization, limits, show, clear, out).await
         }
@@ -424,6 +430,7 @@ struct PolicyFlags {
     max_per_payment: Option<String>,
     max_per_day: Option<String>,
     currencies: Option<String>,
+    confirm_above: Option<String>,
 }
 
 /// `paylink integration policy`: set (the limits given), show or clear.
@@ -465,10 +472,13 @@ async fn policy(
         )?;
         return Ok(());
     }
-    if flags.max_per_payment.is_none() && flags.max_per_day.is_none() && flags.currencies.is_none()
+    if flags.max_per_payment.is_none()
+        && flags.max_per_day.is_none()
+        && flags.currencies.is_none()
+        && flags.confirm_above.is_none()
     {
         anyhow::bail!(
-            "give --max-per-payment, --max-per-day or --currencies to set, --show to print, or --clear to remove the policy"
+            "give --max-per-payment, --max-per-day, --currencies or --confirm-above to set, --show to print, or --clear to remove the policy"
         );
     }
     let mut policy = stored::stored(&store, organization)
@@ -484,6 +494,10 @@ async fn policy(
     if let Some(t) = &flags.currencies {
         policy.currencies =
             parse_currencies(t).map_err(|p| anyhow::anyhow!("--currencies: {p}"))?;
+    }
+    if let Some(t) = &flags.confirm_above {
+        policy.confirm_above = crate::domain::policy::parse_thresholds(t)
+            .map_err(|p| anyhow::anyhow!("--confirm-above: {p}"))?;
     }
     stored::store(&store, organization, &policy).await?;
     writeln!(

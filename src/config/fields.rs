@@ -183,6 +183,14 @@ pub(super) const FIELDS: &[Field] = &[
         },
     },
     Field {
+        key: Some("approval_ttl_secs"),
+        var: "PAYLINK_APPROVAL_TTL_SECS",
+        set: |d, v| {
+            d.s.approval_ttl = at_least_one_sec(v)?;
+            Ok(())
+        },
+    },
+    Field {
         key: Some("idempotency_window_secs"),
         var: "PAYLINK_IDEMPOTENCY_WINDOW_SECS",
         set: |d, v| {
@@ -295,6 +303,15 @@ pub(super) const FIELDS: &[Field] = &[
         var: "PAYLINK_POLICY_MAX_PER_DAY",
         set: |d, v| {
             d.s.policy.max_per_day = parse_limits(&v.list()?.join(","))?;
+            Ok(())
+        },
+    },
+    Field {
+        key: Some("policy_confirm_above"),
+        var: "PAYLINK_POLICY_CONFIRM_ABOVE",
+        set: |d, v| {
+            d.s.policy.confirm_above =
+                crate::domain::policy::parse_thresholds(&v.list()?.join(","))?;
             Ok(())
         },
     },

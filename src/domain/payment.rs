@@ -78,6 +78,8 @@ pub enum Source {
     Webhook,
     Reconciler,
     Cli,
+    /// The approval page, running a request a person approved.
+    Approval,
 }
 
 /// Why a payment failed.

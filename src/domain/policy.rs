@@ -25,6 +25,10 @@ pub struct SpendingPolicy {
     /// None: every currency; Some: only these.
     #[serde(default)]
     pub currencies: Option<Vec<Currency>>,
+    /// At most one per currency: a payment above it is made only after a person approves
+    /// it (elicitation in the client, or the approval link). `CLP 0`: every CLP payment.
+    #[serde(default)]
+    pub confirm_above: Vec<Money>,
 }
 
 /// Why the policy refuses a payment.
@@ -61,7 +65,18 @@ fn amounts(list: &[Money]) -> String {
 impl SpendingPolicy {
     /// Whether it limits nothing.
     pub fn is_empty(&self) -> bool {
-        self.max_per_payment.is_empty() && self.max_per_day.is_empty() && self.currencies.is_none()
+        self.max_per_payment.is_empty()
+            && self.max_per_day.is_empty()
+            && self.currencies.is_none()
+            && self.confirm_above.is_empty()
+    }
+
+    /// The threshold `amount` is above, when a person must approve it.
+    pub fn needs_confirmation(&self, amount: Money) -> Option<Money> {
+        self.confirm_above
+            .iter()
+            .find(|m| m.currency == amount.currency && amount.minor > m.minor)
+            .copied()
     }
 
     pub fn per_payment(&self, currency: Currency) -> Option<Money> {
@@ -114,12 +129,21 @@ impl fmt::Display for SpendingPolicy {
             "max per day:     {}",
             or_none(amounts(&self.max_per_day))
         )?;
-        write!(
+        writeln!(
             f,
             "currencies:      {}",
             self.currencies
                 .as_deref()
                 .map_or_else(|| "any".to_string(), codes)
+        )?;
+        write!(
+            f,
+            "confirm above:   {}",
+            if self.confirm_above.is_empty() {
+                "never asks a person".to_string()
+            } else {
+                amounts(&self.confirm_above)
+            }
         )
     }
 }
@@ -143,6 +167,32 @@ pub fn parse_limits(text: &str) -> Result<Vec<Money>, String> {
         limits.push(money);
     }
     Ok(limits)
+}
+
+/// Parses `CLP 100000, USD 0` like [`parse_limits`], where 0 is allowed: "every payment in
+/// this currency needs a person's approval".
+pub fn parse_thresholds(text: &str) -> Result<Vec<Money>, String> {
+    let mut zeros = Vec::new();
+    let mut rest = Vec::new();
+    for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let mut parts = item.split_whitespace();
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(code), Some(amount), None)
+                if amount.contains('0') && amount.chars().all(|c| c == '0' || c == '.') =>
+            {
+                zeros.push(Money::from_minor(0, parse_currency(code)?));
+            }
+            _ => rest.push(item),
+        }
+    }
+    let mut all = parse_limits(&rest.join(","))?;
+    for z in zeros {
+        if all.iter().any(|m| m.currency == z.currency) {
+            return Err(format!("{} is listed twice", z.currency));
+        }
+        all.push(z);
+    }
+    Ok(all)
 }
 
 /// Parses `CLP,USD`. Empty text: None (every currency).
@@ -223,6 +273,7 @@ mod tests {
             max_per_payment: parse_limits("CLP 500000").unwrap(),
             max_per_day: vec![],
             currencies: parse_currencies("clp").unwrap(),
+            confirm_above: vec![],
         };
         assert!(
             p.check_payment(Money::from_minor(500_000, Currency::CLP))
@@ -236,6 +287,30 @@ mod tests {
             p.check_payment(Money::from_minor(100, usd())),
             Err(PolicyRefusal::Currency { .. })
         ));
+    }
+
+    #[test]
+    fn confirmation_is_needed_strictly_above_the_threshold_and_zero_means_every_payment() {
+        let p = SpendingPolicy {
+            confirm_above: parse_thresholds("CLP 100000, USD 0").unwrap(),
+            ..Default::default()
+        };
+        assert_eq!(
+            p.needs_confirmation(Money::from_minor(100_000, Currency::CLP)),
+            None
+        );
+        assert_eq!(
+            p.needs_confirmation(Money::from_minor(100_001, Currency::CLP)),
+            Some(Money::from_minor(100_000, Currency::CLP))
+        );
+        assert!(p.needs_confirmation(Money::from_minor(1, usd())).is_some());
+        assert!(!p.is_empty());
+        assert!(
+            parse_thresholds("USD 0, USD 5")
+                .unwrap_err()
+                .contains("twice")
+        );
+        assert!(parse_thresholds("CLP -1").is_err());
     }
 
     #[test]

@@ -112,6 +112,14 @@ pub fn tool_error(e: &PaymentError) -> ToolError {
         )
         .payment(payment_id.clone()),
         PaymentError::Policy(refusal) => policy_limit(refusal),
+        PaymentError::NeedsApproval { approval, url, .. } => {
+            super::confirm::required(url.clone(), approval, None)
+        }
+        PaymentError::ApprovalDeclined { approval_id } => ToolError::new(
+            C::ConfirmationDeclined,
+            format!("a person declined this exact request (approval {approval_id}); nothing was made"),
+            "Do not retry it. If the user changes their mind, call again with a NEW idempotencyKey: a person is asked again.",
+        ),
         // The cause was logged once when the streak of failures began.
         PaymentError::Store(StoreError::Unavailable) => ToolError::new(
             C::StorageUnavailable,

@@ -8,6 +8,7 @@
 
 #![allow(deprecated)] // resources/subscribe and logging are the 2025-11-25 wire; rmcp marks them deprecated.
 
+mod confirm;
 pub mod duplicates;
 mod errors;
 pub mod http;
@@ -168,7 +169,8 @@ impl ServerHandler for PaylinkServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let org = self.organization(&context);
-        tools::call(&self.ctx, &org, request).await.map(Into::into)
+        let channel = confirm::channel(&context);
+        tools::call(&self.ctx, &org, request, channel).await
     }
 
     async fn list_resources(

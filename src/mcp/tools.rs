@@ -9,17 +9,18 @@ use paylink_tools::{
 };
 use rmcp::ErrorData as McpError;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ContentBlock, JsonObject, Resource, Tool,
-    ToolAnnotations,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, JsonObject, Resource,
+    Tool, ToolAnnotations,
 };
 
 use super::McpContext;
+use super::confirm;
 use super::errors::{create_error, link_gone, tool_error};
 use super::resources::payment_uri;
 use super::summary;
 use crate::domain::{Environment, Money, Payment, PaymentStatus, Source};
 use crate::gateway::{GatewayError, GatewayKind, Verdict};
-use crate::payments::{CreateInput, GatewayMode};
+use crate::payments::{CreateInput, GatewayMode, PaymentError};
 
 /// The tools as listed in `style`.
 pub fn list(style: NameStyle) -> Vec<Tool> {
@@ -78,7 +79,12 @@ pub async fn call(
     ctx: &McpContext,
     org: &str,
     request: CallToolRequestParams,
-) -> Result<CallToolResult, McpError> {
+    channel: confirm::Channel,
+) -> Result<CallToolResponse, McpError> {
+    let answer = confirm::Answer {
+        responses: request.input_responses.clone(),
+        state: request.request_state.clone(),
+    };
     let Some(id) = ToolId::from_name(&request.name) else {
         return Err(McpError::invalid_params(
             format!(
@@ -102,20 +108,20 @@ pub async fn call(
             ),
             "Send each argument once, then call again.",
         );
-        return Ok(error_result(&e));
+        return Ok(error_result(&e).into());
     }
     let started = std::time::Instant::now();
     let result = match id {
-        ToolId::Create => create(ctx, org, &args).await,
-        ToolId::GetStatus => get_status(ctx, org, &args).await,
-        ToolId::List => list_payments(ctx, org, &args).await,
+        ToolId::Create => create(ctx, org, &args, channel, &answer).await,
+        ToolId::GetStatus => get_status(ctx, org, &args).await.map(Into::into),
+        ToolId::List => list_payments(ctx, org, &args).await.map(Into::into),
     };
     ctx.payments
         .metrics()
         .observe_tool(id.canonical_name(), result.is_ok(), started);
     Ok(match result {
         Ok(r) => r,
-        Err(e) => error_result(&e),
+        Err(e) => error_result(&e).into(),
     })
 }
 
@@ -123,7 +129,9 @@ async fn create(
     ctx: &McpContext,
     org: &str,
     args: &JsonObject,
-) -> Result<CallToolResult, ToolError> {
+    channel: confirm::Channel,
+    answer: &confirm::Answer,
+) -> Result<CallToolResponse, ToolError> {
     let req = parse_create(args)?;
     let input = CreateInput {
         organization: org.to_string(),
@@ -147,11 +155,18 @@ async fn create(
         },
     };
     let requested_currency = input.currency.clone();
-    let outcome = ctx
-        .payments
-        .create(input, Source::Tool)
-        .await
-        .map_err(|e| create_error(&e, requested_currency.as_deref()))?;
+    let outcome = match ctx.payments.create(input.clone(), Source::Tool).await {
+        // A person must approve first: ask, then go on only on a yes.
+        Err(PaymentError::NeedsApproval { approval, .. }) => {
+            match confirm::ask(&ctx.payments, &approval, channel, answer).await? {
+                confirm::Asked::Approved => ctx.payments.create(input, Source::Tool).await,
+                confirm::Asked::Declined(e) | confirm::Asked::Link(e) => return Err(e),
+                confirm::Asked::InputRequired(r) => return Ok(r.into()),
+            }
+        }
+        other => other,
+    }
+    .map_err(|e| create_error(&e, requested_currency.as_deref()))?;
     let p = outcome.payment;
     let next_step = match p.status {
         PaymentStatus::Paid => "This payment is already paid; nothing more to do.".to_string(),
@@ -206,7 +221,7 @@ async fn create(
             .with_description(format!("{} for {}", p.amount, p.description))
             .with_mime_type("application/json"),
     ));
-    Ok(r)
+    Ok(r.into())
 }
 
 async fn get_status(
@@ -215,9 +230,14 @@ async fn get_status(
     args: &JsonObject,
 ) -> Result<CallToolResult, ToolError> {
     let req = parse_get_status(args)?;
+    let payment_id = if crate::domain::approval::is_approval_id(&req.payment_id) {
+        approved_payment(ctx, org, &req.payment_id).await?
+    } else {
+        req.payment_id
+    };
     let outcome = ctx
         .payments
-        .status(org, &req.payment_id, Source::Tool)
+        .status(org, &payment_id, Source::Tool)
         .await
         .map_err(|e| tool_error(&e))?;
     let p = &outcome.payment;
@@ -276,6 +296,39 @@ async fn get_status(
     let sentence = summary::status(p, outcome.gateway_error.as_ref());
     let value = serde_json::to_value(&result).map_err(|e| internal(&e))?;
     Ok(summary::result(&sentence, value))
+}
+
+/// The payment an approval of `org` led to: an error while a person has not approved it
+/// (or declined it, or let it expire). An approved request not yet run (the approval page
+/// could not reach the gateway) runs now, idempotently.
+async fn approved_payment(ctx: &McpContext, org: &str, id: &str) -> Result<String, ToolError> {
+    let approval = ctx
+        .payments
+        .approval(org, id)
+        .await
+        .map_err(|e| tool_error(&e))?
+        .ok_or_else(|| tool_error(&PaymentError::NotFound(id.to_string())))?;
+    match approval.standing(crate::domain::Timestamp::now()) {
+        crate::domain::Standing::Waiting => Err(confirm::required(
+            ctx.payments.approval_url(id),
+            &approval,
+            Some("Nobody has answered yet."),
+        )),
+        crate::domain::Standing::Declined => Err(confirm::declined(&approval, false)),
+        crate::domain::Standing::Expired => Err(confirm::declined(&approval, true)),
+        crate::domain::Standing::Approved => match approval.outcome_id {
+            Some(made) => Ok(made),
+            None => {
+                let made = ctx
+                    .payments
+                    .run_approved(&approval)
+                    .await
+                    .map_err(|e| create_error(&e, None))?;
+                ctx.payments.note_approval_outcome(id, &made).await;
+                Ok(made)
+            }
+        },
+    }
 }
 
 /// `payment.list`: a page of the caller's organization's payments from the ledger.

@@ -29,8 +29,9 @@ use crate::store::DraftOutcome;
 /// The shortest wait after a create attempt with an unknown outcome ended.
 const IN_FLIGHT_MARGIN: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// A create request in domain terms (validated syntax; money not yet parsed).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A create request in domain terms (validated syntax; money not yet parsed). Kept whole
+/// in an approval, to be run once a person approves it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CreateInput {
     pub organization: String,
     /// The amount's exact decimal text in major units.
@@ -261,6 +262,75 @@ impl Payments {
                 Some(now.plus_millis(self.settings().idempotency_window.as_millis() as i64)),
             ),
         };
+        // A person approves first when the policy says so. The approval covers this
+        // claim and these arguments; a retry after it was given goes on from here.
+        let approval = match policy.needs_confirmation(money) {
+            None => None,
+            Some(threshold) => {
+                let a = self
+                    .approval_for(super::approvals::ApprovalRequest {
+                        organization: org.clone(),
+                        claim: claim_key.clone(),
+                        fingerprint: fp.clone(),
+                        action: crate::domain::ApprovalAction::CreatePayment,
+                        amount: money,
+                        payer: input.customer_email.clone(),
+                        description: input.description.clone(),
+                        live: entry.mode.is_live(),
+                        gateway: entry.kind().display_name().to_string(),
+                        request: serde_json::to_value(&input).unwrap_or_default(),
+                    })
+                    .await?;
+                match a.standing(now) {
+                    crate::domain::Standing::Approved => Some(a.id),
+                    crate::domain::Standing::Declined => {
+                        return Err(PaymentError::ApprovalDeclined { approval_id: a.id });
+                    }
+                    crate::domain::Standing::Waiting | crate::domain::Standing::Expired => {
+                        return Err(PaymentError::NeedsApproval {
+                            url: self.approval_url(&a.id),
+                            approval: Box::new(a),
+                            threshold: Some(threshold),
+                        });
+                    }
+                }
+            }
+        };
+        let outcome = self
+            .create_claimed(
+                input,
+                source,
+                entry,
+                money,
+                fp,
+                claim_key,
+                claim_expires_at,
+                daily_cap,
+                now,
+            )
+            .await;
+        if let (Some(approval_id), Ok(done)) = (&approval, &outcome) {
+            self.note_approval_outcome(approval_id, &done.payment.id)
+                .await;
+        }
+        outcome
+    }
+
+    /// Claims the key with a draft, then calls the gateway (see `create`).
+    #[allow(clippy::too_many_arguments)]
+    async fn create_claimed(
+        &self,
+        input: CreateInput,
+        source: Source,
+        entry: std::sync::Arc<GatewayEntry>,
+        money: Money,
+        fp: String,
+        claim_key: String,
+        claim_expires_at: Option<Timestamp>,
+        daily_cap: Option<Money>,
+        now: Timestamp,
+    ) -> Result<CreateOutcome, PaymentError> {
+        let org = input.organization.clone();
         let _guard = self.inner.create_locks[self.lock_index(&claim_key)]
             .lock()
             .await;

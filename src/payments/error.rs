@@ -78,6 +78,18 @@ pub enum PaymentError {
         gateway: GatewayKind,
         payment_id: String,
     },
+    /// A person must approve this request first; nothing was sent to the gateway.
+    #[error("a person must approve this first (approval {})", approval.id)]
+    NeedsApproval {
+        approval: Box<crate::domain::Approval>,
+        /// The approval page a person opens.
+        url: String,
+        /// The policy's threshold the amount is above (None: always asked, as refunds).
+        threshold: Option<Money>,
+    },
+    /// A person declined this exact request; it will not be made.
+    #[error("a person declined this request (approval {approval_id})")]
+    ApprovalDeclined { approval_id: String },
     /// The organization's spending policy refuses the payment: nothing was written.
     #[error("{0}")]
     Policy(PolicyRefusal),

@@ -40,6 +40,14 @@ impl GatewayMode {
         }
     }
 
+    /// Whether real money moves.
+    pub fn is_live(self) -> bool {
+        match self {
+            GatewayMode::OfflineSandbox | GatewayMode::Local | GatewayMode::Test => false,
+            GatewayMode::Live => true,
+        }
+    }
+
     /// `sandbox` or `live`, as tool results say it.
     pub fn environment_label(self) -> &'static str {
         match self {

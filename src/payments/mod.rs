@@ -5,6 +5,7 @@
 //! ledger and the gateway registry are private to it. Every change that commits is
 //! broadcast as a [`PaymentChange`] so MCP subscribers and outbound notifications hear of it.
 
+pub mod approvals;
 mod check;
 mod create;
 mod error;
@@ -53,6 +54,8 @@ pub struct PaymentSettings {
     /// The `PAYLINK_POLICY_*` spending policy of the default organization; a policy stored
     /// in the ledger for it wins.
     pub default_policy: crate::domain::SpendingPolicy,
+    /// How long a person has to answer an approval before it expires.
+    pub approval_ttl: Duration,
 }
 
 impl PaymentSettings {
@@ -70,6 +73,7 @@ impl PaymentSettings {
             create_settle_window: Duration::from_secs(60),
             default_organization: "default".into(),
             default_policy: crate::domain::SpendingPolicy::default(),
+            approval_ttl: Duration::from_secs(1800),
         }
     }
 }

@@ -25,6 +25,7 @@
 
 mod error;
 pub mod postgres;
+mod records;
 pub mod remote;
 pub mod sled;
 pub mod transfer;

@@ -10,6 +10,8 @@
 //!   so the gateway's own time limit (15 s at Flow) holds even when its API is slow or down.
 //!   A full queue still answers 200 (counted; the reconciler is the safety net).
 //! - `GET|POST /payment/return` — the default return page ([`return_page`]).
+//! - `GET|POST /approve/<id>` — the approval page a person opens to approve or decline a
+//!   request the policy holds for them ([`approve`]).
 //! - `GET /healthz` — `ok`, touching nothing. Served by [`serve`] on a lane of its own,
 //!   so it answers promptly even while a storm keeps the main runtime busy ([`lane`]).
 //!   `503` with the reason while the ledger cannot write (an atomic flag the store keeps;
@@ -23,6 +25,7 @@
 //! at most the one payment the token belongs to, and only by the gateway's signed answer.
 //! Workers stop when the shutdown token is cancelled.
 
+mod approve;
 mod lane;
 pub mod log;
 pub mod metrics_access;
@@ -171,6 +174,7 @@ pub fn router(state: WebhookState) -> Router {
             "/payment/return",
             get(return_page::get).post(return_page::post),
         )
+        .route("/approve/{id}", get(approve::get).post(approve::post))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

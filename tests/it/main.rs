@@ -14,6 +14,7 @@ mod http_clients;
 mod ledger_transfer;
 mod ledger_upgrade;
 mod mcp_agent_texts;
+mod mcp_approval;
 mod mcp_http;
 mod mcp_list;
 mod mcp_policy;

@@ -80,7 +80,72 @@ contract!(
     due_returns_only_due_payments_earliest_first_and_drops_a_final_one,
     an_entity_prefix_never_matches_a_longer_entity,
     a_query_pages_newest_first_without_overlap_and_filters,
+    of_sixteen_concurrent_swaps_of_one_record_exactly_one_wins,
 );
+
+/// Records (approvals, refunds) change by compare-and-swap: a decision is taken once.
+async fn of_sixteen_concurrent_swaps_of_one_record_exactly_one_wins(store: Store) {
+    assert!(
+        store
+            .record_swap("approval", "a1", None, b"pending")
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .record_swap("approval", "a1", None, b"other")
+            .await
+            .unwrap(),
+        "insert only when absent"
+    );
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let s = store.clone();
+        tasks.push(tokio::spawn(async move {
+            s.record_swap(
+                "approval",
+                "a1",
+                Some(b"pending"),
+                format!("decided-{i}").as_bytes(),
+            )
+            .await
+            .unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for t in tasks {
+        wins += usize::from(t.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    let now = store.record_get("approval", "a1").await.unwrap().unwrap();
+    assert!(now.starts_with(b"decided-"));
+    assert!(
+        store
+            .record_get("approval", "nope")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    store
+        .record_swap("approval", "a0", None, b"x")
+        .await
+        .unwrap();
+    store.record_swap("refund", "r1", None, b"y").await.unwrap();
+    let keys: Vec<String> = store
+        .record_scan("approval")
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(keys, ["a0", "a1"]);
+    assert!(
+        store
+            .record_swap("approval", "bad\0key", None, b"z")
+            .await
+            .is_err()
+    );
+}
 
 async fn a_query_pages_newest_first_without_overlap_and_filters(store: Store) {
     use paylink::store::ListQuery;

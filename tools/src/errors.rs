@@ -39,6 +39,12 @@ pub enum ErrorCode {
     /// maximum per day, or its currencies): nothing was recorded and nothing reached the
     /// gateway. Not retryable: only an operator can change the policy.
     PolicyLimit,
+    /// A person must approve this request first (the policy's confirmation threshold, or a
+    /// refund): nothing reached the gateway. `approval` carries the link a person opens.
+    /// Retryable: the same call, after approval, goes on.
+    ConfirmationRequired,
+    /// A person declined this request, or did not answer in time: nothing was made.
+    ConfirmationDeclined,
     /// Spelled `internal_error` on the wire, as documented; `snake_case` alone would give
     /// `internal`.
     #[serde(rename = "internal_error")]
@@ -64,6 +70,8 @@ impl ErrorCode {
             ErrorCode::PaymentLinkLost => "payment_link_lost",
             ErrorCode::StorageUnavailable => "storage_unavailable",
             ErrorCode::PolicyLimit => "policy_limit",
+            ErrorCode::ConfirmationRequired => "confirmation_required",
+            ErrorCode::ConfirmationDeclined => "confirmation_declined",
             ErrorCode::Internal => "internal_error",
         }
     }
@@ -72,12 +80,15 @@ impl ErrorCode {
     pub fn retryable(self) -> bool {
         matches!(
             self,
-            ErrorCode::GatewayUnavailable | ErrorCode::StorageUnavailable | ErrorCode::Internal
+            ErrorCode::GatewayUnavailable
+                | ErrorCode::StorageUnavailable
+                | ErrorCode::ConfirmationRequired
+                | ErrorCode::Internal
         )
     }
 
     /// Every code, in the order the README lists them.
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::InvalidArguments,
         ErrorCode::InvalidAmount,
         ErrorCode::AmountBelowMinimum,
@@ -94,6 +105,8 @@ impl ErrorCode {
         ErrorCode::PaymentLinkLost,
         ErrorCode::StorageUnavailable,
         ErrorCode::PolicyLimit,
+        ErrorCode::ConfirmationRequired,
+        ErrorCode::ConfirmationDeclined,
         ErrorCode::Internal,
     ];
 }
@@ -115,6 +128,21 @@ pub struct ToolError {
     /// The payment concerned, when one exists (e.g. the already-paid one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payment_id: Option<String>,
+    /// The approval a person must give (with `confirmation_required`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Box<PendingApproval>>,
+}
+
+/// Where a person approves a request, and until when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingApproval {
+    /// Pass it as entityId to payment.getStatus to learn the outcome.
+    pub approval_id: String,
+    /// The page a person opens to approve or decline; give it to the user.
+    pub approval_url: String,
+    /// RFC 3339; after it the approval can no longer be given.
+    pub expires_at: String,
 }
 
 impl ToolError {
@@ -130,6 +158,7 @@ impl ToolError {
             next_step: next_step.into(),
             field: None,
             payment_id: None,
+            approval: None,
         }
     }
 

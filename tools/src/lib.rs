@@ -20,7 +20,7 @@ pub use catalog::{
     CLIENTS_REJECTING_DOTS, NameStyle, ToolAnnotationsSpec, ToolId, ToolSpec, catalog,
     client_rejects_dots, manifest,
 };
-pub use errors::{ErrorCode, ToolError};
+pub use errors::{ErrorCode, PendingApproval, ToolError};
 pub use results::{CreatePaymentResult, GetStatusResult, ListPaymentsResult, ListedPayment};
 pub use validate::{
     CreateRequest, Cursor, ListRequest, StatusRequest, parse_create, parse_get_status, parse_list,

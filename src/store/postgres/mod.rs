@@ -27,6 +27,7 @@
 //! are compiled in; they run on connect and with `paylink migrate`.
 
 mod feed;
+mod records;
 mod write;
 
 use std::sync::Arc;

@@ -47,6 +47,7 @@ pub const DUE_INDEX: &str = "idx_due";
 pub const CONFIGS: &str = "configs";
 pub const SPEND: &str = "spend";
 pub const CONFIRMATIONS: &str = "confirmations";
+pub const RECORDS: &str = "records";
 
 /// The key in `meta` that holds the schema version.
 pub const SCHEMA_VERSION_KEY: &[u8] = b"schema_version";

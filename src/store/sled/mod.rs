@@ -73,6 +73,7 @@ mod health;
 mod index;
 pub mod layout;
 mod read;
+mod records;
 mod transfer;
 mod write;
 
@@ -194,6 +195,7 @@ pub(crate) struct Trees {
     spend: sled::Tree,
     configs: sled::Tree,
     confirmations: sled::Tree,
+    records: sled::Tree,
 }
 
 impl Trees {
@@ -214,6 +216,7 @@ impl Trees {
             spend: db.open_tree(layout::SPEND)?,
             configs: db.open_tree(layout::CONFIGS)?,
             confirmations: db.open_tree(layout::CONFIRMATIONS)?,
+            records: db.open_tree(layout::RECORDS)?,
         })
     }
 
