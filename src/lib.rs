@@ -20,7 +20,8 @@
 //!   and [`store::postgres`] (replicas on one database); [`store::remote`] reaches the
 //!   ledger of a running serve; [`store::transfer`] exports and imports a whole ledger.
 //! - [`telemetry`]: every metric, named in one place.
-//! - [`mcp`]: the rmcp server: tools, resources, subscriptions, HTTP transport.
+//! - [`mcp`]: the rmcp server: tools, resources, subscriptions, HTTP transport, and the
+//!   payment card for hosts that render MCP Apps.
 //! - [`webhook`]: the side listener: Flow confirmations, return page, health, metrics.
 //! - [`reconcile`]: one reconciliation pass and the loop around it.
 //! - [`notify`]: signed lifecycle notifications to the operator's URL.

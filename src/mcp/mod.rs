@@ -2,12 +2,16 @@
 //! `payment://{id}` resources, and push of `notifications/resources/updated` (2025-11-25
 //! `resources/subscribe` and 2026-07-28 `subscriptions/listen`).
 //!
+//! Hosts that render MCP Apps also get the payment card ([`card`]): a `ui://` view of a
+//! payment that create's and getStatus's results show; other clients see none of it.
+//!
 //! Tools are listed from `paylink_tools::catalog()` in the configured name style (`auto`:
 //! decided per client from its `clientInfo.name`) and called under either spelling. A tool that ran and failed returns `isError` with the catalog's
 //! error JSON; JSON-RPC errors are kept for requests that cannot be routed at all.
 
 #![allow(deprecated)] // resources/subscribe and logging are the 2025-11-25 wire; rmcp marks them deprecated.
 
+mod card;
 mod confirm;
 pub mod duplicates;
 mod errors;
@@ -18,6 +22,7 @@ mod tools;
 
 use std::sync::Arc;
 
+use card::CardHost;
 use paylink_tools::NameStyle;
 use rmcp::model::*;
 use rmcp::service::RequestContext;
@@ -97,6 +102,19 @@ impl PaylinkServer {
         self.ctx.name_style.for_client(name.as_deref())
     }
 
+    /// The capabilities of the client behind `rc`: from the request's own `_meta` (a
+    /// 2026-07-28 request), else from the session's initialize.
+    fn client_capabilities(&self, rc: &RequestContext<RoleServer>) -> Option<ClientCapabilities> {
+        rc.meta
+            .client_capabilities()
+            .or_else(|| rc.peer.peer_info().map(|p| p.capabilities.clone()))
+    }
+
+    /// The client behind `rc` as a host of the payment card, if it negotiated MCP Apps.
+    fn card_host(&self, rc: &RequestContext<RoleServer>) -> Option<CardHost> {
+        CardHost::of(self.client_capabilities(rc).as_ref(), self.name_style(rc))
+    }
+
     /// The instructions for `organization`'s agents, naming its own mode and the tools as
     /// they are listed in `style`.
     pub fn instructions(&self, organization: &str, style: NameStyle) -> String {
@@ -146,6 +164,13 @@ impl ServerHandler for PaylinkServer {
         context.peer.set_peer_info(request.clone());
         let mut result = self.negotiate_initialize(&request)?;
         result.instructions = Some(self.instructions(&org, style));
+        if card::negotiated(Some(&request.capabilities)) {
+            result
+                .capabilities
+                .extensions
+                .get_or_insert_default()
+                .insert(card::EXTENSION.to_string(), card::server_settings());
+        }
         Ok(result)
     }
 
@@ -156,6 +181,7 @@ impl ServerHandler for PaylinkServer {
     ) -> Result<ListToolsResult, McpError> {
         Ok(ListToolsResult::with_all_items(tools::list(
             self.name_style(&context),
+            self.card_host(&context).is_some(),
         )))
     }
 
@@ -169,8 +195,9 @@ impl ServerHandler for PaylinkServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let org = self.organization(&context);
+        let card_host = self.card_host(&context);
         let channel = confirm::channel(&context);
-        tools::call(&self.ctx, &org, request, channel).await
+        tools::call(&self.ctx, &org, request, channel, card_host).await
     }
 
     async fn list_resources(
@@ -179,7 +206,11 @@ impl ServerHandler for PaylinkServer {
         context: RequestContext<RoleServer>,
     ) -> Result<ListResourcesResult, McpError> {
         let org = self.organization(&context);
-        resources::list(&self.ctx, &org).await
+        let mut listed = resources::list(&self.ctx, &org).await?;
+        if self.card_host(&context).is_some() {
+            listed.resources.insert(0, card::resource());
+        }
+        Ok(listed)
     }
 
     async fn list_resource_templates(
@@ -197,6 +228,9 @@ impl ServerHandler for PaylinkServer {
         request: ReadResourceRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<ReadResourceResponse, McpError> {
+        if request.uri == card::URI {
+            return Ok(card::read().into());
+        }
         let org = self.organization(&context);
         resources::read(&self.ctx, &org, &request.uri)
             .await

@@ -1,5 +1,7 @@
 //! Tool listing and calls: parse the arguments with the catalog's validation, call one
-//! use case, shape the result (structuredContent plus the same JSON as text).
+//! use case, shape the result (structuredContent plus the same JSON as text). For a host
+//! that renders the payment card, tools and results also carry the card's `_meta`
+//! ([`super::card`]).
 
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use rmcp::model::{
 };
 
 use super::McpContext;
+use super::card::{self, CardHost};
 use super::confirm;
 use super::errors::{create_error, link_gone, tool_error};
 use super::resources::payment_uri;
@@ -22,13 +25,13 @@ use crate::domain::{Environment, Money, Payment, PaymentStatus, Source};
 use crate::gateway::{GatewayError, GatewayKind, Verdict};
 use crate::payments::{CreateInput, GatewayMode, PaymentError};
 
-/// The tools as listed in `style`.
-pub fn list(style: NameStyle) -> Vec<Tool> {
+/// The tools as listed in `style`; with the card's `_meta` for a card host.
+pub fn list(style: NameStyle, card_host: bool) -> Vec<Tool> {
     catalog()
         .into_iter()
         .map(|spec| {
             let a = spec.annotations;
-            Tool::new(
+            let tool = Tool::new(
                 spec.name(style),
                 spec.description,
                 Arc::new(spec.input_schema.clone()),
@@ -41,7 +44,11 @@ pub fn list(style: NameStyle) -> Vec<Tool> {
                     .destructive(a.destructive_hint)
                     .idempotent(a.idempotent_hint)
                     .open_world(a.open_world_hint),
-            )
+            );
+            match card_host.then(|| card::tool_meta(spec.id)).flatten() {
+                Some(meta) => tool.with_meta(meta),
+                None => tool,
+            }
         })
         .collect()
 }
@@ -50,7 +57,7 @@ pub fn list(style: NameStyle) -> Vec<Tool> {
 pub fn get(style: NameStyle, name: &str) -> Option<Tool> {
     let id = ToolId::from_name(name)?;
     let index = catalog().iter().position(|s| s.id == id)?;
-    list(style).into_iter().nth(index)
+    list(style, false).into_iter().nth(index)
 }
 
 fn error_result(e: &ToolError) -> CallToolResult {
@@ -80,6 +87,7 @@ pub async fn call(
     org: &str,
     request: CallToolRequestParams,
     channel: confirm::Channel,
+    card_host: Option<CardHost>,
 ) -> Result<CallToolResponse, McpError> {
     let answer = confirm::Answer {
         responses: request.input_responses.clone(),
@@ -112,8 +120,8 @@ pub async fn call(
     }
     let started = std::time::Instant::now();
     let result = match id {
-        ToolId::Create => create(ctx, org, &args, channel, &answer).await,
-        ToolId::GetStatus => get_status(ctx, org, &args).await.map(Into::into),
+        ToolId::Create => create(ctx, org, &args, channel, &answer, card_host).await,
+        ToolId::GetStatus => get_status(ctx, org, &args, card_host).await.map(Into::into),
         ToolId::List => list_payments(ctx, org, &args).await.map(Into::into),
     };
     ctx.payments
@@ -131,6 +139,7 @@ async fn create(
     args: &JsonObject,
     channel: confirm::Channel,
     answer: &confirm::Answer,
+    card_host: Option<CardHost>,
 ) -> Result<CallToolResponse, ToolError> {
     let req = parse_create(args)?;
     let input = CreateInput {
@@ -221,6 +230,7 @@ async fn create(
             .with_description(format!("{} for {}", p.amount, p.description))
             .with_mime_type("application/json"),
     ));
+    r.meta = card_host.map(|host| card::result_meta(host, &p));
     Ok(r.into())
 }
 
@@ -228,6 +238,7 @@ async fn get_status(
     ctx: &McpContext,
     org: &str,
     args: &JsonObject,
+    card_host: Option<CardHost>,
 ) -> Result<CallToolResult, ToolError> {
     let req = parse_get_status(args)?;
     let payment_id = if crate::domain::approval::is_approval_id(&req.payment_id) {
@@ -295,7 +306,9 @@ async fn get_status(
     };
     let sentence = summary::status(p, outcome.gateway_error.as_ref());
     let value = serde_json::to_value(&result).map_err(|e| internal(&e))?;
-    Ok(summary::result(&sentence, value))
+    let mut r = summary::result(&sentence, value);
+    r.meta = card_host.map(|host| card::result_meta(host, p));
+    Ok(r)
 }
 
 /// The payment an approval of `org` led to: an error while a person has not approved it

@@ -21,6 +21,7 @@ mod mcp_policy;
 mod mcp_stdio;
 mod operator_cli;
 mod owner_attach;
+mod payment_card;
 mod reconcile_payments;
 mod replicas;
 mod return_page_load;

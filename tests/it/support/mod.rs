@@ -4,6 +4,8 @@
 //! (over stdio or streamable HTTP) against an in-process offline Flow sandbox and a fresh
 //! sled directory. The submodules are the harnesses of particular tests.
 
+pub mod app_host;
+pub mod browser;
 pub mod crash;
 pub mod faults;
 pub mod fuzz_inputs;
@@ -232,6 +234,22 @@ impl World {
         extra_env: &[(&str, &str)],
         stderr: Stdio,
     ) -> (Client, mpsc::UnboundedReceiver<String>) {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let client = self
+            .stdio_serving(Recorder(tx), extra_args, extra_env, stderr)
+            .await;
+        (client, rx)
+    }
+
+    /// `paylink serve` over stdio with `handler` as the client (its capabilities and name
+    /// are what paylink sees at initialize).
+    pub async fn stdio_serving<H: ClientHandler>(
+        &self,
+        handler: H,
+        extra_args: &[&str],
+        extra_env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> RunningService<RoleClient, H> {
         let mut env = self.env();
         env.extend(
             extra_env
@@ -248,12 +266,10 @@ impl World {
             .stderr(stderr)
             .spawn()
             .unwrap();
-        let (tx, rx) = mpsc::unbounded_channel();
-        let client = Recorder(tx)
+        handler
             .serve(transport)
             .await
-            .expect("MCP handshake over stdio");
-        (client, rx)
+            .expect("MCP handshake over stdio")
     }
 
     /// `paylink serve --http` on a port the OS picks; returns the child and the /mcp URL
