@@ -13,6 +13,11 @@ pub enum Refusal {
     InvalidEmail,
     /// The merchant's account does not take this currency.
     CurrencyNotEnabled,
+    /// A refund asks for more than remains refundable of the payment (its amount less what
+    /// earlier refunds hold). A smaller amount may still be refunded.
+    RefundExceedsAvailable,
+    /// The payment cannot be refunded at all: it is not paid, or already fully refunded.
+    NotRefundable,
     /// Anything else the gateway refused.
     Other,
 }

@@ -4,12 +4,14 @@
 //! order's status by our reference, by the gateway's own reference or by the token its
 //! notifications carry, and read an inbound notification. It answers in neutral terms: a
 //! [`Verdict`] (pending, paid, rejected, cancelled) and a [`GatewayError`] (unavailable,
-//! rejected, misconfigured, not found, link lost). Each gateway lives in its own folder
-//! with its wire formats and codes, which never leave it; [`GatewayKind`] is the one
-//! registration a new gateway adds.
+//! rejected, misconfigured, not found, link lost). It also refunds a paid payment, in whole
+//! or in part, and reads a refund back ([`refund`]: [`RefundRequest`], [`RefundState`],
+//! [`RefundSnapshot`]). Each gateway lives in its own folder with its wire formats and
+//! codes, which never leave it; [`GatewayKind`] is the one registration a new gateway adds.
 
 mod error;
 pub mod flow;
+pub mod refund;
 pub mod retry;
 pub mod stripe;
 
@@ -19,6 +21,7 @@ use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 pub use error::{GatewayError, Refusal};
+pub use refund::{RefundLookup, RefundRequest, RefundSnapshot, RefundState};
 
 use crate::domain::{Environment, Money};
 
@@ -102,6 +105,12 @@ impl GatewayKind {
     /// what it points at. Notifications are hints: the truth is a signed status read by the
     /// returned token. The error is a short text for the sender (a 400 answer), never
     /// stored.
+    ///
+    /// Flow's refund callbacks (`urlCallBack`) have the same body, `token=<token>`, so this
+    /// reads them too. The body cannot say which kind it is: the caller knows it by the
+    /// route the callback arrived on (the refund's [`RefundRequest::notify_url`] points at
+    /// its own path, such as `/webhook/flow/refund`) and verifies it with a signed
+    /// [`Gateway::refund_status`] by [`RefundLookup::Token`].
     pub fn read_notification(self, body: &[u8]) -> Result<NotificationHint, &'static str> {
         match self {
             GatewayKind::Flow => flow::notification::read(body),
@@ -162,6 +171,19 @@ pub struct Notification {
     pub token: Option<String>,
     /// paylink's payment id, when the event carries it in its metadata.
     pub payment_id: Option<String>,
+    /// The gateway's id of the refund the event is about (Stripe's `re_…`); `None` for an
+    /// event about a payment. A caller that handles only payments ignores events that
+    /// have one.
+    pub refund_ref: Option<String>,
+    /// paylink's refund id (`rf_…`), when the refund event carries it in its metadata.
+    pub refund_id: Option<String>,
+}
+
+impl Notification {
+    /// Whether the event is about a refund rather than a payment's outcome.
+    pub fn is_refund(&self) -> bool {
+        self.refund_ref.is_some() || self.refund_id.is_some()
+    }
 }
 
 /// Why an inbound notification was refused (answered 400, nothing recorded).
@@ -280,6 +302,23 @@ pub trait Gateway: Send + Sync + std::fmt::Debug {
         &'a self,
         lookup: Lookup<'a>,
     ) -> BoxFuture<'a, Result<Option<GatewayStatus>, GatewayError>>;
+
+    /// Asks the gateway to refund (part of) a paid payment. The snapshot is the gateway's
+    /// answer (usually [`RefundState::Created`]; Stripe may answer `Refunded` at once).
+    /// A refund the gateway understood and refused (the payment is not paid or not
+    /// refundable, the amount is above what remains refundable) is
+    /// [`GatewayError::Rejected`] with [`Refusal::NotRefundable`] or
+    /// [`Refusal::RefundExceedsAvailable`]. See [`refund`] for what a retry may do.
+    fn create_refund<'a>(
+        &'a self,
+        req: &'a RefundRequest,
+    ) -> BoxFuture<'a, Result<RefundSnapshot, GatewayError>>;
+
+    /// A signed read of a refund; `Ok(None)` when the gateway has no such refund.
+    fn refund_status<'a>(
+        &'a self,
+        lookup: RefundLookup<'a>,
+    ) -> BoxFuture<'a, Result<Option<RefundSnapshot>, GatewayError>>;
 
     /// Checks an account-specific notification's signature (`now_unix`: the current time,
     /// for the signature's tolerance) and reads what it names. `Ok(None)`: a genuine event

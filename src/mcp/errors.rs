@@ -285,7 +285,8 @@ fn refused(gateway: GatewayKind, payment_id: &str, error: &GatewayError) -> Tool
             Some("currency"),
             "This currency is not enabled on the merchant's account: use CLP, or ask the operator to enable it.",
         ),
-        Refusal::Other => (
+        // Refunds' refusals; a payment's create never gets them.
+        Refusal::RefundExceedsAvailable | Refusal::NotRefundable | Refusal::Other => (
             C::GatewayRejected,
             None,
             "Check the arguments, then call again with a new idempotencyKey.",

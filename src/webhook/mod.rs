@@ -269,6 +269,14 @@ async fn confirm_signed(
             tracing::info!(gateway = %kind, organization = %organization, "signed event acknowledged; paylink does not act on its type");
             (StatusCode::OK, "ignored")
         }
+        Some(Ok(Some(notification))) if notification.is_refund() => {
+            // This path verifies payments only: a refund event is acknowledged here (so the
+            // gateway stops retrying it) like any event it does not act on; refunds are
+            // confirmed by a signed read of the refund (`Gateway::refund_status`).
+            tracing::info!(gateway = %kind, organization = %organization, event = ?notification.event_id,
+                refund = ?notification.refund_ref, "signed refund event acknowledged");
+            (StatusCode::OK, "ignored")
+        }
         Some(Ok(Some(notification))) => {
             enqueue(
                 &state,

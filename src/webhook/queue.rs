@@ -256,6 +256,8 @@ mod tests {
                 kind: "checkout.session.completed".into(),
                 token: None,
                 payment_id: Some(payment.into()),
+                refund_ref: None,
+                refund_id: None,
             },
         }
     }

@@ -552,3 +552,35 @@ async fn duplicated_and_out_of_order_stripe_events_change_the_payment_once() {
     assert_eq!(status_of(&client, &id).await["status"], "paid");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn signed_refund_events_are_acknowledged_and_never_taken_for_payment_confirmations() {
+    let rig = Rig::start().await;
+    let (client, _) = rig.serve().await;
+    let refund = json!({
+        "id": "evt_refund", "object": "event", "type": "refund.updated",
+        "created": now_unix(), "livemode": false,
+        "data": {"object": {"id": "re_1", "object": "refund", "status": "succeeded",
+                            "metadata": {"paylink_refund_id": "rf_1"}}}
+    })
+    .to_string();
+    assert_eq!(
+        rig.post_event(&refund, DEFAULT_WEBHOOK_SECRET, now_unix())
+            .await,
+        200
+    );
+    // A payment event after it is counted: the refund event was not.
+    let payment = json!({
+        "id": "evt_payment", "object": "event", "type": "checkout.session.completed",
+        "created": now_unix(), "livemode": false,
+        "data": {"object": {"id": "cs_test_unknown", "object": "checkout.session"}}
+    })
+    .to_string();
+    assert_eq!(
+        rig.post_event(&payment, DEFAULT_WEBHOOK_SECRET, now_unix())
+            .await,
+        200
+    );
+    assert_eq!(rig.metric("paylink_confirmations_received_total").await, 1);
+    client.cancel().await.unwrap();
+}

@@ -20,7 +20,8 @@ use crate::gateway::retry::{Decision, RetryPolicy};
 use futures::future::BoxFuture;
 
 use crate::gateway::{
-    Checkout, CheckoutRequest, Gateway, GatewayError, GatewayKind, GatewayStatus, Lookup, Verdict,
+    Checkout, CheckoutRequest, Gateway, GatewayError, GatewayKind, GatewayStatus, Lookup,
+    RefundLookup, RefundRequest, RefundSnapshot, Verdict,
 };
 
 /// Default per-request timeout: 30 s, as Flow's own integrations use.
@@ -171,7 +172,14 @@ impl FlowClient {
         &self.cfg
     }
 
-    fn signed(&self, params: Vec<(&'static str, String)>) -> Vec<(&'static str, String)> {
+    pub(super) fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    pub(super) fn signed(
+        &self,
+        params: Vec<(&'static str, String)>,
+    ) -> Vec<(&'static str, String)> {
         let mut all = Vec::with_capacity(params.len() + 2);
         all.push(("apiKey", self.cfg.api_key.clone()));
         // Never send empty parameters: Flow does not document whether it signs over them.
@@ -184,11 +192,11 @@ impl FlowClient {
         all
     }
 
-    fn url(&self, service: &str) -> String {
+    pub(super) fn url(&self, service: &str) -> String {
         format!("{}/{}", self.cfg.base_url, service)
     }
 
-    async fn read_response<T: DeserializeOwned>(
+    pub(super) async fn read_response<T: DeserializeOwned>(
         &self,
         resp: reqwest::Response,
     ) -> Result<T, FlowError> {
@@ -231,7 +239,7 @@ impl FlowClient {
     }
 
     /// A GET, retried with backoff while the error is retryable.
-    async fn get<T: DeserializeOwned>(
+    pub(super) async fn get<T: DeserializeOwned>(
         &self,
         service: &str,
         params: Vec<(&'static str, String)>,
@@ -442,5 +450,19 @@ impl Gateway for FlowClient {
         lookup: Lookup<'a>,
     ) -> BoxFuture<'a, Result<Option<GatewayStatus>, GatewayError>> {
         Box::pin(async move { self.read_status(lookup).await.map_err(GatewayError::from) })
+    }
+
+    fn create_refund<'a>(
+        &'a self,
+        req: &'a RefundRequest,
+    ) -> BoxFuture<'a, Result<RefundSnapshot, GatewayError>> {
+        self.open_refund(req)
+    }
+
+    fn refund_status<'a>(
+        &'a self,
+        lookup: RefundLookup<'a>,
+    ) -> BoxFuture<'a, Result<Option<RefundSnapshot>, GatewayError>> {
+        self.read_refund(lookup)
     }
 }

@@ -1,9 +1,10 @@
-//! Flow (flow.cl): request signing, the HTTP client, and Flow's wire shapes.
+//! Flow (flow.cl): request signing, the HTTP client, its refunds, and Flow's wire shapes.
 
 pub mod client;
 pub mod endpoint;
 pub mod error;
 pub mod notification;
+pub mod refund;
 pub mod sign;
 pub mod wire;
 

@@ -92,6 +92,27 @@ pub struct PaymentData {
     pub transfer_date: Option<String>,
 }
 
+/// `RefundStatus`, as `refund/create`, `refund/getStatus` and `refund/cancel` return it.
+/// Flow's OpenAPI types `flowRefundOrder` as a string and shows `amount` as a decimal
+/// string (`"12000.00"`); both are read from numbers too.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundStatus {
+    pub token: String,
+    #[serde(deserialize_with = "id_text")]
+    pub flow_refund_order: String,
+    /// `yyyy-mm-dd hh:mm:ss`.
+    #[serde(default)]
+    pub date: Option<String>,
+    /// `created`, `accepted`, `rejected`, `refunded` or `canceled`, as Flow writes it.
+    pub status: String,
+    /// The refund amount as the decimal text Flow sent (no currency is given).
+    #[serde(deserialize_with = "decimal_text")]
+    pub amount: String,
+    #[serde(default, deserialize_with = "opt_decimal_text")]
+    pub fee: Option<String>,
+}
+
 /// A number or a numeric string, as JSON.
 #[derive(Deserialize)]
 #[serde(untagged)]
@@ -107,6 +128,15 @@ impl NumOrText {
             NumOrText::Text(t) => t.trim().to_string(),
         }
     }
+}
+
+/// An id Flow may send as a number or as text: kept as non-empty text.
+fn id_text<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = NumOrText::deserialize(d)?.into_text();
+    if text.is_empty() {
+        return Err(serde::de::Error::custom("an empty id"));
+    }
+    Ok(text)
 }
 
 fn int_lenient<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
@@ -260,6 +290,34 @@ mod tests {
         assert!(
             serde_json::from_str::<PayResponse>(r#"{"url":"u","token":"t","flowOrder":1.5}"#)
                 .is_err()
+        );
+    }
+
+    #[test]
+    fn refund_status_accepts_decimal_strings_and_numbers() {
+        let body = r#"{"token": "C93B4FAD6D63ED9A3F25D21E5D6DD0105FA8CAAQ",
+            "flowRefundOrder": "122767", "date": "2017-07-21 12:33:15",
+            "status": "created", "amount": "12000.00", "fee": "240.00"}"#;
+        let r: RefundStatus = serde_json::from_str(body).unwrap();
+        assert_eq!(r.flow_refund_order, "122767");
+        assert_eq!(
+            (r.amount.as_str(), r.fee.as_deref()),
+            ("12000.00", Some("240.00"))
+        );
+        let r: RefundStatus = serde_json::from_str(
+            r#"{"token":"T","flowRefundOrder":122767,"status":"refunded","amount":5000,"fee":null}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (r.flow_refund_order.as_str(), r.amount.as_str()),
+            ("122767", "5000")
+        );
+        assert_eq!(r.date, None);
+        assert!(
+            serde_json::from_str::<RefundStatus>(
+                r#"{"token":"T","flowRefundOrder":"","status":"created","amount":1}"#
+            )
+            .is_err()
         );
     }
 

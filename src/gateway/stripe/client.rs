@@ -23,7 +23,7 @@ use crate::domain::Timestamp;
 use crate::gateway::retry::{Decision, RetryPolicy};
 use crate::gateway::{
     Checkout, CheckoutRequest, Gateway, GatewayError, GatewayKind, GatewayStatus, Lookup,
-    Notification, NotificationError,
+    Notification, NotificationError, RefundLookup, RefundRequest, RefundSnapshot,
 };
 
 /// Default per-request timeout.
@@ -146,14 +146,14 @@ impl StripeClient {
         format!("{}{}", self.cfg.api_base, path)
     }
 
-    fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+    pub(super) fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http
             .request(method, self.url(path))
             .bearer_auth(self.cfg.secret_key.expose_secret())
             .header("Stripe-Version", API_VERSION)
     }
 
-    async fn send<T: DeserializeOwned>(
+    pub(super) async fn send<T: DeserializeOwned>(
         &self,
         rb: reqwest::RequestBuilder,
     ) -> Result<T, StripeError> {
@@ -196,7 +196,7 @@ impl StripeClient {
     }
 
     /// A GET (`path` with its query), retried with backoff while the error is retryable.
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, StripeError> {
+    pub(super) async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, StripeError> {
         let policy = self.cfg.read_retry;
         let mut delays = policy.delays();
         let mut attempt = 1;
@@ -220,6 +220,19 @@ impl StripeClient {
         }
     }
 
+    /// Checks an idempotency key as Stripe takes it.
+    pub(super) fn check_idempotency_key(key: &str) -> Result<(), StripeError> {
+        if key.is_empty()
+            || key.len() > MAX_IDEMPOTENCY_KEY_LEN
+            || !key.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(StripeError::Config(format!(
+                "an idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
+            )));
+        }
+        Ok(())
+    }
+
     /// Creates the Checkout Session for `req`. Its parameters are fixed before the first
     /// attempt, so a re-send carries exactly the same body and idempotency key.
     pub async fn create_session(&self, req: &CheckoutRequest) -> Result<Session, StripeError> {
@@ -232,28 +245,32 @@ impl StripeClient {
             });
         }
         let key = &req.idempotency_key;
-        if key.is_empty()
-            || key.len() > MAX_IDEMPOTENCY_KEY_LEN
-            || !key.bytes().all(|b| b.is_ascii_graphic())
-        {
-            return Err(StripeError::Config(format!(
-                "an idempotency key must be 1 to {MAX_IDEMPOTENCY_KEY_LEN} visible ASCII characters"
-            )));
-        }
+        Self::check_idempotency_key(key)?;
         let body = create_form(req, unit_amount, now_unix())?.encode();
+        self.post_create("/v1/checkout/sessions", key, body).await
+    }
+
+    /// A create's POST with its idempotency key; the body is fixed before the first
+    /// attempt, and the request is sent again only when it certainly never reached Stripe.
+    pub(super) async fn post_create<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        key: &str,
+        body: String,
+    ) -> Result<T, StripeError> {
         let policy = self.cfg.read_retry;
         let mut delays = policy.delays();
         let mut attempt = 1;
         loop {
             let rb = self
-                .request(reqwest::Method::POST, "/v1/checkout/sessions")
-                .header("Idempotency-Key", key.as_str())
+                .request(reqwest::Method::POST, path)
+                .header("Idempotency-Key", key)
                 .header(
                     reqwest::header::CONTENT_TYPE,
                     "application/x-www-form-urlencoded",
                 )
                 .body(body.clone());
-            let err = match self.send::<Session>(rb).await {
+            let err = match self.send::<T>(rb).await {
                 Ok(s) => return Ok(s),
                 Err(e) => e,
             };
@@ -261,7 +278,7 @@ impl StripeClient {
             match policy.decide(attempt, err.never_sent(), delays.next()) {
                 Decision::GiveUp => return Err(err),
                 Decision::RetryAfter(d) => {
-                    tracing::debug!(attempt, error = %err, "re-sending a Stripe create that never left");
+                    tracing::debug!(attempt, path, error = %err, "re-sending a Stripe create that never left");
                     tokio::time::sleep(d).await;
                     attempt += 1;
                 }
@@ -269,14 +286,17 @@ impl StripeClient {
         }
     }
 
+    /// Whether `id` can be a Stripe id: letters, digits and `_` (nothing else reaches a
+    /// URL path).
+    pub(super) fn is_stripe_id(id: &str) -> bool {
+        !id.is_empty()
+            && id.len() <= 255
+            && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    }
+
     /// The session `id` with its payment intent expanded; `None` when Stripe has none.
     pub async fn retrieve_session(&self, id: &str) -> Result<Option<Session>, StripeError> {
-        // Stripe's ids are letters, digits and `_`; nothing else can name a session (and
-        // nothing else reaches the URL path).
-        if id.is_empty()
-            || id.len() > 255
-            || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
-        {
+        if !Self::is_stripe_id(id) {
             return Ok(None);
         }
         let mut q = Form::new();
@@ -391,6 +411,20 @@ impl Gateway for StripeClient {
         lookup: Lookup<'a>,
     ) -> BoxFuture<'a, Result<Option<GatewayStatus>, GatewayError>> {
         Box::pin(async move { self.read_status(lookup).await.map_err(GatewayError::from) })
+    }
+
+    fn create_refund<'a>(
+        &'a self,
+        req: &'a RefundRequest,
+    ) -> BoxFuture<'a, Result<RefundSnapshot, GatewayError>> {
+        Box::pin(self.open_refund(req))
+    }
+
+    fn refund_status<'a>(
+        &'a self,
+        lookup: RefundLookup<'a>,
+    ) -> BoxFuture<'a, Result<Option<RefundSnapshot>, GatewayError>> {
+        Box::pin(self.read_refund(lookup))
     }
 
     fn verify_notification(

@@ -9,6 +9,15 @@
 //! - `payment_intent.succeeded`, `payment_intent.payment_failed`: no token (a payment
 //!   intent is not a session); `metadata.paymentId`, set through
 //!   `payment_intent_data[metadata]` at creation, names the payment.
+//! - `refund.created`, `refund.updated`, `refund.failed`, `charge.refund.updated`: the
+//!   object is a Refund; its `re_…` id is [`Notification::refund_ref`] and
+//!   `metadata.paylink_refund_id` (set at creation) is [`Notification::refund_id`]. Accounts
+//!   on API versions before 2024-10-28 get `refund.*` only for refunds without a charge and
+//!   `charge.refund.updated` for the others; both are read.
+//! - `charge.refunded` names a Charge, not a refund (its `refunds` list has not been
+//!   included since API version 2022-11-15), so it says nothing a refund can be verified
+//!   by: acknowledged like any other type (`Ok(None)`); the `refund.*` events of the same
+//!   change carry the refund.
 //! - Any other type: a genuine event paylink does not act on (`Ok(None)`).
 
 use serde::Deserialize;
@@ -28,6 +37,17 @@ pub const SESSION_EVENTS: [&str; 4] = [
 
 /// Payment intent events: the object is a PaymentIntent.
 pub const INTENT_EVENTS: [&str; 2] = ["payment_intent.succeeded", "payment_intent.payment_failed"];
+
+/// The metadata key paylink writes its refund id under, on a Refund.
+pub const REFUND_ID_KEY: &str = "paylink_refund_id";
+
+/// Refund events: the object is a Refund.
+pub const REFUND_EVENTS: [&str; 4] = [
+    "refund.created",
+    "refund.updated",
+    "refund.failed",
+    "charge.refund.updated",
+];
 
 #[derive(Deserialize)]
 struct Event {
@@ -57,18 +77,14 @@ pub fn read(body: &[u8]) -> Result<Option<Notification>, NotificationError> {
         serde_json::from_slice(body).map_err(|e| NotificationError::Malformed(e.to_string()))?;
     let is_session = SESSION_EVENTS.contains(&event.kind.as_str());
     let is_intent = INTENT_EVENTS.contains(&event.kind.as_str());
+    let is_refund = REFUND_EVENTS.contains(&event.kind.as_str());
+    if is_refund {
+        return refund_event(event).map(Some);
+    }
     if !is_session && !is_intent {
         return Ok(None);
     }
-    let payment_id = event
-        .data
-        .object
-        .metadata
-        .as_ref()
-        .and_then(|m| m.get(PAYMENT_ID_KEY))
-        .and_then(|v| v.as_str())
-        .filter(|s| !s.is_empty())
-        .map(str::to_string);
+    let payment_id = metadata_text(&event.data.object, PAYMENT_ID_KEY);
     let token = if is_session {
         match event.data.object.id {
             Some(id) if !id.is_empty() => Some(id),
@@ -87,7 +103,42 @@ pub fn read(body: &[u8]) -> Result<Option<Notification>, NotificationError> {
         kind: event.kind,
         token,
         payment_id,
+        refund_ref: None,
+        refund_id: None,
     }))
+}
+
+/// A refund event: the refund's id (required) and paylink's refund id from its metadata.
+fn refund_event(event: Event) -> Result<Notification, NotificationError> {
+    let refund_id = metadata_text(&event.data.object, REFUND_ID_KEY);
+    let refund_ref = match event.data.object.id {
+        Some(id) if !id.is_empty() => id,
+        _ => {
+            return Err(NotificationError::Malformed(format!(
+                "a {} event without the refund's id",
+                event.kind
+            )));
+        }
+    };
+    Ok(Notification {
+        event_id: event.id,
+        kind: event.kind,
+        token: None,
+        payment_id: None,
+        refund_ref: Some(refund_ref),
+        refund_id,
+    })
+}
+
+/// A non-empty text value of the object's metadata.
+fn metadata_text(object: &Object, key: &str) -> Option<String> {
+    object
+        .metadata
+        .as_ref()
+        .and_then(|m| m.get(key))
+        .and_then(|v| v.as_str())
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
 }
 
 #[cfg(test)]
@@ -117,6 +168,8 @@ mod tests {
                     kind: kind.into(),
                     token: Some("cs_test_1".into()),
                     payment_id: Some("pay_1".into()),
+                    refund_ref: None,
+                    refund_id: None,
                 }),
                 "{kind}"
             );
@@ -140,6 +193,46 @@ mod tests {
             serde_json::json!({"id": "pi_1", "metadata": {}}),
         );
         assert_eq!(read(&body).unwrap().unwrap().payment_id, None);
+    }
+
+    #[test]
+    fn refund_events_name_the_refund_and_paylinks_refund_id() {
+        for kind in REFUND_EVENTS {
+            let body = event(
+                kind,
+                serde_json::json!({"id": "re_1", "object": "refund", "status": "succeeded",
+                    "payment_intent": "pi_1", "metadata": {"paylink_refund_id": "rf_1"}}),
+            );
+            let n = read(&body).unwrap().unwrap();
+            assert_eq!(n.refund_ref.as_deref(), Some("re_1"), "{kind}");
+            assert_eq!(n.refund_id.as_deref(), Some("rf_1"), "{kind}");
+            assert_eq!((&n.token, &n.payment_id), (&None, &None), "{kind}");
+            assert!(n.is_refund());
+        }
+        // A refund made outside paylink has no refund id, and is still a refund event.
+        let body = event(
+            "refund.updated",
+            serde_json::json!({"id": "re_2", "metadata": {}}),
+        );
+        let n = read(&body).unwrap().unwrap();
+        assert_eq!((n.refund_ref.as_deref(), n.refund_id), (Some("re_2"), None));
+        let no_id = event("refund.failed", serde_json::json!({"metadata": null}));
+        assert!(matches!(read(&no_id), Err(NotificationError::Malformed(_))));
+        // charge.refunded names a charge: nothing to verify a refund by.
+        let charge = event(
+            "charge.refunded",
+            serde_json::json!({"id": "ch_1", "object": "charge", "amount_refunded": 500}),
+        );
+        assert_eq!(read(&charge).unwrap(), None);
+    }
+
+    #[test]
+    fn payment_events_are_not_refund_events() {
+        let body = event(
+            "checkout.session.completed",
+            serde_json::json!({"id": "cs_test_1", "metadata": {"paymentId": "pay_1"}}),
+        );
+        assert!(!read(&body).unwrap().unwrap().is_refund());
     }
 
     #[test]

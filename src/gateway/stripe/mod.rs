@@ -10,6 +10,7 @@
 //! - [`wire`]: Stripe's JSON shapes and the bracket-notation form encoder.
 //! - [`error`]: [`StripeError`] and its mapping to the neutral `GatewayError`.
 //! - [`signature`] and [`events`]: the `Stripe-Signature` check and the events paylink acts on.
+//! - [`refund`]: refunds of a session's PaymentIntent, and a Refund's status in neutral terms.
 //!
 //! Stripe's names (`payment_status`, `resource_missing`, `cs_…`) stay in this folder.
 
@@ -18,6 +19,7 @@ pub mod client;
 pub mod error;
 pub mod events;
 pub mod params;
+pub mod refund;
 pub mod signature;
 pub mod status;
 pub mod wire;

@@ -185,6 +185,39 @@ pub struct Session {
     pub expires_at: Option<i64>,
 }
 
+/// A Refund's `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundStatus {
+    Pending,
+    RequiresAction,
+    Succeeded,
+    Failed,
+    Canceled,
+    #[serde(other)]
+    Unknown,
+}
+
+/// The part of a Refund paylink reads.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Refund {
+    pub id: String,
+    /// Nullable in Stripe's schema.
+    #[serde(default)]
+    pub status: Option<RefundStatus>,
+    #[serde(default)]
+    pub amount: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub payment_intent: Option<String>,
+    #[serde(default, deserialize_with = "null_as_default")]
+    pub metadata: HashMap<String, String>,
+    /// Why a failed refund failed (`expired_or_canceled_card`, `declined`, …).
+    #[serde(default)]
+    pub failure_reason: Option<String>,
+}
+
 /// A page of a list (`{"object": "list", "data": [...], "has_more": bool}`).
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 pub struct List<T> {
@@ -268,6 +301,22 @@ mod tests {
             s.payment_intent.and_then(|p| p.status()),
             Some(IntentStatus::RequiresPaymentMethod)
         );
+    }
+
+    #[test]
+    fn a_refund_reads_with_unknown_statuses_and_nulls() {
+        let r: Refund = serde_json::from_str(
+            r#"{"id":"re_1","object":"refund","amount":500,"currency":"usd","status":"requires_action",
+                "payment_intent":"pi_1","metadata":{"paylink_refund_id":"rf_1"},"failure_reason":null,
+                "destination_details":{"type":"card"}}"#,
+        )
+        .unwrap();
+        assert_eq!(r.status, Some(RefundStatus::RequiresAction));
+        assert_eq!(r.metadata["paylink_refund_id"], "rf_1");
+        let r: Refund =
+            serde_json::from_str(r#"{"id":"re_2","status":"on_hold","metadata":null}"#).unwrap();
+        assert_eq!(r.status, Some(RefundStatus::Unknown));
+        assert_eq!((r.amount, r.currency), (None, None));
     }
 
     #[test]
