@@ -110,6 +110,8 @@ pub struct ReconcileReport {
     pub changed: usize,
     pub still_pending: usize,
     pub errors: usize,
+    /// Refunds whose state changed.
+    pub refunds_changed: usize,
 }
 
 /// What checking one payment came to.
@@ -167,7 +169,15 @@ pub async fn reconcile_once(deps: &Reconciler, now: Timestamp) -> ReconcileRepor
             Checked::Error { .. } => report.errors += 1,
         }
     }
-    if report.checked > 0 {
+    // Refunds still open: followed by a signed read (or sent again where that is safe).
+    match deps.payments.reconcile_refunds(now).await {
+        Ok(changed) => report.refunds_changed += changed,
+        Err(e) => {
+            tracing::warn!(error = %e, "reconciler: cannot follow the open refunds");
+            report.errors += 1;
+        }
+    }
+    if report.checked > 0 || report.refunds_changed > 0 {
         tracing::info!(?report, "reconciliation pass");
     }
     report

@@ -4,6 +4,7 @@ pub mod approval;
 pub mod money;
 pub mod payment;
 pub mod policy;
+pub mod refund;
 pub mod status;
 
 pub use approval::{Approval, ApprovalAction, ApprovalState, DecidedVia, Standing};
@@ -13,4 +14,5 @@ pub use payment::{
     Transition, new_payment_id,
 };
 pub use policy::{PolicyRefusal, SpendingPolicy};
+pub use refund::{Refund, RefundEvent, RefundStatus};
 pub use status::{Change, EventKind, PaymentStatus, TransitionError};

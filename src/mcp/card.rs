@@ -112,7 +112,7 @@ pub fn tool_meta(id: ToolId) -> Option<MetaObject> {
     let visibility = match id {
         ToolId::Create => json!(["model"]),
         ToolId::GetStatus => json!(["model", "app"]),
-        ToolId::List => return None,
+        ToolId::List | ToolId::Refund => return None,
     };
     Some(meta(json!({
         "ui": {"resourceUri": URI, "visibility": visibility},

@@ -115,6 +115,39 @@ pub fn tool_error(e: &PaymentError) -> ToolError {
         PaymentError::NeedsApproval { approval, url, .. } => {
             super::confirm::required(url.clone(), approval, None)
         }
+        PaymentError::NotRefundable { payment_id, status } => ToolError::new(
+            C::InvalidArguments,
+            format!("payment {payment_id} is {}, not paid: only a paid payment can be refunded", status.as_str()),
+            "Check the paymentId (payment.list finds the customer's paid payments). An unpaid link needs no refund.",
+        )
+        .field("paymentId")
+        .payment(payment_id.clone()),
+        PaymentError::NothingToRefund { payment_id } => ToolError::new(
+            C::InvalidAmount,
+            format!("payment {payment_id} is already refunded in full (or its refunds in progress cover it)"),
+            "Nothing more can be refunded; payment.getStatus lists its refunds.",
+        )
+        .payment(payment_id.clone()),
+        PaymentError::RefundTooLarge { payment_id, remaining } => ToolError::new(
+            C::InvalidAmount,
+            format!("the refund is more than remains refundable on payment {payment_id}: at most {remaining}"),
+            format!("Refund at most {remaining} (leave amount out to refund all of it)."),
+        )
+        .field("amount")
+        .payment(payment_id.clone()),
+        PaymentError::RefundNotSent { gateway, refund_id, will_retry, error } => {
+            let mut e = ToolError::new(
+                C::GatewayUnavailable,
+                format!("refund {refund_id} is recorded, but {gateway} did not answer its request ({error})"),
+                if *will_retry {
+                    "paylink sends it again by itself; call payment.refund again with the same idempotencyKey later to see where it stands.".to_string()
+                } else {
+                    format!("Do NOT ask for it again: {gateway} may have received it. Tell the operator to look for refund {refund_id} in {gateway}'s dashboard.")
+                },
+            );
+            e.retryable = *will_retry;
+            e
+        }
         PaymentError::ApprovalDeclined { approval_id } => ToolError::new(
             C::ConfirmationDeclined,
             format!("a person declined this exact request (approval {approval_id}); nothing was made"),

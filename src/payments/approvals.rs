@@ -267,11 +267,7 @@ impl Payments {
                 let done = self.create(input, crate::domain::Source::Approval).await?;
                 Ok(done.payment.id)
             }
-            ApprovalAction::Refund => todo_refund(approval),
+            ApprovalAction::Refund => self.run_approved_refund(approval).await,
         }
     }
-}
-
-fn todo_refund(_a: &Approval) -> Result<String, PaymentError> {
-    Err(PaymentError::NotFound("refund".into()))
 }

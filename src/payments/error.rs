@@ -90,6 +90,27 @@ pub enum PaymentError {
     /// A person declined this exact request; it will not be made.
     #[error("a person declined this request (approval {approval_id})")]
     ApprovalDeclined { approval_id: String },
+    /// Only a paid payment can be refunded.
+    #[error("payment {payment_id} is {status:?}, not paid: there is nothing to refund")]
+    NotRefundable {
+        payment_id: String,
+        status: crate::domain::PaymentStatus,
+    },
+    /// Its refunds already hold the whole amount.
+    #[error("payment {payment_id} is already refunded in full")]
+    NothingToRefund { payment_id: String },
+    #[error("the refund is more than remains refundable on payment {payment_id} ({remaining})")]
+    RefundTooLarge { payment_id: String, remaining: Money },
+    /// The refund is recorded, but the gateway did not answer its create.
+    #[error("refund {refund_id}: {error}")]
+    RefundNotSent {
+        gateway: GatewayKind,
+        refund_id: String,
+        /// Whether paylink sends it again by itself (false: an operator must check the
+        /// gateway's dashboard, since sending again could refund twice).
+        will_retry: bool,
+        error: GatewayError,
+    },
     /// The organization's spending policy refuses the payment: nothing was written.
     #[error("{0}")]
     Policy(PolicyRefusal),

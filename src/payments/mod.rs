@@ -12,6 +12,8 @@ mod error;
 pub mod gateways;
 mod ledger;
 pub mod policy;
+mod refund_ledger;
+pub mod refunds;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,6 +23,7 @@ use tokio::sync::broadcast;
 pub use check::{CheckError, Checked, StatusOutcome, TokenClaim, transition_for};
 pub use create::{CreateInput, CreateOutcome};
 pub use error::PaymentError;
+pub use refunds::{RefundInput, RefundOutcome};
 pub use gateways::{AccountInfo, GatewayEntry, GatewayMode, Gateways};
 
 use crate::domain::{Environment, Payment, PaymentEvent};

@@ -25,7 +25,7 @@
 
 mod error;
 pub mod postgres;
-mod records;
+pub mod records;
 pub mod remote;
 pub mod sled;
 pub mod transfer;

@@ -80,6 +80,13 @@ pub enum Request {
         environment: String,
     },
     ListConfigs,
+    RecordGet {
+        kind: String,
+        key: String,
+    },
+    RecordScan {
+        kind: String,
+    },
     Confirmations {
         limit: usize,
     },
@@ -212,6 +219,8 @@ pub async fn answer(store: &Store, req: Request) -> Result<serde_json::Value, St
             environment,
         } => json(store.get_config(&organization, &environment).await?),
         Request::ListConfigs => json(store.list_configs().await?),
+        Request::RecordGet { kind, key } => json(store.record_get(&kind, &key).await?),
+        Request::RecordScan { kind } => json(store.record_scan(&kind).await?),
         Request::Confirmations { limit } => json(store.confirmations(limit).await?),
         Request::ConfirmationCount => json(store.confirmation_count().await?),
         Request::Flush => json(store.flush().await?),
@@ -373,6 +382,18 @@ impl RemoteStore {
 
     pub async fn list_configs(&self) -> Result<Vec<(String, String, Vec<u8>)>, StoreError> {
         self.call(&Request::ListConfigs).await
+    }
+
+    pub async fn record_get(&self, kind: &str, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.call(&Request::RecordGet {
+            kind: kind.into(),
+            key: key.into(),
+        })
+        .await
+    }
+
+    pub async fn record_scan(&self, kind: &str) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        self.call(&Request::RecordScan { kind: kind.into() }).await
     }
 
     pub async fn confirmations(&self, limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {

@@ -5,7 +5,8 @@
 //! (`{"kind":"paylink-ledger","format":1,...}`); then one line per payment, oldest first,
 //! carrying the payment as stored, all its events and the idempotency claim that names it;
 //! then one line per integration config, still sealed (the master key is not in the file:
-//! move `master.key` or `PAYLINK_MASTER_KEY` with it). The confirmation log is not moved:
+//! move `master.key` or `PAYLINK_MASTER_KEY` with it); then (format 2) one line per record
+//! kept beside the payments — approvals and refunds ([`super::records::KINDS`]). The confirmation log is not moved:
 //! it holds hints already acted on.
 //!
 //! Import inserts each record as it is and skips a payment whose id the target already
@@ -22,7 +23,7 @@ use super::{ClaimRecord, Store, StoreError};
 use crate::domain::{Payment, PaymentEvent};
 
 /// The version of the file format.
-pub const FORMAT: u32 = 1;
+pub const FORMAT: u32 = 2;
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -45,6 +46,13 @@ enum Line {
         /// The sealed config bytes, base64.
         sealed: String,
     },
+    Record {
+        #[serde(rename = "recordKind")]
+        record_kind: String,
+        key: String,
+        /// The record's bytes, base64.
+        value: String,
+    },
 }
 
 /// What an export or import moved.
@@ -54,7 +62,9 @@ pub struct Moved {
     pub events: u64,
     pub claims: u64,
     pub configs: u64,
-    /// Payments and configs the target already held (left untouched).
+    /// Approvals, refunds and their indexes.
+    pub records: u64,
+    /// Payments, configs and records the target already held (left untouched).
     pub skipped: u64,
 }
 
@@ -110,6 +120,22 @@ pub async fn export(store: &Store, out: &mut dyn Write) -> Result<Moved, StoreEr
         )
         .map_err(io)?;
     }
+    for kind in super::records::KINDS {
+        for (key, bytes) in store.record_scan(kind).await? {
+            moved.records += 1;
+            let line = Line::Record {
+                record_kind: kind.to_string(),
+                key,
+                value: BASE64.encode(bytes),
+            };
+            writeln!(
+                out,
+                "{}",
+                serde_json::to_string(&line).map_err(|e| StoreError::Io(e.to_string()))?
+            )
+            .map_err(io)?;
+        }
+    }
     out.flush().map_err(io)?;
     Ok(moved)
 }
@@ -133,9 +159,10 @@ pub async fn import(store: &Store, input: &mut dyn BufRead) -> Result<Moved, Sto
         let parsed: Line = serde_json::from_str(&line).map_err(|e| bad(e.to_string()))?;
         match parsed {
             Line::Header { format, .. } => {
-                if format != FORMAT {
+                // Format 1 is format 2 without records.
+                if !(1..=FORMAT).contains(&format) {
                     return Err(bad(format!(
-                        "it is format {format}; this paylink reads format {FORMAT}"
+                        "it is format {format}; this paylink reads formats 1 to {FORMAT}"
                     )));
                 }
                 saw_header = true;
@@ -178,6 +205,23 @@ pub async fn import(store: &Store, input: &mut dyn BufRead) -> Result<Moved, Sto
                         .put_config(&organization, &environment, &bytes)
                         .await?;
                     moved.configs += 1;
+                }
+            }
+            Line::Record {
+                record_kind,
+                key,
+                value,
+            } => {
+                if !super::records::KINDS.contains(&record_kind.as_str()) {
+                    return Err(bad(format!("{record_kind:?} is not a kind of record paylink keeps")));
+                }
+                let bytes = BASE64
+                    .decode(value.as_bytes())
+                    .map_err(|e| bad(e.to_string()))?;
+                if store.record_swap(&record_kind, &key, None, &bytes).await? {
+                    moved.records += 1;
+                } else {
+                    moved.skipped += 1;
                 }
             }
         }

@@ -9,6 +9,8 @@
 //!   is handed to a bounded queue and verified by background workers ([`verify`] says how),
 //!   so the gateway's own time limit (15 s at Flow) holds even when its API is slow or down.
 //!   A full queue still answers 200 (counted; the reconciler is the safety net).
+//! - `POST /webhook/<gateway>/refund` — a refund's callback (Flow's `urlCallBack`): the token
+//!   only says "look at this refund"; it is followed by a signed read in the background.
 //! - `GET|POST /payment/return` — the default return page ([`return_page`]).
 //! - `GET|POST /approve/<id>` — the approval page a person opens to approve or decline a
 //!   request the policy holds for them ([`approve`]).
@@ -95,6 +97,9 @@ impl Default for WebhookOptions {
 
 struct Shared {
     payments: Payments,
+    /// Refund callbacks being followed right now; over the cap, a callback is acknowledged
+    /// and left to the reconciler (refunds are due for a check anyway).
+    refund_checks: Arc<tokio::sync::Semaphore>,
     queue: Arc<Queue>,
     return_checks: return_page::LiveChecks,
     options: WebhookOptions,
@@ -130,6 +135,7 @@ impl WebhookState {
         WebhookState {
             inner: Arc::new(Shared {
                 payments,
+                refund_checks: Arc::new(tokio::sync::Semaphore::new(8)),
                 queue,
                 return_checks: return_page::LiveChecks::new(options.return_page_checks_per_second),
                 options,
@@ -165,6 +171,16 @@ pub fn router(state: WebhookState) -> Router {
             );
         }
     }
+    for kind in GatewayKind::ALL {
+        if let Some(path) = kind.shared_webhook_path() {
+            router = router.route(
+                &format!("{path}/refund"),
+                post(move |state: State<WebhookState>, body: Bytes| {
+                    refund_callback(state, kind, body)
+                }),
+            );
+        }
+    }
     router
         .route(
             "/webhook/{gateway}/{organization}/{environment}",
@@ -195,6 +211,48 @@ async fn confirm(
     };
     enqueue(&state, Confirmation::Token(token));
     (StatusCode::OK, "ok")
+}
+
+/// `POST /webhook/<gateway>/refund`: a refund changed (Flow's `urlCallBack`, an unsigned
+/// `token=…`). Answered at once; the refund is followed by a signed read in the
+/// background, at most a few at a time (over that, the reconciler's next pass does it).
+async fn refund_callback(
+    State(state): State<WebhookState>,
+    kind: GatewayKind,
+    body: Bytes,
+) -> (StatusCode, &'static str) {
+    let token = match kind.read_notification(&body) {
+        Ok(hint) => hint.token,
+        Err(why) => return (StatusCode::BAD_REQUEST, why),
+    };
+    follow_refund(&state, RefundHint::Token(token));
+    (StatusCode::OK, "ok")
+}
+
+enum RefundHint {
+    Token(String),
+    /// paylink's refund id from a signed event of `organization`'s account.
+    Id { organization: String, id: String },
+}
+
+fn follow_refund(state: &WebhookState, hint: RefundHint) {
+    let Ok(permit) = state.inner.refund_checks.clone().try_acquire_owned() else {
+        tracing::info!("refund callback left to the reconciler: too many being followed");
+        return;
+    };
+    let payments = state.payments().clone();
+    tokio::spawn(async move {
+        let _permit = permit;
+        let r = match &hint {
+            RefundHint::Token(t) => payments.refund_callback(t).await,
+            RefundHint::Id { organization, id } => payments.refund_event(organization, id).await,
+        };
+        match r {
+            Ok(Some(refund)) => tracing::info!(refund = %refund.id, status = refund.status.as_str(), "refund callback verified"),
+            Ok(None) => tracing::info!("refund callback names no refund of ours; ignored"),
+            Err(e) => tracing::warn!(error = %e, "refund callback not verified; the reconciler will retry"),
+        }
+    });
 }
 
 /// Hands a confirmation to the workers; duplicates and a full queue are counted and logged.
@@ -270,12 +328,17 @@ async fn confirm_signed(
             (StatusCode::OK, "ignored")
         }
         Some(Ok(Some(notification))) if notification.is_refund() => {
-            // This path verifies payments only: a refund event is acknowledged here (so the
-            // gateway stops retrying it) like any event it does not act on; refunds are
-            // confirmed by a signed read of the refund (`Gateway::refund_status`).
-            tracing::info!(gateway = %kind, organization = %organization, event = ?notification.event_id,
-                refund = ?notification.refund_ref, "signed refund event acknowledged");
-            (StatusCode::OK, "ignored")
+            match notification.refund_id.clone() {
+                Some(id) => follow_refund(
+                    &state,
+                    RefundHint::Id {
+                        organization: organization.clone(),
+                        id,
+                    },
+                ),
+                None => tracing::info!("a refund event without paylink's refund id; ignored"),
+            }
+            (StatusCode::OK, "ok")
         }
         Some(Ok(Some(notification))) => {
             enqueue(

@@ -332,7 +332,7 @@ async fn half_open_connections_cannot_take_the_server_down() {
         .unwrap();
     assert_eq!(confirm.status(), 200);
     let client = ().serve(StreamableHttpClientTransport::from_uri(url.clone())).await.unwrap();
-    assert_eq!(client.list_all_tools().await.unwrap().len(), 3);
+    assert_eq!(client.list_all_tools().await.unwrap().len(), 4);
     client.cancel().await.unwrap();
 
     // Past its per-address cap the attacker was answered 503 (or at least cut off) at once...

@@ -15,6 +15,7 @@ fn report(checked: usize, changed: usize, still_pending: usize, errors: usize) -
         changed,
         still_pending,
         errors,
+        refunds_changed: 0,
     }
 }
 

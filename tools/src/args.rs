@@ -138,3 +138,20 @@ impl StatusArg {
         }
     }
 }
+
+/// Arguments of `payment.refund`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RefundPaymentArgs {
+    /// The paid payment to refund: the paymentId that payment.create returned.
+    pub payment_id: String,
+    /// How much to give back, in the payment's currency's ordinary units (5000 with CLP is
+    /// CLP 5.000). Leave it out to refund everything not yet refunded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<f64>")]
+    pub amount: Option<serde_json::Number>,
+    /// Optional key that makes retries safe, as in payment.create: the same key and
+    /// arguments return the same refund instead of a second one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
+}

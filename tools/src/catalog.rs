@@ -1,10 +1,10 @@
-//! The two tools: names, descriptions, annotations, schemas.
+//! The four tools: names, descriptions, annotations, schemas.
 
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::args::{CreatePaymentArgs, GetStatusArgs, ListPaymentsArgs};
-use crate::results::{CreatePaymentResult, GetStatusResult, ListPaymentsResult};
+use crate::args::{CreatePaymentArgs, GetStatusArgs, ListPaymentsArgs, RefundPaymentArgs};
+use crate::results::{CreatePaymentResult, GetStatusResult, ListPaymentsResult, RefundResult};
 
 /// How tool names are listed. Calls under either spelling work in every style.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -67,6 +67,7 @@ pub enum ToolId {
     Create,
     GetStatus,
     List,
+    Refund,
 }
 
 impl ToolId {
@@ -77,6 +78,7 @@ impl ToolId {
             "payment.getStatus" | "payment_get_status" | "payment_getStatus"
             | "payment.get_status" => Some(ToolId::GetStatus),
             "payment.list" | "payment_list" => Some(ToolId::List),
+            "payment.refund" | "payment_refund" => Some(ToolId::Refund),
             _ => None,
         }
     }
@@ -87,6 +89,7 @@ impl ToolId {
             ToolId::Create => "payment.create",
             ToolId::GetStatus => "payment.getStatus",
             ToolId::List => "payment.list",
+            ToolId::Refund => "payment.refund",
         }
     }
 }
@@ -140,6 +143,12 @@ const LIST_DESCRIPTION: &str = "List this merchant's payments, newest first, to 
 Filter by entityId (the entityId given to payment.create), customerEmail, status (draft, pending, paid, failed) and a creation range (createdFrom, createdTo, RFC 3339). \
 Returns compact lines (paymentId, status, amount, currency, description, payer, dates) and, when there are more, nextCursor: call again with it and the same filters for the next page. \
 Read-only: it reads paylink's ledger and never asks the gateway; use payment.getStatus on one payment for a live check.";
+
+const REFUND_DESCRIPTION: &str = "Give money back to the payer of a paid payment, in full (leave amount out) or in part. \
+A person always approves a refund first: the client asks them, or the call returns confirmation_required with an approval link to give the user; you can never approve it yourself. \
+Safe to retry with the same idempotencyKey and arguments: you get the same refund, never a second one. \
+The refund's status moves from requested/created to refunded (or rejected/canceled); payment.getStatus on the payment shows its refunds. \
+On error, read error.code, error.retryable and error.nextStep.";
 
 fn schema_of<T: JsonSchema>() -> serde_json::Map<String, serde_json::Value> {
     let settings = schemars::generate::SchemaSettings::draft2020_12();
@@ -209,6 +218,24 @@ pub fn catalog() -> Vec<ToolSpec> {
             },
             input_schema: schema_of::<ListPaymentsArgs>(),
             output_schema: schema_of::<ListPaymentsResult>(),
+        },
+        ToolSpec {
+            id: ToolId::Refund,
+            dotted: "payment.refund",
+            snake: "payment_refund",
+            title: "Refund a payment",
+            description: REFUND_DESCRIPTION,
+            annotations: ToolAnnotationsSpec {
+                title: "Refund a payment",
+                read_only_hint: false,
+                // Money leaves the merchant's account and cannot be taken back.
+                destructive_hint: true,
+                // The server makes it so: the same idempotencyKey is the same refund.
+                idempotent_hint: true,
+                open_world_hint: true,
+            },
+            input_schema: schema_of::<RefundPaymentArgs>(),
+            output_schema: schema_of::<RefundResult>(),
         },
     ]
 }

@@ -12,16 +12,21 @@
 pub mod args;
 pub mod catalog;
 pub mod errors;
+pub mod refund_args;
 pub mod results;
 pub mod validate;
 
-pub use args::{CreatePaymentArgs, GetStatusArgs, ListPaymentsArgs, StatusArg};
+pub use args::{CreatePaymentArgs, GetStatusArgs, ListPaymentsArgs, RefundPaymentArgs, StatusArg};
 pub use catalog::{
     CLIENTS_REJECTING_DOTS, NameStyle, ToolAnnotationsSpec, ToolId, ToolSpec, catalog,
     client_rejects_dots, manifest,
 };
 pub use errors::{ErrorCode, PendingApproval, ToolError};
-pub use results::{CreatePaymentResult, GetStatusResult, ListPaymentsResult, ListedPayment};
+pub use refund_args::{RefundRequest, parse_refund};
+pub use results::{
+    CreatePaymentResult, GetStatusResult, ListPaymentsResult, ListedPayment, RefundLine,
+    RefundResult,
+};
 pub use validate::{
     CreateRequest, Cursor, ListRequest, StatusRequest, parse_create, parse_get_status, parse_list,
 };

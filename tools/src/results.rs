@@ -76,6 +76,13 @@ pub struct GetStatusResult {
     pub live_check_error: Option<String>,
     /// When the stored status was last updated (RFC 3339).
     pub updated_at: String,
+    /// What was refunded or is being refunded, when anything was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<f64>")]
+    pub amount_refunded: Option<serde_json::Number>,
+    /// The payment's refunds, oldest first (absent when none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refunds: Vec<RefundLine>,
     /// What to do next.
     pub next_step: String,
 }
@@ -114,4 +121,36 @@ pub struct ListedPayment {
     /// Why it failed, when it did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_reason: Option<String>,
+}
+
+/// What `payment.refund` returns.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundResult {
+    pub refund_id: String,
+    pub payment_id: String,
+    /// `requested` (not yet accepted by the gateway), `created`, `accepted`, `refunded`
+    /// (the money is back), `rejected` or `canceled`.
+    pub status: String,
+    /// The refund's amount in the currency's ordinary units.
+    #[schemars(with = "f64")]
+    pub amount: serde_json::Number,
+    pub currency: String,
+    /// Everything refunded or being refunded on this payment, this refund included.
+    #[schemars(with = "f64")]
+    pub amount_refunded: serde_json::Number,
+    /// True when an earlier identical request's refund was returned.
+    pub reused: bool,
+    pub next_step: String,
+}
+
+/// One refund of a payment, as payment.getStatus shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RefundLine {
+    pub refund_id: String,
+    /// requested, created, accepted, refunded, rejected or canceled.
+    pub status: String,
+    #[schemars(with = "f64")]
+    pub amount: serde_json::Number,
 }

@@ -80,7 +80,7 @@ const CREATE_FIELDS: &[&str] = &[
     "gateway",
 ];
 
-fn invalid(field: &str, message: impl Into<String>) -> ToolError {
+pub(crate) fn invalid(field: &str, message: impl Into<String>) -> ToolError {
     ToolError::new(
         ErrorCode::InvalidArguments,
         message,
@@ -89,7 +89,7 @@ fn invalid(field: &str, message: impl Into<String>) -> ToolError {
     .field(field)
 }
 
-fn unknown_field(name: &str, known: &[&str]) -> ToolError {
+pub(crate) fn unknown_field(name: &str, known: &[&str]) -> ToolError {
     let hint = match name {
         "email" | "customer_email" | "payerEmail" | "customer" => " Did you mean customerEmail?",
         "subject" | "memo" | "title" => " Did you mean description?",
@@ -106,7 +106,7 @@ fn unknown_field(name: &str, known: &[&str]) -> ToolError {
     )
 }
 
-fn optional_string<'a>(
+pub(crate) fn optional_string<'a>(
     args: &'a Map<String, Value>,
     field: &str,
 ) -> Result<Option<&'a str>, ToolError> {
@@ -120,11 +120,11 @@ fn optional_string<'a>(
     }
 }
 
-fn required_string<'a>(args: &'a Map<String, Value>, field: &str) -> Result<&'a str, ToolError> {
+pub(crate) fn required_string<'a>(args: &'a Map<String, Value>, field: &str) -> Result<&'a str, ToolError> {
     optional_string(args, field)?.ok_or_else(|| invalid(field, format!("{field} is required")))
 }
 
-fn kind(v: &Value) -> &'static str {
+pub(crate) fn kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "a boolean",
@@ -209,7 +209,7 @@ pub fn first_unsafe_char(s: &str) -> Option<(usize, String)> {
         })
 }
 
-fn check_id(field: &str, value: &str, max: usize) -> Result<String, ToolError> {
+pub(crate) fn check_id(field: &str, value: &str, max: usize) -> Result<String, ToolError> {
     let v = value.trim();
     if v.is_empty() {
         return Err(invalid(
@@ -233,6 +233,28 @@ fn check_id(field: &str, value: &str, max: usize) -> Result<String, ToolError> {
         ));
     }
     Ok(v.to_string())
+}
+
+/// The optional `idempotencyKey`, checked.
+pub(crate) fn idempotency_key(args: &Map<String, Value>) -> Result<Option<String>, ToolError> {
+    match optional_string(args, "idempotencyKey")? {
+        None => Ok(None),
+        Some(k) => {
+            let ok = !k.is_empty()
+                && k.len() <= MAX_KEY_CHARS
+                && k.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
+            if !ok {
+                return Err(ToolError::new(
+                    ErrorCode::InvalidIdempotencyKey,
+                    format!("idempotencyKey must be 1 to {MAX_KEY_CHARS} characters of letters, digits, '-', '_', '.', ':'"),
+                    "Use a simple key such as a UUID or 'booking-42-attempt-1' and reuse it on retries.",
+                )
+                .field("idempotencyKey"));
+            }
+            Ok(Some(k.to_string()))
+        }
+    }
 }
 
 /// Validates `payment.create`'s arguments.
@@ -330,24 +352,7 @@ pub fn parse_create(args: &Map<String, Value>) -> Result<CreateRequest, ToolErro
     let entity_id = optional_string(args, "entityId")?
         .map(|e| check_id("entityId", e, MAX_ENTITY_CHARS))
         .transpose()?;
-    let idempotency_key = match optional_string(args, "idempotencyKey")? {
-        None => None,
-        Some(k) => {
-            let ok = !k.is_empty()
-                && k.len() <= MAX_KEY_CHARS
-                && k.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
-            if !ok {
-                return Err(ToolError::new(
-                    ErrorCode::InvalidIdempotencyKey,
-                    format!("idempotencyKey must be 1 to {MAX_KEY_CHARS} characters of letters, digits, '-', '_', '.', ':'"),
-                    "Use a simple key such as a UUID or 'booking-42-attempt-1' and reuse it on retries.",
-                )
-                .field("idempotencyKey"));
-            }
-            Some(k.to_string())
-        }
-    };
+    let idempotency_key = idempotency_key(args)?;
     let allow_paid_entity = match args.get("allowPaidEntity") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,

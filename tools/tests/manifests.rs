@@ -77,3 +77,30 @@ fn the_create_schema_documents_units_and_retries_for_a_model() {
         .collect();
     assert_eq!(required, ["amount", "description", "customerEmail"]);
 }
+
+#[test]
+fn the_readme_documents_every_tool_and_every_argument() {
+    let readme = include_str!("../../README.md");
+    let tools = readme
+        .split("## The tools")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("README.md has a ## The tools section");
+    for spec in catalog() {
+        let heading = format!("### `{}` (`{}`)", spec.dotted, spec.snake);
+        let section = tools
+            .split(&heading)
+            .nth(1)
+            .unwrap_or_else(|| panic!("README.md has no {heading} section"))
+            .split("\n### ")
+            .next()
+            .unwrap();
+        let props = spec.input_schema["properties"].as_object().unwrap();
+        for name in props.keys() {
+            assert!(
+                section.contains(&format!("`{name}`")),
+                "README.md's {heading} section does not mention `{name}`"
+            );
+        }
+    }
+}
