@@ -8,6 +8,7 @@ mod crash_server;
 mod e2e_browser;
 mod faults;
 mod flow_client;
+mod flow_refunds;
 mod full_disk;
 mod fuzz;
 mod http_clients;

@@ -7,6 +7,7 @@
 pub mod crash;
 pub mod faults;
 pub mod fuzz_inputs;
+pub mod hook;
 pub mod postgres;
 pub mod webhook;
 
