@@ -33,6 +33,7 @@ mod stripe_client;
 mod stripe_crash;
 mod stripe_integration;
 mod stripe_mcp;
+mod stripe_refunds;
 mod stripe_sandbox;
 mod support;
 mod webhook_confirmations;
