@@ -1,4 +1,4 @@
-//! Flow's payment services under `/api`.
+//! Flow's payment and refund services under `/api`.
 //!
 //! One entry point per request: decode the parameters (query for GET; urlencoded or
 //! multipart body otherwise; anything else decodes to nothing, hence "missing params"),
@@ -16,9 +16,12 @@ use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
 use super::Sandbox;
-use super::model::{FaultKind, RecordedRequest};
+use super::model::{FaultKind, RecordedRequest, RefundAction, SandboxError};
 use super::net::ConnKill;
+use super::refund_rules::{Verdict, validate_refund};
+use super::refunds::StoredRefund;
 use super::rules::{ApiError, param, required, validate_create};
+use crate::gateway::flow::refund::CODE_REFUND_NOT_CANCELABLE;
 use crate::gateway::flow::sign::{SIGNATURE_PARAM, verify};
 
 /// Largest urlencoded body read (multipart uses axum's default limit).
@@ -34,6 +37,9 @@ enum Service {
     ByToken,
     ByFlowOrder,
     ByCommerceId,
+    RefundCreate,
+    RefundStatus,
+    RefundCancel,
 }
 
 impl IntoResponse for ApiError {
@@ -199,6 +205,9 @@ fn dispatch(
         "payment/getStatus" => (Service::ByToken, Method::GET),
         "payment/getStatusByFlowOrder" => (Service::ByFlowOrder, Method::GET),
         "payment/getStatusByCommerceId" => (Service::ByCommerceId, Method::GET),
+        "refund/create" => (Service::RefundCreate, Method::POST),
+        "refund/getStatus" => (Service::RefundStatus, Method::GET),
+        "refund/cancel" => (Service::RefundCancel, Method::POST),
         other => return Err(ApiError::unknown_service(other)),
     };
     if *method != expected {
@@ -251,6 +260,59 @@ fn dispatch(
                 .map(|o| o.status_json(now))
                 .ok_or_else(ApiError::not_found)
         }
+        Service::RefundCreate => {
+            let mut state = sb.lock();
+            match validate_refund(params, api_key, &state, now)? {
+                Verdict::Create(new) => Ok(state.create_refund(api_key, new, now)),
+                Verdict::Existing(token) => state
+                    .refunds
+                    .by_token(&token)
+                    .map(StoredRefund::json)
+                    .ok_or_else(ApiError::refund_not_found),
+            }
+        }
+        Service::RefundStatus => {
+            let token = required(params, "token")?;
+            let state = sb.lock();
+            let refund = state
+                .refunds
+                .by_token(token)
+                .filter(|r| r.api_key == api_key);
+            refund
+                .map(StoredRefund::json)
+                .ok_or_else(ApiError::refund_not_found)
+        }
+        Service::RefundCancel => refund_cancel(sb, params, api_key),
+    }
+}
+
+/// `refund/cancel`: a `created` refund becomes `canceled`; its callback is sent after the
+/// answer, in the background.
+fn refund_cancel(
+    sb: &Sandbox,
+    params: &[(String, String)],
+    api_key: &str,
+) -> Result<Value, ApiError> {
+    let token = required(params, "token")?;
+    let applied = sb
+        .lock()
+        .refunds
+        .apply(token, Some(api_key), RefundAction::Cancel);
+    match applied {
+        Ok((json, url)) => {
+            let (sb, token) = (sb.clone(), token.to_string());
+            tokio::spawn(async move { sb.refund_callback(&token, url).await });
+            Ok(json)
+        }
+        Err(SandboxError::UnknownRefund(_)) => Err(ApiError::refund_not_found()),
+        Err(SandboxError::RefundNotAllowed { status, .. }) => Err(ApiError::business(
+            CODE_REFUND_NOT_CANCELABLE,
+            format!("The refund cannot be canceled: it is {status}"),
+        )),
+        Err(other) => Err(ApiError::business(
+            CODE_REFUND_NOT_CANCELABLE,
+            other.to_string(),
+        )),
     }
 }
 

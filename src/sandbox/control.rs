@@ -1,6 +1,7 @@
 //! The JSON control API under `/sandbox`, for tests and demos (shapes in the `sandbox`
 //! module doc). Each route is a thin wrapper over the same-named [`Sandbox`] method;
-//! settle errors map to HTTP here and only here: unknown token 404, final or expired 409.
+//! settle errors map to HTTP here and only here: unknown token or refund 404, final or
+//! expired order and a refund whose status does not allow the action 409.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -12,7 +13,7 @@ use serde_json::json;
 use time::format_description::well_known::Rfc3339;
 
 use super::Sandbox;
-use super::model::{Fault, Outcome, SandboxError};
+use super::model::{Fault, Outcome, RefundAction, SandboxError};
 
 pub fn routes() -> Router<Sandbox> {
     Router::new()
@@ -33,6 +34,12 @@ pub fn routes() -> Router<Sandbox> {
             get(|State(sb): State<Sandbox>| async move { Json(sb.confirmations()) }),
         )
         .route("/sandbox/orders/{token}", get(order))
+        .route("/sandbox/refunds/{token}", get(refund))
+        .route("/sandbox/refunds/{token}/{action}", post(settle_refund))
+        .route(
+            "/sandbox/refund_callbacks",
+            get(|State(sb): State<Sandbox>| async move { Json(sb.refund_callbacks()) }),
+        )
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -42,8 +49,10 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 impl IntoResponse for SandboxError {
     fn into_response(self) -> Response {
         let status = match self {
-            SandboxError::UnknownToken(_) => StatusCode::NOT_FOUND,
-            SandboxError::AlreadyFinal { .. } | SandboxError::Expired => StatusCode::CONFLICT,
+            SandboxError::UnknownToken(_) | SandboxError::UnknownRefund(_) => StatusCode::NOT_FOUND,
+            SandboxError::AlreadyFinal { .. }
+            | SandboxError::Expired
+            | SandboxError::RefundNotAllowed { .. } => StatusCode::CONFLICT,
         };
         error(status, self.to_string())
     }
@@ -110,5 +119,28 @@ async fn order(State(sb): State<Sandbox>, Path(token): Path<String>) -> Response
             StatusCode::NOT_FOUND,
             format!("no order with token {token}"),
         ),
+    }
+}
+
+async fn refund(State(sb): State<Sandbox>, Path(token): Path<String>) -> Response {
+    match sb.refund(&token) {
+        Some(status) => Json(status).into_response(),
+        None => SandboxError::UnknownRefund(token).into_response(),
+    }
+}
+
+async fn settle_refund(
+    State(sb): State<Sandbox>,
+    Path((token, action)): Path<(String, String)>,
+) -> Response {
+    let Some(action) = RefundAction::parse(&action) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("unknown refund action {action:?}; use accept, reject, refund or cancel"),
+        );
+    };
+    match sb.settle_refund(&token, action).await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => e.into_response(),
     }
 }

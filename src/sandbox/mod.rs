@@ -6,6 +6,9 @@
 //! - `/api/payment/create` (POST, urlencoded or multipart), `/api/payment/getStatus`,
 //!   `/api/payment/getStatusByFlowOrder`, `/api/payment/getStatusByCommerceId` (GET):
 //!   Flow's services, signature-checked as Flow checks them (`api.rs`).
+//! - `/api/refund/create` (POST), `/api/refund/getStatus` (GET), `/api/refund/cancel`
+//!   (POST): Flow's refunds, signature-checked the same way (`refund_rules.rs` for the
+//!   create's rules, `refunds.rs` for their states and callbacks).
 //! - `/app/web/pay.php`: the pay page (GET shows the order, POST settles it) (`pay_page.rs`).
 //! - `/sandbox/...`: the JSON control API (`control.rs`):
 //!   - `POST /sandbox/settle` `{"token":"…","outcome":"paid|rejected|cancelled|pending"}`
@@ -18,6 +21,11 @@
 //!     lists the active ones; `DELETE /sandbox/faults` clears them;
 //!   - `POST /sandbox/confirmations/drop` `{"count":N}`: the next N confirmations are
 //!     dropped (replaces any count still pending; 0 cancels);
+//!   - `POST /sandbox/refunds/{token}/{action}` (no body; `action` is `accept`, `reject`,
+//!     `refund` or `cancel`, see [`RefundAction`]) → 200 [`RefundReport`] once the
+//!     refund's callback was answered, 404 unknown refund, 409 a status that does not
+//!     allow the action, 400 an unknown action; `GET /sandbox/refunds/{token}` (its
+//!     RefundStatus JSON), `GET /sandbox/refund_callbacks` (every refund callback);
 //!   - `GET /sandbox/requests`, `GET /sandbox/confirmations`, `GET /sandbox/orders/{token}`,
 //!     `GET /sandbox/health` (`ok`).
 //!
@@ -44,6 +52,8 @@ mod control;
 mod model;
 mod net;
 mod pay_page;
+mod refund_rules;
+mod refunds;
 mod rules;
 mod settle;
 mod state;
@@ -57,8 +67,8 @@ use time::{Duration, OffsetDateTime};
 use tokio_util::sync::CancellationToken;
 
 pub use model::{
-    ConfirmationRecord, Fault, FaultKind, FaultTarget, Outcome, RecordedRequest, SandboxError,
-    SettleReport,
+    ConfirmationRecord, Fault, FaultKind, FaultTarget, Outcome, RecordedRequest, RefundAction,
+    RefundReport, SandboxError, SettleReport,
 };
 
 use state::State;

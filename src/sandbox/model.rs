@@ -20,6 +20,42 @@ pub enum Outcome {
     Pending,
 }
 
+/// What happens to a refund, from a test or the merchant (the control API's
+/// `POST /sandbox/refunds/{token}/{action}`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RefundAction {
+    /// The receiver accepts it: `created` → `accepted`.
+    Accept,
+    /// The receiver refuses it: `created` → `rejected`.
+    Reject,
+    /// Flow pays it out: `created` or `accepted` → `refunded`.
+    Refund,
+    /// Withdrawn (as `refund/cancel` does): `created` → `canceled`.
+    Cancel,
+}
+
+impl RefundAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundAction::Accept => "accept",
+            RefundAction::Reject => "reject",
+            RefundAction::Refund => "refund",
+            RefundAction::Cancel => "cancel",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RefundAction> {
+        match text {
+            "accept" => Some(RefundAction::Accept),
+            "reject" => Some(RefundAction::Reject),
+            "refund" => Some(RefundAction::Refund),
+            "cancel" => Some(RefundAction::Cancel),
+            _ => None,
+        }
+    }
+}
+
 /// Which `/api` requests a fault applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -133,6 +169,15 @@ pub struct SettleReport {
     pub confirmation: Option<ConfirmationRecord>,
 }
 
+/// The result of settling a refund.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefundReport {
+    /// The refund's RefundStatus JSON after settling.
+    pub refund: serde_json::Value,
+    /// The callback sent to its `urlCallBack`.
+    pub callback: Option<ConfirmationRecord>,
+}
+
 /// Why a settle was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SandboxError {
@@ -144,4 +189,12 @@ pub enum SandboxError {
     /// The order's `timeout` has passed; it reports status 4 and cannot be paid.
     #[error("the order has expired (its timeout passed)")]
     Expired,
+    #[error("no refund with token {0}")]
+    UnknownRefund(String),
+    /// The refund's status does not allow the action.
+    #[error("the refund is {status}; it cannot {action}")]
+    RefundNotAllowed {
+        status: &'static str,
+        action: &'static str,
+    },
 }

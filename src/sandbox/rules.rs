@@ -35,6 +35,9 @@ impl ApiError {
     pub fn not_found() -> Self {
         Self::new(StatusCode::BAD_REQUEST, 404, "Transaction not found")
     }
+    pub fn refund_not_found() -> Self {
+        Self::new(StatusCode::BAD_REQUEST, 404, "Refund not found")
+    }
     pub fn business(code: i64, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
@@ -81,17 +84,21 @@ impl Amount {
 
 /// Formats minor units with `exponent` decimals as a JSON number.
 pub fn minor_json(minor: i128, exponent: u32) -> serde_json::Value {
+    number_json(&minor_text(minor, exponent))
+}
+
+/// Minor units as decimal text with `exponent` decimals (`1250`, 2 → `12.50`).
+pub fn minor_text(minor: i128, exponent: u32) -> String {
     if exponent == 0 {
-        return number_json(&minor.to_string());
+        return minor.to_string();
     }
     let unit = 10i128.pow(exponent);
-    let text = format!(
+    format!(
         "{}.{:0width$}",
         minor / unit,
         minor % unit,
         width = exponent as usize
-    );
-    number_json(&text)
+    )
 }
 
 /// A plain decimal text as a JSON number (leading zeros removed, as JSON requires).
@@ -119,6 +126,15 @@ pub fn exponent_of(currency: &str) -> u32 {
 /// Parses an amount for `currency`: 107 if not a plain positive decimal, 1902 if it has
 /// more decimals than the currency (`5000.0` is fine for CLP), 1901 below 350 CLP.
 pub fn parse_amount(text: &str, currency: &str) -> Result<Amount, ApiError> {
+    let amount = parse_decimal_amount(text, currency)?;
+    if currency == "CLP" && amount.minor < 350 {
+        return Err(ApiError::business(1901, "The minimum amount is 350 CLP"));
+    }
+    Ok(amount)
+}
+
+/// [`parse_amount`] without the payment minimum (a refund may be of any positive amount).
+pub fn parse_decimal_amount(text: &str, currency: &str) -> Result<Amount, ApiError> {
     let not_numeric = || ApiError::business(107, "Amount is not numeric");
     let (whole, frac) = text.split_once('.').unwrap_or((text, ""));
     let digits_ok = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
@@ -148,9 +164,6 @@ pub fn parse_amount(text: &str, currency: &str) -> Result<Amount, ApiError> {
         .map_err(|_| not_numeric())?;
     if minor <= 0 {
         return Err(not_numeric());
-    }
-    if currency == "CLP" && minor < 350 {
-        return Err(ApiError::business(1901, "The minimum amount is 350 CLP"));
     }
     Ok(Amount {
         text: text.to_string(),

@@ -51,7 +51,7 @@ impl Sandbox {
     }
 
     /// POSTs `token` to `url` and measures the merchant's answer.
-    async fn confirm(&self, token: &str, url: String) -> ConfirmationRecord {
+    pub(super) async fn confirm(&self, token: &str, url: String) -> ConfirmationRecord {
         let started = Instant::now();
         let result = self
             .http()

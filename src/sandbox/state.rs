@@ -1,5 +1,5 @@
 //! The sandbox's in-memory ledger: orders, their status machine, the request and
-//! confirmation logs, pending faults and drops.
+//! confirmation logs, pending faults and drops (refunds live in `refunds.rs`).
 //!
 //! Invariants: flowOrder numbers are consecutive from [`FIRST_FLOW_ORDER`] across all
 //! merchants, so an order's index is `flowOrder - FIRST_FLOW_ORDER`; a final status
@@ -17,6 +17,7 @@ use time::{
 };
 
 use super::model::{ConfirmationRecord, Fault, FaultKind, Outcome, RecordedRequest, SandboxError};
+use super::refunds::RefundBook;
 use super::rules::{Amount, CreateOrder, fee_minor, minor_json};
 
 /// The first flowOrder handed out.
@@ -163,6 +164,9 @@ pub struct State {
     pub drops_pending: u32,
     pub requests: Vec<RecordedRequest>,
     pub confirmations: Vec<ConfirmationRecord>,
+    pub refunds: RefundBook,
+    /// Refund callbacks (POSTs to `urlCallBack`), apart from payment confirmations.
+    pub refund_callbacks: Vec<ConfirmationRecord>,
 }
 
 impl State {

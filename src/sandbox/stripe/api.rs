@@ -51,6 +51,8 @@ pub enum Route {
     ListEndpoints,
     RetrieveEndpoint(String),
     DeleteEndpoint(String),
+    CreateRefund,
+    RetrieveRefund(String),
 }
 
 impl Route {
@@ -67,6 +69,8 @@ impl Route {
             ("GET", ["webhook_endpoints"]) => Route::ListEndpoints,
             ("GET", ["webhook_endpoints", e]) => Route::RetrieveEndpoint(id(e)),
             ("DELETE", ["webhook_endpoints", e]) => Route::DeleteEndpoint(id(e)),
+            ("POST", ["refunds"]) => Route::CreateRefund,
+            ("GET", ["refunds", r]) => Route::RetrieveRefund(id(r)),
             _ => return None,
         })
     }
@@ -80,7 +84,9 @@ impl Route {
             Route::CreateEndpoint
             | Route::ListEndpoints
             | Route::RetrieveEndpoint(_)
-            | Route::DeleteEndpoint(_) => None,
+            | Route::DeleteEndpoint(_)
+            | Route::CreateRefund
+            | Route::RetrieveRefund(_) => None,
         }
     }
 }
@@ -246,7 +252,7 @@ async fn answer(
         return Answer::error(
             &ApiError::invalid_uncoded(format!(
                 "Unrecognized request URL ({}: {}); the offline sandbox emulates Checkout \
-                 Sessions and webhook endpoints only.",
+                 Sessions, refunds and webhook endpoints only.",
                 inc.method, inc.path
             ))
             .status(StatusCode::NOT_FOUND),

@@ -1,7 +1,7 @@
 //! The JSON control API under `/sandbox/`, for tests and demos; `GET /sandbox/` lists it.
 //! Each route is a thin wrapper over the same-named [`StripeSandbox`] method; its errors
-//! map to HTTP here and only here: unknown session or event 404, a session whose state
-//! does not allow the outcome 409, a bad endpoint 400.
+//! map to HTTP here and only here: unknown session, event or refund 404, a session or
+//! refund whose state does not allow the outcome 409, a bad endpoint or outcome 400.
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
 use super::StripeSandbox;
-use super::model::{Fault, Outcome, StripeSandboxError, WebhookEndpointConfig};
+use super::model::{Fault, Outcome, RefundOutcome, StripeSandboxError, WebhookEndpointConfig};
 use super::params::event_type_ok;
 use super::wire::new_id;
 
@@ -70,6 +70,17 @@ const ROUTES: &[(&str, &str, &str)] = &[
         "/sandbox/sessions/{id}",
         "a session with its PaymentIntent and line items",
     ),
+    (
+        "POST",
+        "/sandbox/refunds/{id}/{outcome}",
+        "no body; outcome succeed|fail|cancel: settle a refund (pending → succeeded|failed|canceled; succeeded → failed)",
+    ),
+    (
+        "POST",
+        "/sandbox/refunds/hold",
+        "{\"count\":N}: the next N refunds start pending instead of succeeded",
+    ),
+    ("GET", "/sandbox/refunds/{id}", "a refund"),
 ];
 
 pub fn routes() -> Router<StripeSandbox> {
@@ -100,6 +111,9 @@ pub fn routes() -> Router<StripeSandbox> {
             get(|State(sb): State<StripeSandbox>| async move { Json(sb.deliveries()) }),
         )
         .route("/sandbox/sessions/{id}", get(session))
+        .route("/sandbox/refunds/hold", post(hold_refunds))
+        .route("/sandbox/refunds/{id}", get(refund))
+        .route("/sandbox/refunds/{id}/{outcome}", post(settle_refund))
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {
@@ -109,10 +123,12 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 impl IntoResponse for StripeSandboxError {
     fn into_response(self) -> Response {
         let status = match self {
-            StripeSandboxError::UnknownSession(_) | StripeSandboxError::UnknownEvent(_) => {
-                StatusCode::NOT_FOUND
+            StripeSandboxError::UnknownSession(_)
+            | StripeSandboxError::UnknownEvent(_)
+            | StripeSandboxError::UnknownRefund(_) => StatusCode::NOT_FOUND,
+            StripeSandboxError::NotAllowed { .. } | StripeSandboxError::RefundNotAllowed { .. } => {
+                StatusCode::CONFLICT
             }
-            StripeSandboxError::NotAllowed { .. } => StatusCode::CONFLICT,
             StripeSandboxError::InvalidEndpoint(_) => StatusCode::BAD_REQUEST,
         };
         error(status, self.to_string())
@@ -240,5 +256,33 @@ async fn session(State(sb): State<StripeSandbox>, Path(id): Path<String>) -> Res
     match sb.session(&id) {
         Some(session) => Json(session).into_response(),
         None => StripeSandboxError::UnknownSession(id).into_response(),
+    }
+}
+
+async fn hold_refunds(State(sb): State<StripeSandbox>, Json(body): Json<CountBody>) -> Json<Value> {
+    sb.hold_next_refunds(body.count);
+    Json(json!({"refunds_held": body.count}))
+}
+
+async fn refund(State(sb): State<StripeSandbox>, Path(id): Path<String>) -> Response {
+    match sb.refund(&id) {
+        Some(refund) => Json(refund).into_response(),
+        None => StripeSandboxError::UnknownRefund(id).into_response(),
+    }
+}
+
+async fn settle_refund(
+    State(sb): State<StripeSandbox>,
+    Path((id, outcome)): Path<(String, String)>,
+) -> Response {
+    let Some(outcome) = RefundOutcome::parse(&outcome) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("unknown refund outcome {outcome:?}; use succeed, fail or cancel"),
+        );
+    };
+    match sb.settle_refund(&id, outcome) {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => e.into_response(),
     }
 }

@@ -1,6 +1,7 @@
 //! The offline Stripe sandbox: an in-memory emulator of the parts of Stripe's API that a
-//! payment-link gateway uses (Checkout Sessions, their PaymentIntents, webhook endpoints
-//! and signed webhook deliveries), with a hosted checkout page and a control API for tests.
+//! payment-link gateway uses (Checkout Sessions, their PaymentIntents, refunds, webhook
+//! endpoints and signed webhook deliveries), with a hosted checkout page and a control API
+//! for tests.
 //! It mirrors the Flow sandbox ([`crate::sandbox`]) and shares its server (`net.rs`).
 //!
 //! # Routes
@@ -13,7 +14,9 @@
 //!     `customer_details[email]`), `GET /v1/checkout/sessions/{id}`,
 //!     `POST /v1/checkout/sessions/{id}/expire` (`expand[]=payment_intent` on all);
 //!   - `POST /v1/webhook_endpoints` (`url`, `enabled_events[]`, `description`, `metadata`,
-//!     `api_version`), `GET /v1/webhook_endpoints[/{id}]`, `DELETE /v1/webhook_endpoints/{id}`.
+//!     `api_version`), `GET /v1/webhook_endpoints[/{id}]`, `DELETE /v1/webhook_endpoints/{id}`;
+//!   - `POST /v1/refunds` (`payment_intent` or `charge`, `amount`, `metadata`, `reason`),
+//!     `GET /v1/refunds/{id}` (`refund_rules.rs`, `refunds.rs`).
 //! - `/c/pay/{id}`: the hosted checkout page (`checkout_page.rs`): `card=4242424242424242`
 //!   pays, `card=4000000000000002` is declined, `method=async_pending|async_success|
 //!   async_fail` pays by a delayed method; then 303 to `success_url`.
@@ -27,6 +30,11 @@
 //!   - `POST /sandbox/webhooks/drop|duplicate` `{"count":N}`,
 //!     `POST /sandbox/webhooks/redeliver` `{"event":"evt_…"}`,
 //!     `POST /sandbox/webhook_endpoints` `{"url":"…","enabled_events":["*"],"secret":"…"}`;
+//!   - `POST /sandbox/refunds/{id}/{outcome}` (no body; `succeed`, `fail` or `cancel`,
+//!     see [`RefundOutcome`]) → 200 [`RefundSettleReport`], 404, 409, 400 an unknown
+//!     outcome; `POST /sandbox/refunds/hold` `{"count":N}`: the next N refunds start
+//!     `pending` (they succeed at once otherwise, as card refunds do in test mode);
+//!     `GET /sandbox/refunds/{id}`;
 //!   - `GET /sandbox/requests`, `/sandbox/events`, `/sandbox/deliveries`,
 //!     `/sandbox/sessions/{id}`, `/sandbox/health`.
 //!
@@ -59,6 +67,8 @@ mod error;
 mod idempotency;
 mod model;
 mod params;
+mod refund_rules;
+mod refunds;
 mod resources;
 mod rules;
 mod settle;
@@ -77,7 +87,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use model::{
     DeliveryPolicy, DeliveryRecord, Fault, FaultKind, FaultTarget, Outcome, RecordedRequest,
-    SettleReport, StripeSandboxError, WebhookEndpointConfig,
+    RefundOutcome, RefundSettleReport, SettleReport, StripeSandboxError, WebhookEndpointConfig,
 };
 
 use settle::{Step, steps};

@@ -37,6 +37,47 @@ pub enum Outcome {
     Expired,
 }
 
+/// What happens to a refund, from a test (the control API's
+/// `POST /sandbox/refunds/{id}/{outcome}`) or, at Stripe, from the card network.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RefundOutcome {
+    /// `pending` → `succeeded`. Events `refund.updated`, `charge.refunded`.
+    Succeed,
+    /// `pending` or `succeeded` → `failed`. Events `refund.updated`, `refund.failed`.
+    Fail,
+    /// `pending` → `canceled`. Event `refund.updated`.
+    Cancel,
+}
+
+impl RefundOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RefundOutcome::Succeed => "succeed",
+            RefundOutcome::Fail => "fail",
+            RefundOutcome::Cancel => "cancel",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<RefundOutcome> {
+        match text {
+            "succeed" => Some(RefundOutcome::Succeed),
+            "fail" => Some(RefundOutcome::Fail),
+            "cancel" => Some(RefundOutcome::Cancel),
+            _ => None,
+        }
+    }
+}
+
+/// The result of settling a refund.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefundSettleReport {
+    /// The Refund JSON after settling.
+    pub refund: serde_json::Value,
+    /// The ids of the events created, in order; their deliveries run in the background.
+    pub events: Vec<String>,
+}
+
 /// Which `/v1` requests a fault applies to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -236,4 +277,12 @@ pub enum StripeSandboxError {
     },
     #[error("{0}")]
     InvalidEndpoint(String),
+    #[error("no refund with id {0}")]
+    UnknownRefund(String),
+    /// The refund's status does not allow the outcome.
+    #[error("the refund is {status}; it cannot {outcome}")]
+    RefundNotAllowed {
+        status: &'static str,
+        outcome: &'static str,
+    },
 }

@@ -1,4 +1,4 @@
-//! The resources behind `/v1` routes: Checkout Sessions and webhook endpoints. Each
+//! The resources behind `/v1` routes: Checkout Sessions, refunds and webhook endpoints. Each
 //! function reads its (authenticated, decoded) form, applies the rules of `rules.rs` and
 //! answers Stripe's object or error. Errors raised after a resource was looked up are
 //! marked `executed`, so an idempotency key keeps them; validation errors are not.
@@ -11,6 +11,7 @@ use super::api::Route;
 use super::error::ApiError;
 use super::model::{Outcome, StripeSandboxError};
 use super::params::{limit, validate_endpoint, validate_list};
+use super::refund_rules::validate_refund;
 use super::rules::{expand, validate_create};
 use super::state::Endpoint;
 use super::webhooks::Cause;
@@ -34,7 +35,27 @@ pub fn dispatch(
         Route::ListEndpoints => list_endpoints(sb, form),
         Route::RetrieveEndpoint(id) => retrieve_endpoint(sb, id, form),
         Route::DeleteEndpoint(id) => delete_endpoint(sb, id, form),
+        Route::CreateRefund => create_refund(sb, form, cause),
+        Route::RetrieveRefund(id) => retrieve_refund(sb, id, form),
     }
+}
+
+fn create_refund(sb: &StripeSandbox, form: &Obj, cause: &Cause) -> Answer {
+    let params = validate_refund(form)?;
+    let now = sb.now_unix();
+    let (body, events) = sb.lock().create_refund(params, now)?;
+    tracing::debug!(refund = %body["id"], "stripe sandbox: refund created");
+    sb.publish(events, cause);
+    ok(body)
+}
+
+fn retrieve_refund(sb: &StripeSandbox, id: &str, form: &Obj) -> Answer {
+    form.only(&[])?;
+    let state = sb.lock();
+    let refund = state
+        .refund(id)
+        .ok_or_else(|| ApiError::no_such("refund", id, "id").executed())?;
+    ok(refund.json())
 }
 
 fn ok(body: Value) -> Answer {

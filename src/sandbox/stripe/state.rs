@@ -1,6 +1,6 @@
 //! The Stripe sandbox's in-memory account: Checkout Sessions and their PaymentIntents and
 //! JSON shapes, webhook endpoints, events and deliveries, the request log, faults, and
-//! idempotency keys (how sessions change is in `settle.rs`).
+//! idempotency keys (how sessions change is in `settle.rs`, refunds in `refunds.rs`).
 //!
 //! Sessions are stored in creation order, which is also `created` order because the
 //! sandbox clock never moves back. The state sits behind a `std::sync::Mutex` that is never
@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 use super::error::ApiError;
 use super::model::{DeliveryRecord, Fault, FaultKind, FaultTarget, RecordedRequest};
 use super::params::ListQuery;
+use super::refunds::Refund;
 use super::rules::{NewSession, line_items_json, metadata_json};
 use super::webhooks::EventRecord;
 use super::wire::new_id;
@@ -186,6 +187,10 @@ pub struct State {
     pub drops_pending: u32,
     pub duplicates_pending: u32,
     pub idempotency: HashMap<(String, String), Idem>,
+    /// Refunds in creation order (`refunds.rs`).
+    pub(super) refunds: Vec<Refund>,
+    /// How many of the next refunds start `pending`.
+    pub refunds_held: u32,
 }
 
 impl State {

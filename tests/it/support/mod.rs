@@ -9,6 +9,7 @@ pub mod browser;
 pub mod crash;
 pub mod faults;
 pub mod fuzz_inputs;
+pub mod hook;
 pub mod postgres;
 pub mod webhook;
 
