@@ -114,11 +114,17 @@ impl Approval {
         match self.action {
             ApprovalAction::CreatePayment => format!(
                 "Approve a payment link of {} for {:?}, to be paid by {} through {} ({mode})?",
-                self.amount, self.description, self.payer, self.gateway
+                self.amount.for_people(),
+                self.description,
+                self.payer,
+                self.gateway
             ),
             ApprovalAction::Refund => format!(
                 "Approve a refund of {} to {} of the payment for {:?} through {} ({mode})?",
-                self.amount, self.payer, self.description, self.gateway
+                self.amount.for_people(),
+                self.payer,
+                self.description,
+                self.gateway
             ),
         }
     }

@@ -269,6 +269,40 @@ pub struct Money {
 }
 
 impl Money {
+    /// The amount as people read it: `CLP 5.000` (Chile groups thousands with dots and
+    /// CLP has no decimals), `USD 1,234.50`, `UF 1.5000`.
+    pub fn for_people(&self) -> String {
+        let exp = u32::from(self.currency.exponent());
+        let sign = if self.minor < 0 { "-" } else { "" };
+        let minor = self.minor.unsigned_abs();
+        let factor = 10u64.pow(exp);
+        let (whole, frac) = (minor / factor, minor % factor);
+        let thousands = if self.currency == Currency::CLP {
+            '.'
+        } else {
+            ','
+        };
+        let digits = whole.to_string();
+        let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
+        for (i, d) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                grouped.push(thousands);
+            }
+            grouped.push(d);
+        }
+        if exp == 0 {
+            format!("{} {sign}{grouped}", self.currency)
+        } else {
+            format!(
+                "{} {sign}{grouped}.{frac:0width$}",
+                self.currency,
+                width = exp as usize
+            )
+        }
+    }
+}
+
+impl Money {
     pub fn from_minor(minor: i64, currency: Currency) -> Money {
         Money { minor, currency }
     }

@@ -194,7 +194,7 @@ pub fn required(url: String, approval: &Approval, why: Option<&str>) -> ToolErro
         ErrorCode::ConfirmationRequired,
         format!(
             "a person must approve this {what} of {} before paylink makes it; nothing was sent to the gateway{}",
-            approval.amount,
+            approval.amount.for_people(),
             why.map(|w| format!(". {w}")).unwrap_or_default()
         ),
         format!(
@@ -218,12 +218,12 @@ pub fn declined(approval: &Approval, expired: bool) -> ToolError {
         if expired {
             format!(
                 "nobody approved this request of {} before its approval expired; nothing was made",
-                approval.amount
+                approval.amount.for_people()
             )
         } else {
             format!(
                 "the person declined this request of {}; nothing was made",
-                approval.amount
+                approval.amount.for_people()
             )
         },
         if expired {

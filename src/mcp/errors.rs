@@ -130,8 +130,8 @@ pub fn tool_error(e: &PaymentError) -> ToolError {
         .payment(payment_id.clone()),
         PaymentError::RefundTooLarge { payment_id, remaining } => ToolError::new(
             C::InvalidAmount,
-            format!("the refund is more than remains refundable on payment {payment_id}: at most {remaining}"),
-            format!("Refund at most {remaining} (leave amount out to refund all of it)."),
+            format!("the refund is more than remains refundable on payment {payment_id}: at most {}", remaining.for_people()),
+            format!("Refund at most {} (leave amount out to refund all of it).", remaining.for_people()),
         )
         .field("amount")
         .payment(payment_id.clone()),

@@ -15,39 +15,13 @@
 
 use rmcp::model::{CallToolResult, ContentBlock};
 
-use crate::domain::{Currency, FailureReason, Money, Payment, PaymentStatus};
+use crate::domain::{FailureReason, Money, Payment, PaymentStatus};
 use crate::gateway::GatewayError;
 use crate::payments::GatewayMode;
 
-/// `CLP 5.000`, `USD 12.50`, `UF 1.5000`.
+/// `CLP 5.000`, `USD 12.50`, `UF 1.5000` (see [`Money::for_people`]).
 pub fn amount(m: Money) -> String {
-    let exp = u32::from(m.currency.exponent());
-    let sign = if m.minor < 0 { "-" } else { "" };
-    let minor = m.minor.unsigned_abs();
-    let factor = 10u64.pow(exp);
-    let (whole, frac) = (minor / factor, minor % factor);
-    let thousands = if m.currency == Currency::CLP {
-        '.'
-    } else {
-        ','
-    };
-    let digits = whole.to_string();
-    let mut grouped = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
-            grouped.push(thousands);
-        }
-        grouped.push(d);
-    }
-    if exp == 0 {
-        format!("{} {sign}{grouped}", m.currency)
-    } else {
-        format!(
-            "{} {sign}{grouped}.{frac:0width$}",
-            m.currency,
-            width = exp as usize
-        )
-    }
+    m.for_people()
 }
 
 /// Whether `url` points at this machine (127.0.0.0/8, localhost, [::1]).
@@ -179,6 +153,7 @@ pub fn result(sentence: &str, value: serde_json::Value) -> CallToolResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Currency;
 
     fn money(minor: i64, code: &str) -> Money {
         Money::from_minor(minor, Currency::from_code(code).unwrap())

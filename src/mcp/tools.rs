@@ -380,10 +380,15 @@ async fn refund(
     .map_err(|e| tool_error(&e))?;
     let r = &outcome.refund;
     let next_step = match r.status {
-        crate::domain::RefundStatus::Refunded => "The money is back with the payer. Nothing more to do.".to_string(),
+        crate::domain::RefundStatus::Refunded => {
+            "The money is back with the payer. Nothing more to do.".to_string()
+        }
         crate::domain::RefundStatus::Rejected | crate::domain::RefundStatus::Canceled => format!(
             "The refund did not go through{}. Tell the user; a new refund needs a new idempotencyKey.",
-            r.failure.as_deref().map(|f| format!(" ({f})")).unwrap_or_default()
+            r.failure
+                .as_deref()
+                .map(|f| format!(" ({f})"))
+                .unwrap_or_default()
         ),
         _ => format!(
             "The refund is under way at {}; payment.getStatus (entityId {}) shows when it is refunded.",
@@ -402,7 +407,7 @@ async fn refund(
     };
     let sentence = format!(
         "Refund of {} for payment {}: {}.",
-        r.amount,
+        r.amount.for_people(),
         r.payment_id,
         r.status.as_str()
     );
@@ -425,7 +430,10 @@ async fn refund_lines(
         let r = if r.status.is_final() {
             r
         } else {
-            ctx.payments.check_refund(&r, Source::Tool).await.unwrap_or(r)
+            ctx.payments
+                .check_refund(&r, Source::Tool)
+                .await
+                .unwrap_or(r)
         };
         if r.status.holds_amount() {
             let sum = held.map_or(r.amount.minor, |h| h.minor + r.amount.minor);

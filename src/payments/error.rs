@@ -100,7 +100,10 @@ pub enum PaymentError {
     #[error("payment {payment_id} is already refunded in full")]
     NothingToRefund { payment_id: String },
     #[error("the refund is more than remains refundable on payment {payment_id} ({remaining})")]
-    RefundTooLarge { payment_id: String, remaining: Money },
+    RefundTooLarge {
+        payment_id: String,
+        remaining: Money,
+    },
     /// The refund is recorded, but the gateway did not answer its create.
     #[error("refund {refund_id}: {error}")]
     RefundNotSent {

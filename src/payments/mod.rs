@@ -23,8 +23,8 @@ use tokio::sync::broadcast;
 pub use check::{CheckError, Checked, StatusOutcome, TokenClaim, transition_for};
 pub use create::{CreateInput, CreateOutcome};
 pub use error::PaymentError;
-pub use refunds::{RefundInput, RefundOutcome};
 pub use gateways::{AccountInfo, GatewayEntry, GatewayMode, Gateways};
+pub use refunds::{RefundInput, RefundOutcome};
 
 use crate::domain::{Environment, Payment, PaymentEvent};
 use crate::store::Store;

@@ -44,16 +44,17 @@ fn corrupt(what: &str, e: serde_json::Error) -> PaymentError {
 }
 
 fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, PaymentError> {
-    serde_json::to_vec(v).map_err(|e| {
-        PaymentError::Store(StoreError::InvalidInput(format!("cannot encode: {e}")))
-    })
+    serde_json::to_vec(v)
+        .map_err(|e| PaymentError::Store(StoreError::InvalidInput(format!("cannot encode: {e}"))))
 }
 
 /// How adding a refund to a payment's list went.
 pub(super) enum Reserve {
     Reserved,
     /// The refunds already holding would leave less than asked.
-    TooLarge { held_minor: i64 },
+    TooLarge {
+        held_minor: i64,
+    },
 }
 
 impl Payments {
@@ -87,7 +88,10 @@ impl Payments {
     }
 
     /// The refund id recorded for a request's claim.
-    pub(super) async fn refund_of_claim(&self, digest: &str) -> Result<Option<String>, PaymentError> {
+    pub(super) async fn refund_of_claim(
+        &self,
+        digest: &str,
+    ) -> Result<Option<String>, PaymentError> {
         Ok(self
             .store()
             .record_get(REFUND_CLAIM, digest)
@@ -103,7 +107,11 @@ impl Payments {
             .await?)
     }
 
-    pub(super) async fn index_refund_token(&self, token: &str, id: &str) -> Result<(), PaymentError> {
+    pub(super) async fn index_refund_token(
+        &self,
+        token: &str,
+        id: &str,
+    ) -> Result<(), PaymentError> {
         self.store()
             .record_swap(REFUND_TOKEN, token, None, id.as_bytes())
             .await?;
@@ -121,11 +129,15 @@ impl Payments {
             .map(|(r, _)| r))
     }
 
-    async fn held_raw(&self, payment_id: &str) -> Result<(Vec<Held>, Option<Vec<u8>>), PaymentError> {
+    async fn held_raw(
+        &self,
+        payment_id: &str,
+    ) -> Result<(Vec<Held>, Option<Vec<u8>>), PaymentError> {
         match self.store().record_get(PAYMENT_REFUNDS, payment_id).await? {
             None => Ok((Vec::new(), None)),
             Some(bytes) => Ok((
-                serde_json::from_slice(&bytes).map_err(|e| corrupt("a payment's refund list", e))?,
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| corrupt("a payment's refund list", e))?,
                 Some(bytes),
             )),
         }
@@ -165,7 +177,11 @@ impl Payments {
     }
 
     /// Frees the amount of a refund that was rejected or canceled.
-    pub(super) async fn release_refund(&self, payment_id: &str, id: &str) -> Result<(), PaymentError> {
+    pub(super) async fn release_refund(
+        &self,
+        payment_id: &str,
+        id: &str,
+    ) -> Result<(), PaymentError> {
         loop {
             let (mut list, raw) = self.held_raw(payment_id).await?;
             let Some(line) = list.iter_mut().find(|h| h.id == id && h.holds) else {

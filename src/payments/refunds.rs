@@ -65,7 +65,12 @@ fn resend_is_safe(kind: GatewayKind) -> bool {
 
 fn fingerprint(org: &str, payment_id: &str, amount: Money) -> String {
     let mut h = Sha256::new();
-    for part in [org, payment_id, &amount.minor.to_string(), amount.currency.code()] {
+    for part in [
+        org,
+        payment_id,
+        &amount.minor.to_string(),
+        amount.currency.code(),
+    ] {
         h.update(part.as_bytes());
         h.update([0u8]);
     }
@@ -197,7 +202,13 @@ impl Payments {
             Reserve::Reserved => {}
             Reserve::TooLarge { held_minor } => {
                 // Another refund took the room meanwhile: this one never reaches the gateway.
-                self.finish_refund(&mut refund, RefundStatus::Canceled, Some("another refund of this payment took what remained".into()), Source::Tool).await?;
+                self.finish_refund(
+                    &mut refund,
+                    RefundStatus::Canceled,
+                    Some("another refund of this payment took what remained".into()),
+                    Source::Tool,
+                )
+                .await?;
                 return Err(PaymentError::RefundTooLarge {
                     payment_id: payment.id.clone(),
                     remaining: Money::from_minor(payment.amount.minor - held_minor, currency),
@@ -269,7 +280,8 @@ impl Payments {
         };
         match entry.gateway.create_refund(&req).await {
             Ok(snapshot) => {
-                self.apply_refund_snapshot(&mut refund, snapshot, source).await?;
+                self.apply_refund_snapshot(&mut refund, snapshot, source)
+                    .await?;
                 Ok(refund)
             }
             Err(GatewayError::Rejected { message, .. }) => {
@@ -278,7 +290,13 @@ impl Payments {
                 Ok(refund)
             }
             Err(error) => {
-                let unknown = matches!(error, GatewayError::Unavailable { outcome_unknown: true, .. });
+                let unknown = matches!(
+                    error,
+                    GatewayError::Unavailable {
+                        outcome_unknown: true,
+                        ..
+                    }
+                );
                 let resend = !unknown || resend_is_safe(refund.gateway);
                 self.update_refund(&mut refund, |r| {
                     r.outcome_unknown = !resend;
@@ -370,7 +388,11 @@ impl Payments {
     }
 
     /// Asks the gateway where a refund stands (a signed read) and records it.
-    pub async fn check_refund(&self, refund: &Refund, source: Source) -> Result<Refund, PaymentError> {
+    pub async fn check_refund(
+        &self,
+        refund: &Refund,
+        source: Source,
+    ) -> Result<Refund, PaymentError> {
         let mut refund = refund.clone();
         if refund.status == RefundStatus::Requested {
             // Never acknowledged: send it again where that is safe.
@@ -404,7 +426,8 @@ impl Payments {
         };
         match entry.gateway.refund_status(lookup).await {
             Ok(Some(snapshot)) => {
-                self.apply_refund_snapshot(&mut refund, snapshot, source).await?;
+                self.apply_refund_snapshot(&mut refund, snapshot, source)
+                    .await?;
                 Ok(refund)
             }
             Ok(None) => Ok(refund),

@@ -211,6 +211,17 @@ impl Sandbox {
         self.lock().refunds.by_token(token).map(StoredRefund::json)
     }
 
+    /// The token of the refund made for `refund_commerce_order` (paylink's refund id), by
+    /// any merchant.
+    pub fn refund_token_for(&self, refund_commerce_order: &str) -> Option<String> {
+        self.lock()
+            .refunds
+            .refunds
+            .iter()
+            .find(|r| r.req.refund_commerce_order == refund_commerce_order)
+            .map(|r| r.token.clone())
+    }
+
     /// Every refund callback sent so far.
     pub fn refund_callbacks(&self) -> Vec<ConfirmationRecord> {
         self.lock().refund_callbacks.clone()

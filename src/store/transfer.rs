@@ -213,7 +213,9 @@ pub async fn import(store: &Store, input: &mut dyn BufRead) -> Result<Moved, Sto
                 value,
             } => {
                 if !super::records::KINDS.contains(&record_kind.as_str()) {
-                    return Err(bad(format!("{record_kind:?} is not a kind of record paylink keeps")));
+                    return Err(bad(format!(
+                        "{record_kind:?} is not a kind of record paylink keeps"
+                    )));
                 }
                 let bytes = BASE64
                     .decode(value.as_bytes())

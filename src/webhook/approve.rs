@@ -70,7 +70,7 @@ pub async fn get(State(state): State<WebhookState>, Path(id): Path<String>) -> R
          <button type=\"submit\" name=\"decision\" value=\"approve\" id=\"approve\">Approve</button>\n\
          <button type=\"submit\" name=\"decision\" value=\"decline\" id=\"decline\">Decline</button>\n</form>",
         q = esc(&approval.question()),
-        amount = esc(&approval.amount.to_string()),
+        amount = esc(&approval.amount.for_people()),
         who = match approval.action {
             ApprovalAction::CreatePayment => "Payer",
             ApprovalAction::Refund => "Refunded to",

@@ -232,7 +232,10 @@ async fn refund_callback(
 enum RefundHint {
     Token(String),
     /// paylink's refund id from a signed event of `organization`'s account.
-    Id { organization: String, id: String },
+    Id {
+        organization: String,
+        id: String,
+    },
 }
 
 fn follow_refund(state: &WebhookState, hint: RefundHint) {
@@ -248,9 +251,13 @@ fn follow_refund(state: &WebhookState, hint: RefundHint) {
             RefundHint::Id { organization, id } => payments.refund_event(organization, id).await,
         };
         match r {
-            Ok(Some(refund)) => tracing::info!(refund = %refund.id, status = refund.status.as_str(), "refund callback verified"),
+            Ok(Some(refund)) => {
+                tracing::info!(refund = %refund.id, status = refund.status.as_str(), "refund callback verified")
+            }
             Ok(None) => tracing::info!("refund callback names no refund of ours; ignored"),
-            Err(e) => tracing::warn!(error = %e, "refund callback not verified; the reconciler will retry"),
+            Err(e) => {
+                tracing::warn!(error = %e, "refund callback not verified; the reconciler will retry")
+            }
         }
     });
 }

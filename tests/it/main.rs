@@ -19,6 +19,7 @@ mod mcp_approval;
 mod mcp_http;
 mod mcp_list;
 mod mcp_policy;
+mod mcp_refund;
 mod mcp_stdio;
 mod operator_cli;
 mod owner_attach;

@@ -73,15 +73,30 @@ async fn clients_that_reject_dots_are_listed_snake_names_and_others_dotted() {
     for (client, want) in [
         (
             "claude-code",
-            ["payment_create", "payment_get_status", "payment_list", "payment_refund"],
+            [
+                "payment_create",
+                "payment_get_status",
+                "payment_list",
+                "payment_refund",
+            ],
         ),
         (
             "Claude Desktop",
-            ["payment_create", "payment_get_status", "payment_list", "payment_refund"],
+            [
+                "payment_create",
+                "payment_get_status",
+                "payment_list",
+                "payment_refund",
+            ],
         ),
         (
             "my-agent",
-            ["payment.create", "payment.getStatus", "payment.list", "payment.refund"],
+            [
+                "payment.create",
+                "payment.getStatus",
+                "payment.list",
+                "payment.refund",
+            ],
         ),
     ] {
         let c = serve_as(client, w.env(), &[]).await;
@@ -114,7 +129,12 @@ async fn clients_that_reject_dots_are_listed_snake_names_and_others_dotted() {
     let c = serve_as("claude-code", w.env(), &["--tool-names", "dotted"]).await;
     assert_eq!(
         tool_names(&c).await,
-        ["payment.create", "payment.getStatus", "payment.list", "payment.refund"]
+        [
+            "payment.create",
+            "payment.getStatus",
+            "payment.list",
+            "payment.refund"
+        ]
     );
     c.cancel().await.unwrap();
 }
@@ -376,11 +396,21 @@ async fn over_http_each_session_gets_the_names_its_own_client_can_take() {
     let other = session("my-agent").await;
     assert_eq!(
         tool_names(&claude).await,
-        ["payment_create", "payment_get_status", "payment_list", "payment_refund"]
+        [
+            "payment_create",
+            "payment_get_status",
+            "payment_list",
+            "payment_refund"
+        ]
     );
     assert_eq!(
         tool_names(&other).await,
-        ["payment.create", "payment.getStatus", "payment.list", "payment.refund"]
+        [
+            "payment.create",
+            "payment.getStatus",
+            "payment.list",
+            "payment.refund"
+        ]
     );
     claude.cancel().await.unwrap();
     other.cancel().await.unwrap();

@@ -35,14 +35,14 @@ fn big(key: &str) -> Value {
 /// A client whose person answers every approval with `yes` (true) or no (false), and
 /// counts what it was asked.
 #[derive(Clone)]
-struct Person {
+pub(crate) struct Person {
     yes: bool,
-    asked: Arc<AtomicUsize>,
-    question: Arc<std::sync::Mutex<String>>,
+    pub(crate) asked: Arc<AtomicUsize>,
+    pub(crate) question: Arc<std::sync::Mutex<String>>,
 }
 
 impl Person {
-    fn new(yes: bool) -> Person {
+    pub(crate) fn new(yes: bool) -> Person {
         Person {
             yes,
             asked: Arc::default(),
@@ -76,7 +76,7 @@ impl ClientHandler for Person {
     }
 }
 
-async fn stdio_person(
+pub(crate) async fn stdio_person(
     w: &World,
     person: Person,
 ) -> rmcp::service::RunningService<RoleClient, Person> {
@@ -93,12 +93,12 @@ async fn stdio_person(
 }
 
 /// The approval page's form: its CSRF field and the cookie that must come with it.
-struct Form {
+pub(crate) struct Form {
     csrf: String,
     cookie: String,
 }
 
-async fn open_page(http: &reqwest::Client, url: &str) -> (String, Option<Form>) {
+pub(crate) async fn open_page(http: &reqwest::Client, url: &str) -> (String, Option<Form>) {
     let r = http.get(url).send().await.unwrap();
     assert_eq!(r.headers()["x-frame-options"], "DENY");
     assert_eq!(r.headers()["cache-control"], "no-store");
@@ -118,7 +118,7 @@ async fn open_page(http: &reqwest::Client, url: &str) -> (String, Option<Form>) 
     (html, form)
 }
 
-async fn answer(
+pub(crate) async fn answer(
     http: &reqwest::Client,
     url: &str,
     form: &Form,

@@ -30,7 +30,12 @@ async fn a_payment_created_over_http_turns_paid() {
     let client = connect(&url, None).await.unwrap();
     assert_eq!(
         tool_names(&client).await,
-        ["payment.create", "payment.getStatus", "payment.list", "payment.refund"]
+        [
+            "payment.create",
+            "payment.getStatus",
+            "payment.list",
+            "payment.refund"
+        ]
     );
     let created = structured(
         &call(&client, "payment.create", json!({"amount": 15000, "description": "Inscripción MTB", "customerEmail": "juan@gmail.com"}))
@@ -76,7 +81,12 @@ async fn organizations_are_isolated_by_bearer_token() {
     let globex = connect(&url, Some(GLOBEX)).await.unwrap();
     assert_eq!(
         tool_names(&acme).await,
-        ["payment_create", "payment_get_status", "payment_list", "payment_refund"]
+        [
+            "payment_create",
+            "payment_get_status",
+            "payment_list",
+            "payment_refund"
+        ]
     );
 
     let mine = structured(

@@ -15,7 +15,12 @@ async fn dotted_names_are_listed_to_an_unknown_client_and_snake_names_on_request
     let (client, _) = w.stdio(&[]).await;
     assert_eq!(
         tool_names(&client).await,
-        ["payment.create", "payment.getStatus", "payment.list", "payment.refund"]
+        [
+            "payment.create",
+            "payment.getStatus",
+            "payment.list",
+            "payment.refund"
+        ]
     );
     let tools = client.list_all_tools().await.unwrap();
     let create = &tools[0];
@@ -47,7 +52,12 @@ async fn dotted_names_are_listed_to_an_unknown_client_and_snake_names_on_request
     let (client, _) = w.stdio(&["--tool-names", "snake"]).await;
     assert_eq!(
         tool_names(&client).await,
-        ["payment_create", "payment_get_status", "payment_list", "payment_refund"]
+        [
+            "payment_create",
+            "payment_get_status",
+            "payment_list",
+            "payment_refund"
+        ]
     );
     // The dotted spelling still works in snake mode.
     let r = call(

@@ -71,7 +71,10 @@ mod tests {
 
     #[test]
     fn a_refund_needs_a_payment_id_and_takes_an_optional_amount_and_key() {
-        let r = parse_refund(&args(serde_json::json!({"paymentId": "ent_abc", "amount": 5000, "idempotencyKey": "r-1"}))).unwrap();
+        let r = parse_refund(&args(
+            serde_json::json!({"paymentId": "ent_abc", "amount": 5000, "idempotencyKey": "r-1"}),
+        ))
+        .unwrap();
         assert_eq!(r.payment_id, "ent_abc");
         assert_eq!(r.amount_text.as_deref(), Some("5000"));
         assert_eq!(r.idempotency_key.as_deref(), Some("r-1"));
@@ -79,11 +82,20 @@ mod tests {
         assert_eq!(full.amount_text, None);
         let e = parse_refund(&args(serde_json::json!({"amount": 1}))).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("paymentId"));
-        let e = parse_refund(&args(serde_json::json!({"paymentId": "ent_abc", "amount": "5000"}))).unwrap_err();
+        let e = parse_refund(&args(
+            serde_json::json!({"paymentId": "ent_abc", "amount": "5000"}),
+        ))
+        .unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidAmount);
-        let e = parse_refund(&args(serde_json::json!({"paymentId": "ent_abc", "reason": "x"}))).unwrap_err();
+        let e = parse_refund(&args(
+            serde_json::json!({"paymentId": "ent_abc", "reason": "x"}),
+        ))
+        .unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidArguments);
-        let e = parse_refund(&args(serde_json::json!({"paymentId": "ent_abc", "idempotencyKey": "a b"}))).unwrap_err();
+        let e = parse_refund(&args(
+            serde_json::json!({"paymentId": "ent_abc", "idempotencyKey": "a b"}),
+        ))
+        .unwrap_err();
         assert_eq!(e.code, ErrorCode::InvalidIdempotencyKey);
     }
 }

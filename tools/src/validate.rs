@@ -120,7 +120,10 @@ pub(crate) fn optional_string<'a>(
     }
 }
 
-pub(crate) fn required_string<'a>(args: &'a Map<String, Value>, field: &str) -> Result<&'a str, ToolError> {
+pub(crate) fn required_string<'a>(
+    args: &'a Map<String, Value>,
+    field: &str,
+) -> Result<&'a str, ToolError> {
     optional_string(args, field)?.ok_or_else(|| invalid(field, format!("{field} is required")))
 }
 
