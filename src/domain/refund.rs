@@ -105,6 +105,10 @@ pub struct Refund {
     /// Set when the gateway's answer to the create was lost and it cannot be asked again
     /// safely: an operator must look at the gateway's dashboard.
     pub outcome_unknown: bool,
+    /// Set when the last create certainly never reached the gateway (refused before
+    /// sending, or the connection failed): sending it again cannot refund twice.
+    #[serde(default)]
+    pub never_left: bool,
     /// What the gateway said when it refused.
     pub failure: Option<String>,
     pub created_at: Timestamp,

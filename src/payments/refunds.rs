@@ -178,10 +178,13 @@ impl Payments {
             claim,
             fingerprint: fp.clone(),
             outcome_unknown: false,
+            never_left: false,
             failure: None,
             created_at: now,
             updated_at: now,
-            next_check_at: None,
+            // If this process dies before the gateway's answer is recorded, the reconciler
+            // takes it up once the call must have ended.
+            next_check_at: Some(now.plus_secs(300)),
             events: vec![crate::domain::RefundEvent {
                 at: now,
                 status: RefundStatus::Requested,
@@ -394,23 +397,37 @@ impl Payments {
         source: Source,
     ) -> Result<Refund, PaymentError> {
         let mut refund = refund.clone();
-        if refund.status == RefundStatus::Requested {
-            // Never acknowledged: send it again where that is safe.
-            if !refund.outcome_unknown && refund.gateway_refund_ref.is_none() {
-                let payment = self.find(&refund.organization, &refund.payment_id).await?;
-                return match self.send_refund(refund.clone(), &payment, source).await {
-                    Ok(r) => Ok(r),
-                    Err(PaymentError::RefundNotSent { .. }) => Ok(self
-                        .refund_raw(&refund.id)
-                        .await?
-                        .map(|(r, _)| r)
-                        .unwrap_or(refund)),
-                    Err(e) => Err(e),
-                };
-            }
-            if refund.gateway_refund_ref.is_none() && refund.token.is_none() {
+        if refund.status == RefundStatus::Requested
+            && refund.gateway_refund_ref.is_none()
+            && refund.token.is_none()
+        {
+            // Never acknowledged. Only the reconciler acts, and only once the create that
+            // made it has certainly ended (it is due): a callback racing the creator's own
+            // answer must not send it twice.
+            let due = refund.next_check_at.is_some_and(|t| t <= Timestamp::now());
+            if source != Source::Reconciler || !due || refund.outcome_unknown {
                 return Ok(refund);
             }
+            if !refund.never_left && !resend_is_safe(refund.gateway) {
+                // Its create may have reached a gateway that cannot tell: an operator looks.
+                self.update_refund(&mut refund, |r| {
+                    r.outcome_unknown = true;
+                    r.next_check_at = None;
+                })
+                .await?;
+                tracing::warn!(refund = %refund.id, gateway = %refund.gateway, "a refund's create may have reached the gateway; not sending it again (check the gateway's dashboard)");
+                return Ok(refund);
+            }
+            let payment = self.find(&refund.organization, &refund.payment_id).await?;
+            return match self.send_refund(refund.clone(), &payment, source).await {
+                Ok(r) => Ok(r),
+                Err(PaymentError::RefundNotSent { .. }) => Ok(self
+                    .refund_raw(&refund.id)
+                    .await?
+                    .map(|(r, _)| r)
+                    .unwrap_or(refund)),
+                Err(e) => Err(e),
+            };
         }
         let entry = self
             .gateways()

@@ -190,9 +190,32 @@ impl Sandbox {
         token: &str,
         action: RefundAction,
     ) -> Result<RefundReport, SandboxError> {
-        let (refund, url) = self.lock().refunds.apply(token, None, action)?;
+        let (refund, url, drop) = {
+            let mut state = self.lock();
+            let (refund, url) = state.refunds.apply(token, None, action)?;
+            // `drop_next_confirmations` loses refund callbacks too, as a network would.
+            let drop = state.drops_pending > 0;
+            if drop {
+                state.drops_pending -= 1;
+            }
+            (refund, url, drop)
+        };
         tracing::info!(token, ?action, "flow sandbox: refund settled");
-        let callback = self.refund_callback(token, url).await;
+        let callback = if drop {
+            let record = ConfirmationRecord {
+                token: token.to_string(),
+                url,
+                http_status: None,
+                latency_ms: 0,
+                alert: false,
+                error: None,
+                dropped: true,
+            };
+            self.lock().refund_callbacks.push(record.clone());
+            record
+        } else {
+            self.refund_callback(token, url).await
+        };
         Ok(RefundReport {
             refund,
             callback: Some(callback),

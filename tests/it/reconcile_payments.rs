@@ -301,3 +301,79 @@ async fn a_second_order_at_flow_for_one_payment_is_reported_and_its_link_never_s
         "the second order's link is never recorded"
     );
 }
+
+#[tokio::test]
+async fn the_reconciler_follows_a_refund_whose_callbacks_never_came() {
+    use paylink::domain::{DecidedVia, RefundStatus};
+    use paylink::payments::{PaymentError, RefundInput};
+    use paylink::sandbox::RefundAction;
+
+    let h = Harness::start().await;
+    let p = h.create(5000).await;
+    h.sandbox
+        .sandbox
+        .settle(&Harness::token(&p), Outcome::Paid)
+        .await
+        .unwrap();
+    h.wait_for(&p.id, "paid", |p| p.status == PaymentStatus::Paid)
+        .await;
+    let input = RefundInput {
+        organization: p.organization.clone(),
+        payment_id: p.id.clone(),
+        amount_text: Some("2000".into()),
+        idempotency_key: Some("reconcile-refund".into()),
+    };
+    // A person approves it, then it is made.
+    let approval = match h.payments.refund(input.clone(), Source::Tool).await {
+        Err(PaymentError::NeedsApproval { approval, .. }) => approval,
+        other => panic!("a refund waits for a person first: {other:?}"),
+    };
+    h.payments
+        .decide_approval(None, &approval.id, true, DecidedVia::Link)
+        .await
+        .unwrap()
+        .unwrap();
+    let made = h.payments.refund(input, Source::Tool).await.unwrap().refund;
+    assert_eq!(made.status, RefundStatus::Created);
+    let token = made.token.clone().expect("Flow's refund token");
+
+    // Flow pays it out, but both of its callbacks are lost.
+    h.sandbox.sandbox.drop_next_confirmations(2);
+    h.sandbox
+        .sandbox
+        .settle_refund(&token, RefundAction::Accept)
+        .await
+        .unwrap();
+    let r = h
+        .sandbox
+        .sandbox
+        .settle_refund(&token, RefundAction::Refund)
+        .await
+        .unwrap();
+    assert!(r.callback.unwrap().dropped);
+    assert_eq!(
+        h.payments.refunds_of(&p.id).await.unwrap()[0].status,
+        RefundStatus::Created
+    );
+
+    let report = reconcile_once(&h.reconciler(), hours_from_now(2)).await;
+    assert_eq!(report.refunds_changed, 1, "{report:?}");
+    let after = &h.payments.refunds_of(&p.id).await.unwrap()[0];
+    assert_eq!(after.status, RefundStatus::Refunded);
+    assert_eq!(
+        after.next_check_at, None,
+        "a final refund is no longer followed"
+    );
+    assert_eq!(
+        after.events.iter().map(|e| e.status).collect::<Vec<_>>(),
+        [
+            RefundStatus::Requested,
+            RefundStatus::Created,
+            RefundStatus::Refunded
+        ]
+    );
+    assert_eq!(after.events[2].source, Source::Reconciler);
+    // Nothing more to do on the next pass.
+    let again = reconcile_once(&h.reconciler(), hours_from_now(30)).await;
+    assert_eq!(again.refunds_changed, 0);
+}

@@ -584,3 +584,97 @@ async fn signed_refund_events_are_acknowledged_and_never_taken_for_payment_confi
     assert_eq!(rig.metric("paylink_confirmations_received_total").await, 1);
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_stripe_refund_is_approved_made_once_and_settled_by_its_signed_event() {
+    use paylink::sandbox::stripe::RefundOutcome;
+    let rig = Rig::start().await;
+    let (client, _) = rig.serve().await;
+    let created = structured(&call(&client, "payment.create", create_args("stripe-refund")).await);
+    let id = created["paymentId"].as_str().unwrap().to_string();
+    let link = created["paymentLinkUrl"].as_str().unwrap().to_string();
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .post(&link)
+        .form(&[("card", "4242424242424242")])
+        .send()
+        .await
+        .unwrap();
+    let (c, i) = (&client, &id);
+    wait_for(
+        "the payment to be paid",
+        Duration::from_secs(10),
+        || async move { status_of(c, i).await["status"] == "paid" },
+    )
+    .await;
+
+    // The refund waits for a person (approval link), then Stripe gets one request.
+    let args = json!({"paymentId": id, "amount": 5, "idempotencyKey": "refund-1"});
+    let e = error_of(&call(&client, "payment.refund", args.clone()).await);
+    assert_eq!(e["code"], "confirmation_required", "{e}");
+    let refunds = || {
+        rig.stripe
+            .sandbox
+            .requests()
+            .iter()
+            .filter(|r| r.method == "POST" && r.path == "/v1/refunds")
+            .count()
+    };
+    assert_eq!(refunds(), 0);
+    rig.stripe.sandbox.hold_next_refunds(1);
+    let url = e["approval"]["approvalUrl"].as_str().unwrap().to_string();
+    let http = reqwest::Client::new();
+    let (_, form) = crate::mcp_approval::open_page(&http, &url).await;
+    let (status, page) =
+        crate::mcp_approval::answer(&http, &url, &form.unwrap(), "approve", None).await;
+    assert_eq!(status, 200, "{page}");
+    let r = structured(&call(&client, "payment.refund", args.clone()).await);
+    assert_eq!(r["status"], "created", "{r}");
+    assert_eq!(r["reused"], true);
+    assert_eq!(r["currency"], "USD");
+    let sent: Vec<_> = rig
+        .stripe
+        .sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.contains("refund"))
+        .map(|r| format!("{} {} {} {}", r.method, r.path, r.http_status, r.outcome))
+        .collect();
+    assert_eq!(refunds(), 1, "{sent:?}");
+
+    // Stripe succeeds it; its signed event makes paylink read the refund and record it.
+    let re = rig
+        .stripe
+        .sandbox
+        .refund_for_paylink(r["refundId"].as_str().unwrap())
+        .expect("Stripe holds the refund with paylink's id");
+    rig.stripe
+        .sandbox
+        .settle_refund(&re, RefundOutcome::Succeed)
+        .unwrap();
+    wait_for(
+        "the refund to be refunded",
+        Duration::from_secs(10),
+        || async move { status_of(c, i).await["refunds"][0]["status"] == "refunded" },
+    )
+    .await;
+    let s = status_of(&client, &id).await;
+    assert_eq!(s["amountRefunded"], 5.0, "{s}");
+    // A forged refund event (wrong secret) is refused and changes nothing.
+    let forged =
+        json!({"id": "evt_x", "object": "event", "type": "refund.updated", "created": now_unix(),
+        "livemode": false, "data": {"object": {"id": re, "object": "refund", "status": "failed",
+        "metadata": {"paylink_refund_id": r["refundId"]}}}})
+        .to_string();
+    assert_eq!(
+        rig.post_event(&forged, "whsec_wrong", now_unix()).await,
+        400
+    );
+    assert_eq!(
+        status_of(&client, &id).await["refunds"][0]["status"],
+        "refunded"
+    );
+    client.cancel().await.unwrap();
+}

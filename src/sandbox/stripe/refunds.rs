@@ -307,6 +307,19 @@ impl StripeSandbox {
         self.lock().refund(id).map(Refund::json)
     }
 
+    /// The `re_…` id of the refund whose `metadata[paylink_refund_id]` is `paylink_id`.
+    pub fn refund_for_paylink(&self, paylink_id: &str) -> Option<String> {
+        self.lock()
+            .refunds
+            .iter()
+            .find(|r| {
+                r.metadata
+                    .iter()
+                    .any(|(k, v)| k == "paylink_refund_id" && v == paylink_id)
+            })
+            .map(|r| r.id.clone())
+    }
+
     /// The next `n` refunds start `pending` instead of `succeeded` (replaces any count
     /// still pending; 0 cancels).
     pub fn hold_next_refunds(&self, n: u32) {
