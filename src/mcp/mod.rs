@@ -1,4 +1,4 @@
-//! The MCP server: the catalog's two tools wired to the payment use cases, the
+//! The MCP server: the catalog's tools wired to the payment use cases, the
 //! `payment://{id}` resources, and push of `notifications/resources/updated` (2025-11-25
 //! `resources/subscribe` and 2026-07-28 `subscriptions/listen`).
 //!
@@ -128,6 +128,7 @@ impl PaylinkServer {
              Call {create} with amount, description and customerEmail; give the returned paymentLinkUrl to the customer. \
              If a call fails or times out, call again with the same idempotencyKey and arguments: you get the same payment, never a second charge. \
              Later call {status} with the paymentId (as entityId), or subscribe to the payment's resourceUri to be told when it changes. \
+             Refunds, and payments above the merchant's limit, wait for a person's approval: you can never approve them yourself; give the user the approval link when you get confirmation_required. \
              On an error, follow error.nextStep; error.retryable says whether trying again can help.",
             gateway = self.ctx.gateway_of(organization),
             mode = self.ctx.mode_of(organization)

@@ -53,7 +53,7 @@ pub async fn get(State(state): State<WebhookState>, Path(id): Path<String>) -> R
         .public_base_url
         .starts_with("https://");
     let cookie = cookie::Cookie::build((COOKIE, token.clone()))
-        .path(format!("/approve/{id}"))
+        .path(page_path(&state.payments().settings().public_base_url, &id))
         .http_only(true)
         .secure(secure)
         .same_site(cookie::SameSite::Strict)
@@ -102,7 +102,8 @@ pub async fn post(
     let Ok(form) = serde_urlencoded::from_bytes::<Decision>(&body) else {
         return refused("The form could not be read. Open the approval link again.");
     };
-    if !same_origin(&headers) || !csrf_matches(&headers, &form.csrf) {
+    let public_base = state.payments().settings().public_base_url.clone();
+    if !same_origin(&headers, &public_base) || !csrf_matches(&headers, &form.csrf) {
         return refused(
             "This answer did not come from the approval page itself. Open the approval link again and answer there.",
         );
@@ -221,20 +222,33 @@ fn unavailable(e: &crate::payments::PaymentError) -> Response {
     )
 }
 
-/// A browser sends `Origin` on a form POST; when it names another site than the one
-/// the request was sent to, it is a cross-site request.
-fn same_origin(headers: &HeaderMap) -> bool {
+/// A browser sends `Origin` on a form POST; when it names neither the host the request
+/// was sent to nor paylink's public URL (behind a proxy), it is a cross-site request.
+fn same_origin(headers: &HeaderMap, public_base: &str) -> bool {
     let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
         return true; // not a browser, or a same-origin request of an older one
     };
-    let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else {
-        return false;
+    let host_of = |url: &str| -> String {
+        let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+        rest.split('/').next().unwrap_or("").to_ascii_lowercase()
     };
-    let origin_host = origin
+    let origin_host = host_of(origin);
+    let sent_to = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_ascii_lowercase);
+    sent_to.as_deref() == Some(origin_host.as_str()) || host_of(public_base) == origin_host
+}
+
+/// The path under which the browser sees the page: the public URL's own path (a proxy
+/// may serve paylink under a prefix) and `/approve/<id>`.
+fn page_path(public_base: &str, id: &str) -> String {
+    let rest = public_base
         .split_once("://")
-        .map(|(_, rest)| rest)
-        .unwrap_or(origin);
-    origin_host.eq_ignore_ascii_case(host)
+        .map(|(_, r)| r)
+        .unwrap_or(public_base);
+    let prefix = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
+    format!("{}/approve/{id}", prefix.trim_end_matches('/'))
 }
 
 fn csrf_matches(headers: &HeaderMap, field: &str) -> bool {
@@ -281,4 +295,48 @@ fn page(status: StatusCode, title: &str, body: &str) -> Response {
         ),
     );
     r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_cookie_path_follows_the_public_urls_prefix() {
+        assert_eq!(
+            page_path("http://127.0.0.1:8787", "apv_x"),
+            "/approve/apv_x"
+        );
+        assert_eq!(
+            page_path("https://pay.example.com/paylink/", "apv_x"),
+            "/paylink/approve/apv_x"
+        );
+    }
+
+    #[test]
+    fn only_the_hosts_own_or_public_origin_may_post() {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_static("127.0.0.1:8787"));
+        assert!(
+            same_origin(&h, "https://pay.example.com"),
+            "no Origin: not a browser"
+        );
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("http://127.0.0.1:8787"),
+        );
+        assert!(same_origin(&h, "https://pay.example.com"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://pay.example.com"),
+        );
+        assert!(same_origin(&h, "https://pay.example.com/paylink"));
+        h.insert(
+            header::ORIGIN,
+            HeaderValue::from_static("https://evil.example"),
+        );
+        assert!(!same_origin(&h, "https://pay.example.com"));
+        h.insert(header::ORIGIN, HeaderValue::from_static("null"));
+        assert!(!same_origin(&h, "https://pay.example.com"));
+    }
 }

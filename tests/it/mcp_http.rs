@@ -113,6 +113,29 @@ async fn organizations_are_isolated_by_bearer_token() {
         &call(&globex, "payment_create", json!({"amount": 5000, "description": "acme", "customerEmail": "a@gmail.com", "idempotencyKey": "same-key"})).await,
     );
     assert_ne!(theirs["paymentId"], mine["paymentId"]);
+
+    // Nor refund it, nor look at the approval of acme's own refund.
+    w.sandbox
+        .sandbox
+        .settle(&token_of(&mine), Outcome::Paid)
+        .await
+        .unwrap();
+    let acme_ref = &acme;
+    wait_for("acme's payment to be paid", std::time::Duration::from_secs(10), || async move {
+        structured(&call(acme_ref, "payment_get_status", json!({"entityId": id})).await)["status"] == "paid"
+    })
+    .await;
+    assert_eq!(
+        error_code(&call(&globex, "payment_refund", json!({"paymentId": id})).await),
+        "not_found"
+    );
+    let asked = error_of(&call(&acme, "payment_refund", json!({"paymentId": id})).await);
+    assert_eq!(asked["code"], "confirmation_required");
+    let approval = asked["approval"]["approvalId"].as_str().unwrap();
+    assert_eq!(
+        error_code(&call(&globex, "payment_get_status", json!({"entityId": approval})).await),
+        "not_found"
+    );
     acme.cancel().await.unwrap();
     globex.cancel().await.unwrap();
 }
