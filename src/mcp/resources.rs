@@ -1,4 +1,6 @@
-//! `payment://{id}` resources and their subscribers.
+//! `payment://{id}` resources and their subscribers. A payment resource is the same shape
+//! as `payment.getStatus`'s result (plus the payer, dates and the event log), never the
+//! ledger's own encoding.
 //!
 //! [`Subscriptions`] keeps the peers that called `resources/subscribe` (2025-11-25) and the
 //! sinks of `subscriptions/listen` (2026-07-28). [`Subscriptions::forward`] turns every
@@ -69,7 +71,37 @@ pub async fn read(ctx: &McpContext, org: &str, uri: &str) -> Result<ReadResource
         .events(id)
         .await
         .map_err(|e| McpError::internal_error(e.to_string(), None))?;
-    let body = serde_json::json!({ "payment": p, "events": events });
+    // The shape getStatus returns (RFC 3339 times, amounts in ordinary units, the
+    // environment as sandbox or live), with the payer and the log added.
+    let view = super::tools::status_view(ctx, &p, None, None).await;
+    let mut payment =
+        serde_json::to_value(&view).map_err(|e| McpError::internal_error(e.to_string(), None))?;
+    if let Some(obj) = payment.as_object_mut() {
+        obj.insert("paymentId".into(), p.id.clone().into());
+        obj.insert("customerEmail".into(), p.customer_email.clone().into());
+        obj.insert("gateway".into(), p.gateway.as_str().into());
+        obj.insert(
+            "environment".into(),
+            super::tools::environment_label(ctx, &p).into(),
+        );
+        obj.insert("createdAt".into(), p.created_at.rfc3339().into());
+        obj.insert("expiresAt".into(), p.expires_at.map(|t| t.rfc3339()).into());
+    }
+    let events: Vec<serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            serde_json::json!({
+                "seq": e.seq,
+                "kind": e.kind,
+                "source": e.source,
+                "at": e.at.rfc3339(),
+                "from": e.from.map(|s| s.as_str()),
+                "to": e.to.as_str(),
+                "detail": e.detail,
+            })
+        })
+        .collect();
+    let body = serde_json::json!({ "payment": payment, "events": events });
     Ok(ReadResourceResult::new(vec![
         ResourceContents::text(body.to_string(), uri).with_mime_type("application/json"),
     ]))

@@ -71,7 +71,7 @@ fn amount_json(m: Money) -> serde_json::Number {
         .unwrap_or_else(|_| serde_json::Number::from(m.minor))
 }
 
-fn environment_label(ctx: &McpContext, p: &Payment) -> &'static str {
+pub(super) fn environment_label(ctx: &McpContext, p: &Payment) -> &'static str {
     ctx.payments
         .account(&p.organization, p.environment, p.gateway)
         .map(|a| a.mode)
@@ -259,9 +259,31 @@ async fn get_status(
         // The gateway has no order for it: no later check can make it payable.
         return Err(link_gone(p.gateway, &p.id));
     }
+    let result = status_view(
+        ctx,
+        p,
+        outcome.gateway.as_ref(),
+        outcome.gateway_error.as_ref(),
+    )
+    .await;
+    let sentence = summary::status(p, outcome.gateway_error.as_ref());
+    let value = serde_json::to_value(&result).map_err(|e| internal(&e))?;
+    let mut r = summary::result(&sentence, value);
+    r.meta = card_host.map(|host| card::result_meta(host, p));
+    Ok(r)
+}
+
+/// A payment as getStatus shows it — also the `payment://` resource's representation, so
+/// an agent reads one shape everywhere. `gateway`: the live answer, when one was had.
+pub(super) async fn status_view(
+    ctx: &McpContext,
+    p: &Payment,
+    gateway_answer: Option<&crate::gateway::GatewayStatus>,
+    gateway_error: Option<&GatewayError>,
+) -> GetStatusResult {
     // The gateway's own status code (Flow's flowStatus), kept for compatibility: from its
     // live answer, else from the ledger's status where that is unambiguous.
-    let verdict = match &outcome.gateway {
+    let verdict = match gateway_answer {
         Some(g) => Some(g.verdict.clone()),
         None => match p.status {
             PaymentStatus::Paid => Some(Verdict::Paid { paid_at: None }),
@@ -274,7 +296,7 @@ async fn get_status(
         None => (None, None),
     };
     let gateway = p.gateway;
-    let next_step = match (p.status, &outcome.gateway_error) {
+    let next_step = match (p.status, gateway_error) {
         (PaymentStatus::Paid, _) => "The customer has paid. Continue with what the payment was for.".to_string(),
         (PaymentStatus::Failed, _) => "The payment did not go through. Offer a new link with payment.create (new idempotencyKey).".to_string(),
         (_, Some(GatewayError::Misconfigured { .. })) => format!(
@@ -289,7 +311,7 @@ async fn get_status(
     } else {
         (None, Vec::new())
     };
-    let result = GetStatusResult {
+    GetStatusResult {
         entity_id: p.id.clone(),
         status: p.status.as_str().to_string(),
         flow_status: status_code,
@@ -302,21 +324,14 @@ async fn get_status(
         paid_at: p.paid_at.map(|t| t.rfc3339()),
         failure_reason: p.failure_reason.map(|r| r.as_str().to_string()),
         payment_for: p.entity_id.clone(),
-        checked_live: outcome.gateway.is_some(),
-        live_check_error: outcome
-            .gateway_error
-            .as_ref()
+        checked_live: gateway_answer.is_some(),
+        live_check_error: gateway_error
             .map(|e| format!("the live check with {gateway} failed: {e}")),
         updated_at: p.updated_at.rfc3339(),
         amount_refunded,
         refunds,
         next_step,
-    };
-    let sentence = summary::status(p, outcome.gateway_error.as_ref());
-    let value = serde_json::to_value(&result).map_err(|e| internal(&e))?;
-    let mut r = summary::result(&sentence, value);
-    r.meta = card_host.map(|host| card::result_meta(host, p));
-    Ok(r)
+    }
 }
 
 /// The payment an approval of `org` led to: an error while a person has not approved it

@@ -468,3 +468,54 @@ async fn a_gateway_or_currency_the_organization_cannot_use_is_refused_naming_the
     assert_eq!(structured(&r)["status"], "pending", "{r:?}");
     client.cancel().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_payment_resource_has_the_shape_of_get_status() {
+    let w = World::new().await;
+    let (client, _) = w.stdio(&[]).await;
+    let created = structured(
+        &call(
+            &client,
+            "payment.create",
+            json!({"amount": 15990, "description": "Clase", "customerEmail": "ana@gmail.com"}),
+        )
+        .await,
+    );
+    let id = created["paymentId"].as_str().unwrap();
+    let status = structured(&call(&client, "payment.getStatus", json!({"entityId": id})).await);
+    let read = client
+        .read_resource(rmcp::model::ReadResourceRequestParams::new(format!(
+            "payment://{id}"
+        )))
+        .await
+        .unwrap();
+    let text = match &read.contents[0] {
+        rmcp::model::ResourceContents::TextResourceContents { text, .. } => text.clone(),
+        other => panic!("{other:?}"),
+    };
+    let body: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let p = &body["payment"];
+    for key in [
+        "entityId",
+        "status",
+        "amount",
+        "amountMinor",
+        "currency",
+        "description",
+        "paymentLinkUrl",
+        "updatedAt",
+    ] {
+        assert_eq!(p[key], status[key], "{key}: {p}");
+    }
+    assert_eq!(p["amount"], 15990, "ordinary units, not {{minor}}: {p}");
+    assert_eq!(p["environment"], created["environment"], "{p}");
+    assert_eq!(p["environment"], "sandbox");
+    assert_eq!(p["paymentId"], id);
+    for t in [&p["createdAt"], &p["updatedAt"], &body["events"][0]["at"]] {
+        let t = t
+            .as_str()
+            .unwrap_or_else(|| panic!("an RFC 3339 time, not epoch ms: {body}"));
+        assert!(t.ends_with('Z') && t.contains('T'), "{t}");
+    }
+    client.cancel().await.unwrap();
+}
