@@ -165,6 +165,9 @@ pub struct Settings {
     /// The default organization's spending policy (`PAYLINK_POLICY_*`); a policy stored
     /// in the ledger for it (`paylink integration policy`) wins.
     pub policy: crate::domain::SpendingPolicy,
+    /// The default organization's merchant as its payers see it on the return page
+    /// (`PAYLINK_MERCHANT_NAME`, `PAYLINK_MERCHANT_URL`); unset, the page is neutral.
+    pub merchant: crate::payer::Merchant,
 }
 
 /// What every listener allows: the same for the side listener and MCP over HTTP.
@@ -242,6 +245,7 @@ impl Default for Settings {
             metrics_token: None,
             notify: None,
             policy: crate::domain::SpendingPolicy::default(),
+            merchant: crate::payer::Merchant::default(),
         }
     }
 }
