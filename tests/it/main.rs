@@ -26,6 +26,7 @@ mod owner_attach;
 mod payment_card;
 mod reconcile_payments;
 mod replicas;
+mod return_page_browser;
 mod return_page_load;
 mod sandbox_api;
 mod store_crash;
