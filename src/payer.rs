@@ -33,7 +33,7 @@ impl Lang {
         };
         // (quality in thousandths, position) of each language: higher quality wins, then
         // the earlier entry.
-        let (mut es, mut en, mut any): (Option<(u16, usize)>, Option<(u16, usize)>, _) =
+        let (mut es, mut en, mut any): (Option<Ranked>, Option<Ranked>, Option<Ranked>) =
             (None, None, None);
         for (pos, item) in header.split(',').enumerate() {
             let mut parts = item.split(';');
@@ -63,7 +63,7 @@ impl Lang {
             }
         }
         let (es, en) = (es.or(any), en.or(any));
-        let rank = |x: Option<(u16, usize)>| match x {
+        let rank = |x: Option<Ranked>| match x {
             Some((q, pos)) if q > 0 => Some((q, std::cmp::Reverse(pos))),
             _ => None,
         };
@@ -74,6 +74,9 @@ impl Lang {
         }
     }
 }
+
+/// An `Accept-Language` entry's quality (thousandths) and position in the header.
+type Ranked = (u16, usize);
 
 /// A q-value (`0`, `0.5`, `1.000`) in thousandths; None when it is not one.
 fn quality(text: &str) -> Option<u16> {
@@ -107,7 +110,7 @@ pub fn amount_for_payer(money: &Money, lang: Lang) -> String {
         number.push('-');
     }
     for (i, d) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             number.push(thousands);
         }
         number.push(d);
