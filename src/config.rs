@@ -39,6 +39,11 @@ use checks::url;
 pub fn checks_organization(name: &str) -> Result<String, String> {
     checks::organization(name)
 }
+
+/// An `http(s)://` URL with a host, as every URL setting is checked (trailing `/` dropped).
+pub fn checks_url(text: &str) -> Result<String, String> {
+    checks::url(text)
+}
 use fields::FIELDS;
 use layers::Draft;
 

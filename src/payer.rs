@@ -134,10 +134,12 @@ pub fn amount_for_payer(money: &Money, lang: Lang) -> String {
 
 /// The merchant a payer page names, with a link back to the merchant's site. Both parts
 /// are optional: without a name the page shows a neutral text, without a URL no link.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Merchant {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
     /// An `http(s)://` URL, checked when the setting was read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
 }
 

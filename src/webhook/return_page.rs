@@ -161,15 +161,32 @@ async fn render(state: &WebhookState, headers: &HeaderMap, token: &str) -> Page 
         }
     };
     let payment = live_or_stored(state, token, stored).await;
-    let merchant = state.options().merchant_of(&payment.organization);
+    let merchant = merchant_of(state, &payment.organization).await;
     let html = view::render(
         lang,
-        merchant,
+        &merchant,
         Shown::of(&payment),
         Some(&payment),
         Some(token),
     );
     (StatusCode::OK, Html(html))
+}
+
+/// The merchant the page names for `organization`: the one stored for it, else the
+/// settings' for the default organization; the settings' (or none) if the ledger fails.
+async fn merchant_of(state: &WebhookState, organization: &str) -> Merchant {
+    let options = state.options();
+    crate::payments::merchant::effective(
+        state.payments().store(),
+        organization,
+        &options.merchant_organization,
+        &options.merchant,
+    )
+    .await
+    .unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "return page: the stored merchant could not be read");
+        options.merchant_of(organization).clone()
+    })
 }
 
 /// The payment as the gateway reports it now, when a live check is allowed and answers; else as

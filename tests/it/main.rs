@@ -28,6 +28,7 @@ mod reconcile_payments;
 mod replicas;
 mod return_page_browser;
 mod return_page_load;
+mod return_page_merchant;
 mod sandbox_api;
 mod store_crash;
 mod store_ledger;
