@@ -160,6 +160,8 @@ impl Application {
                     self.settings.metrics_token.as_ref(),
                     self.listener_addr,
                 ),
+                merchant_organization: self.settings.organization.clone(),
+                merchant: self.settings.merchant.clone(),
                 ..Default::default()
             };
             let state = webhook::WebhookState::start(

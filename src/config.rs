@@ -39,6 +39,11 @@ use checks::url;
 pub fn checks_organization(name: &str) -> Result<String, String> {
     checks::organization(name)
 }
+
+/// An `http(s)://` URL with a host, as every URL setting is checked (trailing `/` dropped).
+pub fn checks_url(text: &str) -> Result<String, String> {
+    checks::url(text)
+}
 use fields::FIELDS;
 use layers::Draft;
 
@@ -165,6 +170,9 @@ pub struct Settings {
     /// The default organization's spending policy (`PAYLINK_POLICY_*`); a policy stored
     /// in the ledger for it (`paylink integration policy`) wins.
     pub policy: crate::domain::SpendingPolicy,
+    /// The default organization's merchant as its payers see it on the return page
+    /// (`PAYLINK_MERCHANT_NAME`, `PAYLINK_MERCHANT_URL`); unset, the page is neutral.
+    pub merchant: crate::payer::Merchant,
 }
 
 /// What every listener allows: the same for the side listener and MCP over HTTP.
@@ -242,6 +250,7 @@ impl Default for Settings {
             metrics_token: None,
             notify: None,
             policy: crate::domain::SpendingPolicy::default(),
+            merchant: crate::payer::Merchant::default(),
         }
     }
 }

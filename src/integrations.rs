@@ -183,9 +183,11 @@ pub async fn list(store: &Store) -> Result<Vec<StoredIntegration>, IntegrationEr
         .list_configs()
         .await?
         .into_iter()
-        // Stripe's have their own listing; a spending policy is no integration.
+        // Stripe's have their own listing; a spending policy or a merchant is no integration.
         .filter(|(_, env, _)| {
-            !env.starts_with(STRIPE_PART) && env != crate::payments::policy::POLICY_PART
+            !env.starts_with(STRIPE_PART)
+                && env != crate::payments::policy::POLICY_PART
+                && env != crate::payments::merchant::MERCHANT_PART
         })
         .map(|(org, env, bytes)| {
             serde_json::from_slice::<StoredIntegration>(&bytes)

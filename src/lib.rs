@@ -31,7 +31,10 @@
 //! - [`net`]: serving sockets that face the internet; the loopback test for URLs.
 //! - [`sandbox`]: the offline Flow and Stripe emulators (API, pay page, confirmations or
 //!   signed events, control API).
-//! - [`html`], [`logging`]: the return page's markup; stderr logs with e-mails redacted.
+//! - [`payer`]: what a payer reads: the page language from `Accept-Language`, amounts
+//!   as payers write them, the merchant a page names.
+//! - [`html`], [`logging`]: escaping and the one stylesheet of the pages payers see;
+//!   stderr logs with e-mails redacted.
 
 pub mod accounts;
 pub mod app;
@@ -46,6 +49,7 @@ pub mod mcp;
 pub mod net;
 pub mod notify;
 pub mod owner;
+pub mod payer;
 pub mod payments;
 pub mod reconcile;
 pub mod sandbox;

@@ -270,10 +270,10 @@ async fn drive(
         .await?
         .text()
         .await?;
-    let shown = ["paid", "pending", "rejected", "failed"]
-        .into_iter()
-        .find(|w| ret.contains(&format!(">{w}<")))
-        .unwrap_or("?");
+    let shown = ret
+        .split_once("data-state=\"")
+        .and_then(|(_, rest)| rest.split_once('"'))
+        .map_or("?", |(state, _)| state);
     writeln!(
         out,
         "7. payer's browser lands on the return page, which says: {shown}"

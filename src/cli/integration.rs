@@ -100,6 +100,27 @@ pub enum Action {
         #[arg(long, conflicts_with_all = ["max_per_payment", "max_per_day", "currencies", "confirm_above"])]
         clear: bool,
     },
+    /// Set, show (--show) or clear (--clear) the merchant an organization's payers see on
+    /// the return page: its name and the site the page links back to. Stored in the
+    /// ledger; it wins over PAYLINK_MERCHANT_NAME / PAYLINK_MERCHANT_URL. Setting changes
+    /// only what is given (an empty value removes it).
+    Merchant {
+        #[arg(long, default_value = "default")]
+        organization: String,
+        /// The name payers know the merchant by: "Academia Sol".
+        #[arg(long)]
+        name: Option<String>,
+        /// The merchant's site, http:// or https://: "https://academiasol.cl".
+        #[arg(long)]
+        url: Option<String>,
+        /// Print the merchant in force for the organization and where it comes from.
+        #[arg(long, conflicts_with_all = ["name", "url", "clear"])]
+        show: bool,
+        /// Remove the stored merchant (the settings' one applies again to the default
+        /// organization).
+        #[arg(long, conflicts_with_all = ["name", "url"])]
+        clear: bool,
+    },
     /// Delete a stored integration and its sealed secrets (its payments are kept).
     Remove {
         #[arg(long, default_value = "default")]
@@ -405,6 +426,16 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
                 confirm_above,
             };
             policy(settings, &organization, limits, show, clear, out).await
+        }
+        Action::Merchant {
+            organization,
+            name,
+            url,
+            show,
+            clear,
+        } => {
+            let set = super::merchant::Set { name, url };
+            super::merchant::run(settings, &organization, set, show, clear, out).await
         }
         Action::Remove {
             organization,

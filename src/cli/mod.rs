@@ -23,6 +23,7 @@ pub mod demo;
 pub mod doctor;
 pub mod integration;
 pub mod ledger;
+mod merchant;
 pub mod migrate;
 pub mod payments;
 pub mod sandbox;

@@ -424,6 +424,22 @@ pub(super) const FIELDS: &[Field] = &[
         },
     },
     Field {
+        key: Some("merchant_name"),
+        var: "PAYLINK_MERCHANT_NAME",
+        set: |d, v| {
+            d.s.merchant.name = Some(crate::payer::merchant_name(&v.text()?)?);
+            Ok(())
+        },
+    },
+    Field {
+        key: Some("merchant_url"),
+        var: "PAYLINK_MERCHANT_URL",
+        set: |d, v| {
+            d.s.merchant.url = Some(url(&v.text()?)?);
+            Ok(())
+        },
+    },
+    Field {
         key: None,
         var: "FLOW_ENVIRONMENT",
         set: |d, v| {

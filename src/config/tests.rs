@@ -204,6 +204,15 @@ fn errors_name_the_variable() {
             ],
             "PAYLINK_NOTIFY_SECRET",
         ),
+        (&[("PAYLINK_MERCHANT_NAME", "  ")], "PAYLINK_MERCHANT_NAME"),
+        (
+            &[("PAYLINK_MERCHANT_URL", "javascript:alert(1)")],
+            "PAYLINK_MERCHANT_URL",
+        ),
+        (
+            &[("PAYLINK_MERCHANT_URL", "ftp://files.example.com")],
+            "PAYLINK_MERCHANT_URL",
+        ),
     ];
     for (pairs, field) in cases {
         let e = from_env(pairs).unwrap_err();
@@ -574,4 +583,19 @@ fn bad_policy_values_are_refused_naming_the_variable() {
         assert_eq!(e.field, *var, "{value}: {e}");
         assert!(e.problem.contains(problem), "{var}={value}: {e}");
     }
+}
+
+#[test]
+fn the_merchant_the_return_page_names_comes_from_two_optional_settings() {
+    assert_eq!(
+        from_env(&[]).unwrap().merchant,
+        crate::payer::Merchant::default()
+    );
+    let s = from_env(&[
+        ("PAYLINK_MERCHANT_NAME", " Academia Sol "),
+        ("PAYLINK_MERCHANT_URL", "https://academiasol.cl/"),
+    ])
+    .unwrap();
+    assert_eq!(s.merchant.name.as_deref(), Some("Academia Sol"));
+    assert_eq!(s.merchant.url.as_deref(), Some("https://academiasol.cl"));
 }

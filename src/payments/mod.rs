@@ -11,6 +11,7 @@ mod create;
 mod error;
 pub mod gateways;
 mod ledger;
+pub mod merchant;
 pub mod policy;
 mod refund_ledger;
 pub mod refunds;
@@ -123,7 +124,7 @@ impl Payments {
         }
     }
 
-    fn store(&self) -> &Store {
+    pub(crate) fn store(&self) -> &Store {
         &self.inner.store
     }
 

@@ -15,7 +15,7 @@ use serde::Deserialize;
 
 use super::Sandbox;
 use super::model::{Outcome, SandboxError};
-use crate::html::escape as esc;
+use crate::html::{PAGE_CSS, escape as esc};
 
 pub fn routes() -> Router<Sandbox> {
     Router::new().route("/app/web/pay.php", get(show).post(act))
@@ -37,10 +37,14 @@ struct PayForm {
 
 type Page = (StatusCode, Html<String>);
 
+/// A page with the payer pages' viewport and stylesheet ([`PAGE_CSS`]), so the sandbox
+/// looks and fits like the return page it leads to.
 fn page(status: StatusCode, body: &str) -> Page {
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <title>Flow sandbox — pay</title>\n</head>\n<body>\n{body}\n</body>\n</html>\n"
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>Flow sandbox — pay</title>\n<style>{PAGE_CSS}</style>\n</head>\n\
+         <body>\n<main>\n{body}\n</main>\n</body>\n</html>\n"
     );
     (status, Html(html))
 }
@@ -93,7 +97,7 @@ async fn show(State(sb): State<Sandbox>, Query(q): Query<TokenQuery>) -> Page {
     let body = format!(
         "{details}{coupon}\n<form method=\"post\" action=\"/app/web/pay.php\">\n\
          <input type=\"hidden\" name=\"token\" value=\"{}\">\n\
-         <button type=\"submit\" name=\"action\" id=\"pay\" value=\"pay\">Pay</button>\n\
+         <button type=\"submit\" name=\"action\" id=\"pay\" class=\"primary\" value=\"pay\">Pay</button>\n\
          <button type=\"submit\" name=\"action\" id=\"reject\" value=\"reject\">Reject</button>\n\
          <button type=\"submit\" name=\"action\" id=\"cancel\" value=\"cancel\">Cancel</button>\n\
          <button type=\"submit\" name=\"action\" id=\"pending\" value=\"pending\">Leave pending (cash coupon)</button>\n\

@@ -33,6 +33,7 @@ pub mod log;
 pub mod metrics_access;
 mod queue;
 mod return_page;
+mod return_view;
 mod verify;
 
 use std::sync::Arc;
@@ -79,6 +80,28 @@ pub struct WebhookOptions {
     pub return_page_checks_per_second: u32,
     /// Who may read `/metrics` (open by default, as on a loopback listener).
     pub metrics_access: MetricsAccess,
+    /// The organization whose merchant the return page names (the default organization);
+    /// payments of any other organization get the neutral page.
+    pub merchant_organization: String,
+    /// Its merchant name and site (`PAYLINK_MERCHANT_NAME`, `PAYLINK_MERCHANT_URL`).
+    pub merchant: crate::payer::Merchant,
+}
+
+/// The merchant of an organization that configured none.
+static NO_MERCHANT: crate::payer::Merchant = crate::payer::Merchant {
+    name: None,
+    url: None,
+};
+
+impl WebhookOptions {
+    /// The merchant the return page names for a payment of `organization`.
+    pub fn merchant_of(&self, organization: &str) -> &crate::payer::Merchant {
+        if organization == self.merchant_organization {
+            &self.merchant
+        } else {
+            &NO_MERCHANT
+        }
+    }
 }
 
 impl Default for WebhookOptions {
@@ -91,6 +114,8 @@ impl Default for WebhookOptions {
             return_page_timeout: Duration::from_secs(5),
             return_page_checks_per_second: 10,
             metrics_access: MetricsAccess::Open,
+            merchant_organization: String::new(),
+            merchant: crate::payer::Merchant::default(),
         }
     }
 }

@@ -4,8 +4,8 @@
 //!
 //! The page asks the gateway live (bounded by a short timeout, falling back to the ledger) so the
 //! payer sees the real outcome even when the confirmation has not arrived yet, and says it
-//! plainly: received, pending, rejected, cancelled, expired or failed. The bare status word
-//! is in `<p id="status">` for tests and scripts. Every value placed in the HTML is escaped.
+//! plainly in the payer's language, naming the payment's organization's merchant
+//! ([`super::return_view`] writes it; `<body data-state>` carries the state for scripts).
 //!
 //! # Bounded work per unauthenticated request
 //!
@@ -22,14 +22,15 @@ use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::{Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Html;
 use serde::Deserialize;
 
 use super::WebhookState;
 use super::queue::TokenBucket;
-use crate::domain::{FailureReason, Payment, PaymentStatus, Source};
-use crate::html::escape as esc;
+use super::return_view::{self as view, State as Shown};
+use crate::domain::{Payment, PaymentStatus, Source};
+use crate::payer::{Lang, Merchant};
 
 /// Which payment the payer returns from: Flow's `token`, or Stripe's `session_id` (the
 /// `{CHECKOUT_SESSION_ID}` placeholder of the success URL); both are a payment's gateway
@@ -110,13 +111,18 @@ impl LiveChecks {
     }
 }
 
-pub(crate) async fn get(State(state): State<WebhookState>, Query(q): Query<TokenQuery>) -> Page {
-    render(&state, q.token()).await
+pub(crate) async fn get(
+    State(state): State<WebhookState>,
+    headers: HeaderMap,
+    Query(q): Query<TokenQuery>,
+) -> Page {
+    render(&state, &headers, q.token()).await
 }
 
 /// The POST form's `token`, or the query's when the body has none.
 pub(crate) async fn post(
     State(state): State<WebhookState>,
+    headers: HeaderMap,
     Query(q): Query<TokenQuery>,
     body: Bytes,
 ) -> Page {
@@ -128,53 +134,59 @@ pub(crate) async fn post(
                 .find(|(k, _)| k == "token")
                 .map(|(_, v)| v)
         });
-    render(&state, from_body.as_deref().unwrap_or(q.token())).await
+    render(&state, &headers, from_body.as_deref().unwrap_or(q.token())).await
 }
 
-async fn render(state: &WebhookState, token: &str) -> Page {
+async fn render(state: &WebhookState, headers: &HeaderMap, token: &str) -> Page {
+    let lang = Lang::from_accept_language(
+        headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let neutral = Merchant::default();
     if !plausible_token(token) {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "Payment not found",
-            "<p id=\"status\">unknown</p>\n<p>This address carries no valid payment token.</p>",
-        );
+        let html = view::render(lang, &neutral, Shown::NotFound, None, None);
+        return (StatusCode::BAD_REQUEST, Html(html));
     }
     let stored = match state.payments().by_token(token).await {
         Ok(Some(p)) => p,
         Ok(None) => {
-            return page(
-                StatusCode::NOT_FOUND,
-                "Payment not found",
-                "<p id=\"status\">unknown</p>\n<p>No payment here has this token.</p>",
-            );
+            let html = view::render(lang, &neutral, Shown::NotFound, None, None);
+            return (StatusCode::NOT_FOUND, Html(html));
         }
         Err(e) => {
             tracing::error!(error = %e, "return page: the ledger failed");
-            return page(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "Payment status unavailable",
-                "<p id=\"status\">unknown</p>\n<p>Please check again in a moment.</p>",
-            );
+            let html = view::render(lang, &neutral, Shown::Unavailable, None, None);
+            return (StatusCode::INTERNAL_SERVER_ERROR, Html(html));
         }
     };
     let payment = live_or_stored(state, token, stored).await;
-    let (title, explanation) = wording(&payment);
-    let reason = payment
-        .failure_reason
-        .map(|r| format!("\n<p id=\"reason\">{}</p>", esc(r.as_str())))
-        .unwrap_or_default();
-    let body = format!(
-        "<p id=\"status\">{}</p>{reason}\n<p>{}</p>\n<dl>\n\
-         <dt>Amount</dt><dd id=\"amount\">{}</dd>\n\
-         <dt>Description</dt><dd id=\"description\">{}</dd>\n\
-         <dt>Payment</dt><dd id=\"payment-id\">{}</dd>\n</dl>",
-        payment.status.as_str(),
-        esc(explanation),
-        esc(&payment.amount.to_string()),
-        esc(&payment.description),
-        esc(&payment.id),
+    let merchant = merchant_of(state, &payment.organization).await;
+    let html = view::render(
+        lang,
+        &merchant,
+        Shown::of(&payment),
+        Some(&payment),
+        Some(token),
     );
-    page(StatusCode::OK, title, &body)
+    (StatusCode::OK, Html(html))
+}
+
+/// The merchant the page names for `organization`: the one stored for it, else the
+/// settings' for the default organization; the settings' (or none) if the ledger fails.
+async fn merchant_of(state: &WebhookState, organization: &str) -> Merchant {
+    let options = state.options();
+    crate::payments::merchant::effective(
+        state.payments().store(),
+        organization,
+        &options.merchant_organization,
+        &options.merchant,
+    )
+    .await
+    .unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "return page: the stored merchant could not be read");
+        options.merchant_of(organization).clone()
+    })
 }
 
 /// The payment as the gateway reports it now, when a live check is allowed and answers; else as
@@ -209,59 +221,4 @@ async fn live_or_stored(state: &WebhookState, token: &str, stored: Payment) -> P
         })
         .await;
     answer.clone().unwrap_or(stored)
-}
-
-/// The headline and a sentence for the payer.
-fn wording(p: &Payment) -> (&'static str, &'static str) {
-    match p.status {
-        PaymentStatus::Paid => ("Payment received", "Thank you: your payment was received."),
-        PaymentStatus::Pending | PaymentStatus::Draft => (
-            "Payment pending",
-            "Your payment is not confirmed yet. If you paid with a cash coupon it is confirmed when paid; you may close this page.",
-        ),
-        PaymentStatus::Failed => match p.failure_reason {
-            Some(FailureReason::Rejected) => (
-                "Payment rejected",
-                "The payment was rejected. No money was taken.",
-            ),
-            Some(FailureReason::Cancelled) => (
-                "Payment cancelled",
-                "The payment was cancelled. No money was taken.",
-            ),
-            Some(FailureReason::Expired) => (
-                "Payment expired",
-                "This payment link expired before it was paid.",
-            ),
-            Some(
-                FailureReason::GatewayRefused | FailureReason::LinkLost | FailureReason::NotCreated,
-            )
-            | None => (
-                "Payment failed",
-                "The payment could not be completed. No money was taken.",
-            ),
-        },
-    }
-}
-
-fn page(status: StatusCode, title: &str, body: &str) -> Page {
-    let html = format!(
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{t}</title>\n</head>\n<body>\n<h1 id=\"title\">{t}</h1>\n{body}\n</body>\n</html>\n",
-        t = esc(title)
-    );
-    (status, Html(html))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::esc;
-
-    #[test]
-    fn markup_in_a_description_is_escaped() {
-        assert_eq!(
-            esc("<b>\"x\" & 'y'</b>"),
-            "&lt;b&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/b&gt;"
-        );
-    }
 }

@@ -228,9 +228,14 @@ async fn the_return_page_shows_a_paid_payment_as_received() {
             .contains("utf-8")
     );
     let html = r.text().await.unwrap();
-    assert!(html.contains("<p id=\"status\">paid</p>"), "{html}");
-    assert!(html.contains("Payment received"), "{html}");
-    assert!(html.contains("CLP 5000"), "{html}");
+    assert!(html.contains("data-state=\"paid\""), "{html}");
+    assert!(
+        html.contains("<html lang=\"es\">"),
+        "Spanish by default: {html}"
+    );
+    assert!(html.contains("Pago recibido"), "{html}");
+    assert!(html.contains("$5.000"), "{html}");
+    assert!(!html.contains(&p.id), "no internal id on the page: {html}");
     assert!(
         html.contains("Clase de matemáticas &lt;b&gt;"),
         "the description is escaped: {html}"
@@ -243,9 +248,21 @@ async fn the_return_page_shows_a_paid_payment_as_received() {
         h.base,
         Harness::token(&pending)
     );
-    let html = h.http.get(url).send().await.unwrap().text().await.unwrap();
+    let html = h
+        .http
+        .get(url)
+        .header("accept-language", "en-US,en;q=0.9,es;q=0.5")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(
-        html.contains("<p id=\"status\">pending</p>") && html.contains("Payment pending"),
+        html.contains("data-state=\"pending\"")
+            && html.contains("<html lang=\"en\">")
+            && html.contains("Payment pending")
+            && html.contains("CLP $6,000"),
         "{html}"
     );
     let missing = h

@@ -71,6 +71,16 @@ impl Harness {
 
     /// Starts everything; `tweak` may adjust the payment settings before they are used.
     pub async fn start_with(tweak: impl FnOnce(&mut PaymentSettings)) -> Harness {
+        Harness::start_with_options(tweak, |_| {}).await
+    }
+
+    /// Like [`Harness::start_with`]; `options` may also adjust the listener's options
+    /// (the return page's merchant, for one).
+    pub async fn start_with_options(
+        tweak: impl FnOnce(&mut PaymentSettings),
+        options: impl FnOnce(&mut WebhookOptions),
+    ) -> Harness {
+        let tweak_options = options;
         let merchants = vec![
             Merchant::default(),
             Merchant {
@@ -108,10 +118,11 @@ impl Harness {
         let payments = Payments::new(store.clone(), gateways, settings);
         let metrics = payments.metrics().clone();
         let shutdown = CancellationToken::new();
-        let options = WebhookOptions {
+        let mut options = WebhookOptions {
             workers: 4,
             ..WebhookOptions::default()
         };
+        tweak_options(&mut options);
         let state = WebhookState::start(payments.clone(), options, shutdown.child_token());
         let router = webhook::router(state.clone());
         let stop = shutdown.child_token();
@@ -136,11 +147,17 @@ impl Harness {
 
     /// A new pending payment of `amount` CLP.
     pub async fn create(&self, amount: u32) -> Payment {
+        self.create_described(amount, "Clase de matemáticas <b>")
+            .await
+    }
+
+    /// A new pending payment of `amount` CLP for `description`.
+    pub async fn create_described(&self, amount: u32, description: &str) -> Payment {
         let input = CreateInput {
             organization: "default".into(),
             amount_text: amount.to_string(),
             currency: None,
-            description: "Clase de matemáticas <b>".into(),
+            description: description.into(),
             customer_email: "payer@gmail.com".into(),
             entity_id: None,
             idempotency_key: Some(format!("k-{}", paylink::domain::new_payment_id())),
