@@ -97,7 +97,7 @@ async fn show(State(sb): State<Sandbox>, Query(q): Query<TokenQuery>) -> Page {
     let body = format!(
         "{details}{coupon}\n<form method=\"post\" action=\"/app/web/pay.php\">\n\
          <input type=\"hidden\" name=\"token\" value=\"{}\">\n\
-         <button type=\"submit\" name=\"action\" id=\"pay\" class=\"primary\" value=\"pay\">Pay</button>\n\
+         <button type=\"submit\" name=\"action\" class=\"primary\" id=\"pay\" value=\"pay\">Pay</button>\n\
          <button type=\"submit\" name=\"action\" id=\"reject\" value=\"reject\">Reject</button>\n\
          <button type=\"submit\" name=\"action\" id=\"cancel\" value=\"cancel\">Cancel</button>\n\
          <button type=\"submit\" name=\"action\" id=\"pending\" value=\"pending\">Leave pending (cash coupon)</button>\n\
