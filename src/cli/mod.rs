@@ -269,13 +269,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 impl Command {
     /// The log filter without `-v` or RUST_LOG: the servers (`serve`, `sandbox`) log what
-    /// they do; the operator's commands, which print their own results, only warnings;
+    /// they do; the operator's commands, which print their own results, only warnings
+    /// (the reconciler's per-payment ones are summed up by `payments reconcile` itself);
     /// `demo`, whose stdout is a transcript, only errors.
     pub fn log_default(&self) -> &'static str {
         match self {
             Command::Serve(_) | Command::Sandbox { .. } => "warn,paylink=info",
             Command::Demo => "error",
-            _ => "warn",
+            _ => "warn,paylink::reconcile=error",
         }
     }
 }

@@ -78,7 +78,7 @@ impl std::fmt::Display for ReconcileErrors {
         write!(
             f,
             "{} of {} check(s) failed (the gateway did not answer or refused); those payments \
-             are unchanged: run `paylink doctor`, then reconcile again",
+             are unchanged. See why with -v; run `paylink doctor`, then reconcile again",
             self.errors, self.checked
         )
     }
