@@ -14,6 +14,7 @@
 use std::io::Write;
 use std::time::Instant;
 
+use super::output::{BAD, GOOD, paint};
 use super::{NoLedger, open_existing_store};
 use crate::accounts::{
     Account, Assignment, Connection, KeyCheck, Origin, StripeAccount, check_deadline, check_keys,
@@ -36,12 +37,12 @@ struct Report<'a> {
 
 impl Report<'_> {
     fn ok(&mut self, name: &str, detail: &str) -> std::io::Result<()> {
-        writeln!(self.out, "  ok    {name}: {detail}")
+        writeln!(self.out, "  {}    {name}: {detail}", paint(GOOD, "ok"))
     }
 
     fn fail(&mut self, name: &str, problem: &str) -> std::io::Result<()> {
         self.ready = false;
-        writeln!(self.out, "  FAIL  {name}: {problem}")
+        writeln!(self.out, "  {}  {name}: {problem}", paint(BAD, "FAIL"))
     }
 
     /// A finding that does not stop `serve`.

@@ -483,3 +483,67 @@ fn logs_are_quiet_by_default_and_v_adds_them() {
         text(&debug.stderr)
     );
 }
+
+#[test]
+fn doctor_waits_one_deadline_however_many_accounts_do_not_answer() {
+    // Loopback ports that accept connections (the kernel completes them) but never answer.
+    let silent: Vec<std::net::TcpListener> = (0..3)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    let api = |i: usize| format!("http://{}/api", silent[i].local_addr().unwrap());
+    let home = TempHome::new();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data").display().to_string();
+    let secret = dir.path().join("secret");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let secret = secret.display().to_string();
+    let env = [
+        ("PAYLINK_DATA_DIR", data.as_str()),
+        ("PAYLINK_FLOW_TIMEOUT_SECS", "2"),
+    ];
+    for (i, org) in ["acme", "globex"].into_iter().enumerate() {
+        let api = api(i);
+        let out = paylink(
+            &home,
+            &[
+                "integration",
+                "flow",
+                "--test",
+                "--no-verify",
+                "--organization",
+                org,
+                "--api-url",
+                &api,
+                "--api-key",
+                "K",
+                "--secret-key-file",
+                &secret,
+            ],
+            &env,
+        );
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let flow = api(2);
+    let env = [
+        ("PAYLINK_DATA_DIR", data.as_str()),
+        ("PAYLINK_FLOW_TIMEOUT_SECS", "2"),
+        ("FLOW_API_KEY", "K"),
+        ("FLOW_SECRET_KEY", "S"),
+        ("FLOW_BASE_URL", flow.as_str()),
+    ];
+    let started = std::time::Instant::now();
+    let out = paylink(&home, &["doctor"], &env);
+    let took = started.elapsed();
+    let report = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{report}");
+    assert_eq!(report.matches("could not be used").count(), 3, "{report}");
+    // One after another they would take 6 s.
+    assert!(
+        took < std::time::Duration::from_millis(4500),
+        "doctor took {took:?} for three 2 s checks"
+    );
+    // In the plan's order, whatever order they finished in.
+    let acme = report.find("integration acme").unwrap();
+    let globex = report.find("integration globex").unwrap();
+    assert!(acme < globex, "{report}");
+}
