@@ -1,7 +1,6 @@
 //! The operator's CLI as a person meets it, through the real binary: help text on every
 //! option of every command, options only where they apply, tables and `--json` that read
-//! well, colour only on a terminal, exit codes that mean something, and logs only when
-//! asked for.
+//! well, and colour only on a terminal. (Exit statuses, errors and logs: `cli_exit`.)
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -12,11 +11,11 @@ use paylink::domain::{
 };
 use paylink::store::Store;
 
-use crate::support::{BIN, TempHome, free_port};
+use crate::support::{BIN, TempHome};
 
 /// `paylink <args>` in a home of its own, with no Flow account, config or log filter from
 /// the environment running the tests; `env` on top.
-fn paylink(home: &TempHome, args: &[&str], env: &[(&str, &str)]) -> Output {
+pub(crate) fn paylink(home: &TempHome, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(BIN)
         .args(args)
         .envs(home.env())
@@ -34,7 +33,7 @@ fn paylink(home: &TempHome, args: &[&str], env: &[(&str, &str)]) -> Output {
         .unwrap()
 }
 
-fn text(b: &[u8]) -> String {
+pub(crate) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
@@ -206,7 +205,7 @@ fn allow_live_works_where_the_operator_types_it_after_integration_flow() {
     }
 }
 
-fn draft(description: &str, minor: i64, at: i64) -> Payment {
+pub(crate) fn draft(description: &str, minor: i64, at: i64) -> Payment {
     Payment {
         id: new_payment_id(),
         organization: "default".into(),
@@ -238,7 +237,7 @@ fn draft(description: &str, minor: i64, at: i64) -> Payment {
 /// A ledger in `parent`/data holding `payments`, closed again (sled may release its lock a
 /// moment after; [`when_free`] waits for that). Returns the data directory, made by
 /// paylink (owner-only, so no warning about its mode).
-async fn ledger_with(parent: &Path, payments: &[Payment]) -> String {
+pub(crate) async fn ledger_with(parent: &Path, payments: &[Payment]) -> String {
     let dir = parent.join("data");
     let store = Store::open(&dir).unwrap();
     for p in payments {
@@ -251,7 +250,7 @@ async fn ledger_with(parent: &Path, payments: &[Payment]) -> String {
 }
 
 /// Runs `f` again while the ledger is still held by the test's own dropped handle.
-fn when_free(mut f: impl FnMut() -> Output) -> Output {
+pub(crate) fn when_free(mut f: impl FnMut() -> Output) -> Output {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let out = f();
@@ -265,7 +264,7 @@ fn when_free(mut f: impl FnMut() -> Output) -> Output {
 }
 
 /// 2026-12-02T10:00:00Z
-const DEC_2: i64 = 1_796_205_600_000;
+pub(crate) const DEC_2: i64 = 1_796_205_600_000;
 
 #[tokio::test]
 async fn tables_align_long_values_with_amounts_and_times_for_people_and_colour_only_when_asked() {
@@ -352,198 +351,4 @@ async fn json_output_has_rfc3339_times_and_no_epoch_milliseconds() {
     // No number anywhere that reads as epoch milliseconds.
     let all = text(&out.stdout);
     assert!(!all.contains(&DEC_2.to_string()), "{all}");
-}
-
-#[tokio::test]
-async fn reconcile_that_cannot_reach_the_gateway_exits_4_with_one_clear_line() {
-    let home = TempHome::new();
-    let dir = tempfile::tempdir().unwrap();
-    let data = ledger_with(dir.path(), &[draft("Clase", 5000, DEC_2)]).await;
-    // A loopback port nobody listens on: every call is refused at once.
-    let api = format!("http://127.0.0.1:{}/api", free_port());
-    let env = [
-        ("PAYLINK_DATA_DIR", data.as_str()),
-        ("FLOW_API_KEY", "K"),
-        ("FLOW_SECRET_KEY", "S"),
-        ("FLOW_BASE_URL", api.as_str()),
-        ("PAYLINK_FLOW_TIMEOUT_SECS", "1"),
-    ];
-    let out = when_free(|| paylink(&home, &["payments", "reconcile"], &env));
-    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
-    assert_eq!(out.status.code(), Some(4), "{stdout}{stderr}");
-    assert!(stdout.contains("errors 1"), "{stdout}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line: {stderr}");
-    assert!(
-        lines[0].starts_with("paylink: 1 of 1 check(s) failed"),
-        "{stderr}"
-    );
-    // --json keeps the report on stdout and the same exit status.
-    let out = when_free(|| paylink(&home, &["payments", "reconcile", "--json"], &env));
-    assert_eq!(
-        out.status.code(),
-        Some(4),
-        "{}{}",
-        text(&out.stdout),
-        text(&out.stderr)
-    );
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(report["errors"], 1, "{report}");
-}
-
-fn no_debug_output(stderr: &str) {
-    for debug in ["Os {", "Caused by", "Error {", "kind:", "backtrace"] {
-        assert!(!stderr.contains(debug), "Debug output ({debug}): {stderr}");
-    }
-}
-
-#[test]
-fn config_and_lock_errors_are_one_line_without_debug_output() {
-    let home = TempHome::new();
-    let dir = tempfile::tempdir().unwrap();
-    let bad = dir.path().join("paylink.toml");
-    std::fs::write(&bad, "listen = = 1\n").unwrap();
-    let bad = bad.display().to_string();
-    let out = paylink(&home, &["payments", "list", "--config", &bad], &[]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line: {stderr}");
-    assert!(
-        lines[0].starts_with("paylink: ") && lines[0].contains("paylink.toml"),
-        "{stderr}"
-    );
-    no_debug_output(&stderr);
-
-    // A data directory that is a file: the ledger cannot be opened.
-    let file = dir.path().join("not-a-dir");
-    std::fs::write(&file, "x").unwrap();
-    let file = file.display().to_string();
-    let out = paylink(&home, &["payments", "reconcile", "--data-dir", &file], &[]);
-    let stderr = text(&out.stderr);
-    assert!(!out.status.success());
-    assert_eq!(
-        stderr.lines().filter(|l| !l.trim().is_empty()).count(),
-        1,
-        "{stderr}"
-    );
-    no_debug_output(&stderr);
-}
-
-#[tokio::test]
-async fn a_ledger_in_use_is_one_line_without_debug_output() {
-    let home = TempHome::new();
-    let dir = tempfile::tempdir().unwrap();
-    let data = ledger_with(dir.path(), &[draft("Clase", 5000, DEC_2)]).await;
-    let held = loop {
-        match Store::open(Path::new(&data)) {
-            Ok(s) => break s,
-            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
-        }
-    };
-    let out = paylink(&home, &["payments", "list"], &[("PAYLINK_DATA_DIR", &data)]);
-    let stderr = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "one line: {stderr}");
-    assert!(
-        lines[0].contains("in use by another paylink process"),
-        "{stderr}"
-    );
-    no_debug_output(&stderr);
-    drop(held);
-}
-
-#[test]
-fn logs_are_quiet_by_default_and_v_adds_them() {
-    let home = TempHome::new();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data").display().to_string();
-    let env = [("PAYLINK_DATA_DIR", data.as_str())];
-    // reconcile builds the application (logging as it starts) on the built-in sandbox.
-    let quiet = paylink(&home, &["payments", "reconcile"], &env);
-    assert!(quiet.status.success(), "{}", text(&quiet.stderr));
-    assert_eq!(text(&quiet.stderr), "", "no log lines by default");
-    let info = paylink(&home, &["payments", "reconcile", "-v"], &env);
-    assert!(info.status.success(), "{}", text(&info.stderr));
-    assert!(
-        text(&info.stderr).contains(" INFO "),
-        "{}",
-        text(&info.stderr)
-    );
-    assert!(
-        !text(&info.stderr).contains(" DEBUG "),
-        "{}",
-        text(&info.stderr)
-    );
-    let debug = paylink(&home, &["-vv", "payments", "reconcile"], &env);
-    assert!(
-        text(&debug.stderr).contains(" DEBUG "),
-        "{}",
-        text(&debug.stderr)
-    );
-}
-
-#[test]
-fn doctor_waits_one_deadline_however_many_accounts_do_not_answer() {
-    // Loopback ports that accept connections (the kernel completes them) but never answer.
-    let silent: Vec<std::net::TcpListener> = (0..3)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    let api = |i: usize| format!("http://{}/api", silent[i].local_addr().unwrap());
-    let home = TempHome::new();
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data").display().to_string();
-    let secret = dir.path().join("secret");
-    std::fs::write(&secret, "s3cret\n").unwrap();
-    let secret = secret.display().to_string();
-    let env = [
-        ("PAYLINK_DATA_DIR", data.as_str()),
-        ("PAYLINK_FLOW_TIMEOUT_SECS", "2"),
-    ];
-    for (i, org) in ["acme", "globex"].into_iter().enumerate() {
-        let api = api(i);
-        let out = paylink(
-            &home,
-            &[
-                "integration",
-                "flow",
-                "--test",
-                "--no-verify",
-                "--organization",
-                org,
-                "--api-url",
-                &api,
-                "--api-key",
-                "K",
-                "--secret-key-file",
-                &secret,
-            ],
-            &env,
-        );
-        assert!(out.status.success(), "{}", text(&out.stderr));
-    }
-    let flow = api(2);
-    let env = [
-        ("PAYLINK_DATA_DIR", data.as_str()),
-        ("PAYLINK_FLOW_TIMEOUT_SECS", "2"),
-        ("FLOW_API_KEY", "K"),
-        ("FLOW_SECRET_KEY", "S"),
-        ("FLOW_BASE_URL", flow.as_str()),
-    ];
-    let started = std::time::Instant::now();
-    let out = paylink(&home, &["doctor"], &env);
-    let took = started.elapsed();
-    let report = text(&out.stdout);
-    assert_eq!(out.status.code(), Some(1), "{report}");
-    assert_eq!(report.matches("could not be used").count(), 3, "{report}");
-    // One after another they would take 6 s.
-    assert!(
-        took < std::time::Duration::from_millis(4500),
-        "doctor took {took:?} for three 2 s checks"
-    );
-    // In the plan's order, whatever order they finished in.
-    let acme = report.find("integration acme").unwrap();
-    let globex = report.find("integration globex").unwrap();
-    assert!(acme < globex, "{report}");
 }
