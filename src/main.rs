@@ -6,10 +6,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = paylink::cli::Cli::parse();
-    paylink::cli::init_tracing(
-        cli.verbose,
-        matches!(cli.command, paylink::cli::Command::Demo),
-    );
+    paylink::cli::init_tracing(cli.verbose, cli.command.log_default());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

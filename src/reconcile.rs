@@ -140,15 +140,23 @@ pub struct Reconciled {
 /// A pass by hand (`paylink payments reconcile`): every payment that is not final counts
 /// as due, whenever its next check was scheduled.
 pub async fn reconcile_all_open(deps: &Reconciler) -> ReconcileReport {
-    let far = Timestamp::now().plus_secs(100 * 365 * 24 * 3600);
-    reconcile_once(deps, far).await
+    let now = Timestamp::now();
+    let far = now.plus_secs(100 * 365 * 24 * 3600);
+    // Due by `far`, but checked (and rescheduled) as of `now`: a payment still open is
+    // looked at again after its backoff from now, not a century from now.
+    pass(deps, far, now).await
 }
 
 /// One pass over the payments due at `now`.
 pub async fn reconcile_once(deps: &Reconciler, now: Timestamp) -> ReconcileReport {
+    pass(deps, now, now).await
+}
+
+/// One pass over the payments due by `due_by`, checked as of `now`.
+async fn pass(deps: &Reconciler, due_by: Timestamp, now: Timestamp) -> ReconcileReport {
     deps.metrics().reconciler_runs.inc();
     let mut report = ReconcileReport::default();
-    let due = match deps.payments.due(now, deps.batch_limit).await {
+    let due = match deps.payments.due(due_by, deps.batch_limit).await {
         Ok(due) => due,
         Err(e) => {
             tracing::error!(error = %e, "reconciler: cannot read the due payments");
@@ -170,7 +178,8 @@ pub async fn reconcile_once(deps: &Reconciler, now: Timestamp) -> ReconcileRepor
         }
     }
     // Refunds still open: followed by a signed read (or sent again where that is safe).
-    match deps.payments.reconcile_refunds(now).await {
+    // (Refunds as before: a manual pass follows every open one.)
+    match deps.payments.reconcile_refunds(due_by).await {
         Ok(changed) => report.refunds_changed += changed,
         Err(e) => {
             tracing::warn!(error = %e, "reconciler: cannot follow the open refunds");

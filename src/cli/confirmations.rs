@@ -5,6 +5,7 @@ use std::io::Write;
 
 use clap::Subcommand;
 
+use super::output::{render, table, to_json, when};
 use super::{open_existing_store, shown};
 use crate::config::Settings;
 
@@ -12,8 +13,10 @@ use crate::config::Settings;
 pub enum Action {
     /// List received confirmations, newest first.
     List {
+        /// At most this many confirmations.
         #[arg(long, default_value_t = 50)]
         limit: usize,
+        /// JSON instead of a table (times in RFC 3339).
         #[arg(long)]
         json: bool,
     },
@@ -34,24 +37,19 @@ pub async fn list(
     let store = open_existing_store(settings).await?;
     let list = crate::webhook::list_confirmations(&store, limit).await?;
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        writeln!(out, "{}", to_json(&list)?)?;
         return Ok(());
     }
-    writeln!(
-        out,
-        "{:<24}  {:<40}  {:<24}  OUTCOME",
-        "RECEIVED (UTC)", "TOKEN", "PAYMENT"
-    )?;
+    let mut t = table(&["RECEIVED", "TOKEN", "PAYMENT", "OUTCOME"]);
     for c in &list {
-        writeln!(
-            out,
-            "{:<24}  {:<40}  {:<24}  {}",
-            c.received_at.rfc3339().chars().take(24).collect::<String>(),
-            shown(&c.token),
-            shown(c.payment_id.as_deref().unwrap_or("-")),
-            shown(&c.outcome)
-        )?;
+        t.add_row([
+            when(c.received_at),
+            shown(&c.token).into_owned(),
+            shown(c.payment_id.as_deref().unwrap_or("-")).into_owned(),
+            shown(&c.outcome).into_owned(),
+        ]);
     }
+    write!(out, "{}", render(&t))?;
     writeln!(out, "\n{} shown", list.len())?;
     Ok(())
 }

@@ -10,7 +10,8 @@ use std::io::Write;
 use clap::{Args, Subcommand};
 use secrecy::SecretString;
 
-use super::{open_existing_store, open_store, shown};
+use super::output::{render, table, to_json, when};
+use super::{Live, Reach, open_existing_store, open_store, shown};
 use crate::accounts::{Account, Connection, KeyCheck, StripeAccount, check_deadline, check_keys};
 use crate::config::Settings;
 use crate::domain::{Environment, Timestamp};
@@ -42,16 +43,22 @@ pub enum Action {
         /// Where payers return after paying (default: paylink's own return page).
         #[arg(long)]
         return_url: Option<String>,
+        /// The currency of payments that name none.
         #[arg(long, default_value = "CLP")]
         currency: String,
         /// Use Flow's sandbox (development environment, test money).
         #[arg(long)]
         test: bool,
+        /// The organization whose account this is.
         #[arg(long, default_value = "default")]
         organization: String,
         /// Store the keys without trying them (for setups that cannot reach Flow now).
         #[arg(long)]
         no_verify: bool,
+        #[command(flatten)]
+        reach: Reach,
+        #[command(flatten)]
+        live: Live,
     },
     /// Store a Stripe account: a test key (sk_test_/rk_test_) is the development
     /// environment, a live one production (needs --allow-live). The key is tried with a
@@ -60,16 +67,19 @@ pub enum Action {
     Stripe(StripeArgs),
     /// List the stored integrations (secrets are never shown).
     Show {
+        /// JSON instead of tables.
         #[arg(long)]
         json: bool,
     },
     /// Stop using an integration for new payments (its payments are kept).
     Disable {
+        /// The organization whose integration stops.
         #[arg(long, default_value = "default")]
         organization: String,
         /// development or production.
         #[arg(long, default_value = "development")]
         environment: String,
+        /// Which gateway's integration.
         #[arg(long, value_enum, default_value = "flow")]
         gateway: GatewayChoice,
     },
@@ -77,6 +87,7 @@ pub enum Action {
     /// the ledger; it wins over the PAYLINK_POLICY_* settings. Setting changes only the
     /// limits given (an empty value removes that limit) and keeps the others.
     Policy {
+        /// The organization whose policy this is.
         #[arg(long, default_value = "default")]
         organization: String,
         /// At most this per payment, per currency: "CLP 500000,USD 1000".
@@ -123,11 +134,13 @@ pub enum Action {
     },
     /// Delete a stored integration and its sealed secrets (its payments are kept).
     Remove {
+        /// The organization whose integration is deleted.
         #[arg(long, default_value = "default")]
         organization: String,
         /// development or production.
         #[arg(long, default_value = "development")]
         environment: String,
+        /// Which gateway's integration.
         #[arg(long, value_enum, default_value = "flow")]
         gateway: GatewayChoice,
     },
@@ -145,6 +158,7 @@ pub struct StripeArgs {
     /// with `rotate-webhook-secret`; storing the key again keeps the one stored.
     #[arg(long)]
     webhook_secret_file: Option<std::path::PathBuf>,
+    /// The organization whose account this is.
     #[arg(long, default_value = "default")]
     organization: String,
     /// The currency of Stripe payments that name none.
@@ -157,32 +171,54 @@ pub struct StripeArgs {
     /// Store the key without trying it (for setups that cannot reach Stripe now).
     #[arg(long)]
     no_verify: bool,
+    #[command(flatten)]
+    reach: Reach,
+    #[command(flatten)]
+    live: Live,
 }
 
 #[derive(Debug, Subcommand)]
 pub enum StripeAction {
     /// Replace the API key of a stored Stripe integration (tried first unless --no-verify).
     RotateKey {
+        /// A file holding the new secret (sk_…) or restricted (rk_…) API key, one line.
         #[arg(long)]
         secret_key_file: std::path::PathBuf,
+        /// The organization whose integration this is.
         #[arg(long, default_value = "default")]
         organization: String,
+        /// Store the key without trying it.
         #[arg(long)]
         no_verify: bool,
     },
     /// Add the webhook endpoint's new signing secret; the old one stays accepted for
     /// --grace-hours, then only the new one is.
     RotateWebhookSecret {
+        /// A file holding the endpoint's new signing secret (whsec_…), one line.
         #[arg(long)]
         webhook_secret_file: std::path::PathBuf,
+        /// The organization whose integration this is.
         #[arg(long, default_value = "default")]
         organization: String,
         /// development or production.
         #[arg(long, default_value = "development")]
         environment: String,
+        /// How long the previous secret stays accepted, in hours.
         #[arg(long, default_value_t = 24)]
         grace_hours: u64,
     },
+}
+
+impl Action {
+    /// The listener and live-money flags given to this action (`flow` and `stripe` take
+    /// them; the others use none).
+    pub fn reach(&self) -> (Reach, Live) {
+        match self {
+            Action::Flow { reach, live, .. } => (reach.clone(), *live),
+            Action::Stripe(args) => (args.reach.clone(), args.live),
+            _ => (Reach::default(), Live::default()),
+        }
+    }
 }
 
 /// A secret read from a file, trimmed; the error names the flag, never the content.
@@ -224,6 +260,7 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
             test,
             organization,
             no_verify,
+            ..
         } => {
             let env_account = settings.flow.as_ref();
             let secret = match (secret_key, secret_key_file) {
@@ -323,7 +360,7 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
                         .collect();
                     serde_json::json!({"gateway": "stripe", "organization": s.organization, "environment": s.environment, "apiBase": s.api_base, "secretKey": s.secret_key_masked, "webhookSecrets": webhook, "currency": s.default_currency, "active": s.active, "updatedAt": s.updated_at.rfc3339()})
                 }));
-                writeln!(out, "{}", serde_json::to_string_pretty(&shown)?)?;
+                writeln!(out, "{}", to_json(&shown)?)?;
             } else if all.is_empty() && stripe.is_empty() {
                 let serves = if settings.flow.is_some() {
                     "the FLOW_* account serves the default organization and those of PAYLINK_HTTP_TOKENS"
@@ -335,54 +372,7 @@ pub async fn run(action: Action, settings: &Settings, out: &mut dyn Write) -> an
                     "No integrations stored: {serves}. Add one with `paylink integration flow --test ...` or `paylink integration stripe ...`."
                 )?;
             } else {
-                let any_flow = !all.is_empty();
-                if any_flow {
-                    writeln!(
-                        out,
-                        "{:<16} {:<12} {:<8} {:<32} {:<8} SECRET",
-                        "ORGANIZATION", "ENVIRONMENT", "ACTIVE", "API URL", "CURRENCY"
-                    )?;
-                    for s in all {
-                        writeln!(
-                            out,
-                            "{:<16} {:<12} {:<8} {:<32} {:<8} (sealed)",
-                            shown(&s.organization),
-                            s.environment.as_str(),
-                            s.active,
-                            shown(&s.api_url),
-                            shown(&s.default_currency)
-                        )?;
-                    }
-                }
-                if !stripe.is_empty() {
-                    if any_flow {
-                        writeln!(out)?;
-                    }
-                    writeln!(out, "Stripe:")?;
-                    writeln!(
-                        out,
-                        "{:<16} {:<12} {:<8} {:<32} {:<8} {:<20} WEBHOOK SECRETS",
-                        "ORGANIZATION", "ENVIRONMENT", "ACTIVE", "API BASE", "CURRENCY", "KEY"
-                    )?;
-                    let now = Timestamp::now();
-                    for s in stripe {
-                        let live = crate::integrations::live_webhook_secrets(&s, now).count();
-                        writeln!(
-                            out,
-                            "{:<16} {:<12} {:<8} {:<32} {:<8} {:<20} {}",
-                            shown(&s.organization),
-                            s.environment.as_str(),
-                            s.active,
-                            shown(&s.api_base),
-                            shown(&s.default_currency),
-                            shown(&s.secret_key_masked),
-                            match live {
-                                0 => "none".to_string(),
-                                n => format!("{n} (sealed)"),
-                            }
-                        )?;
-                    }
-                }
+                print_tables(&all, &stripe, out)?;
             }
             Ok(())
         }
@@ -535,6 +525,74 @@ async fn policy(
         out,
         "Stored the spending policy of {organization:?}; new payments follow it now:\n{policy}"
     )?;
+    Ok(())
+}
+
+/// `integration show`: a table of the Flow integrations, then one of the Stripe ones.
+fn print_tables(
+    flow: &[crate::integrations::StoredIntegration],
+    stripe: &[crate::integrations::StoredStripeIntegration],
+    out: &mut dyn Write,
+) -> anyhow::Result<()> {
+    let active = |a: bool| if a { "yes" } else { "no" };
+    if !flow.is_empty() {
+        writeln!(out, "Flow:")?;
+        let mut t = table(&[
+            "ORGANIZATION",
+            "ENVIRONMENT",
+            "ACTIVE",
+            "API URL",
+            "CURRENCY",
+            "SECRET",
+            "UPDATED",
+        ]);
+        for s in flow {
+            t.add_row([
+                shown(&s.organization).into_owned(),
+                s.environment.as_str().to_string(),
+                active(s.active).to_string(),
+                shown(&s.api_url).into_owned(),
+                shown(&s.default_currency).into_owned(),
+                "(sealed)".to_string(),
+                when(s.updated_at),
+            ]);
+        }
+        write!(out, "{}", render(&t))?;
+    }
+    if !stripe.is_empty() {
+        if !flow.is_empty() {
+            writeln!(out)?;
+        }
+        writeln!(out, "Stripe:")?;
+        let mut t = table(&[
+            "ORGANIZATION",
+            "ENVIRONMENT",
+            "ACTIVE",
+            "API BASE",
+            "CURRENCY",
+            "KEY",
+            "WEBHOOK SECRETS",
+            "UPDATED",
+        ]);
+        let now = Timestamp::now();
+        for s in stripe {
+            let live = crate::integrations::live_webhook_secrets(s, now).count();
+            t.add_row([
+                shown(&s.organization).into_owned(),
+                s.environment.as_str().to_string(),
+                active(s.active).to_string(),
+                shown(&s.api_base).into_owned(),
+                shown(&s.default_currency).into_owned(),
+                shown(&s.secret_key_masked).into_owned(),
+                match live {
+                    0 => "none".to_string(),
+                    n => format!("{n} (sealed)"),
+                },
+                when(s.updated_at),
+            ]);
+        }
+        write!(out, "{}", render(&t))?;
+    }
     Ok(())
 }
 

@@ -14,6 +14,7 @@ pub enum Action {
     /// Open the ledger, decode every payment, event and claim, check every index, and
     /// report counts and problems; exits non-zero when it finds any. Stop paylink first.
     Verify {
+        /// JSON instead of text.
         #[arg(long)]
         json: bool,
     },

@@ -9,6 +9,12 @@
 //! - [`integration`]: store, list and disable Flow accounts per organization.
 //! - [`tools`]: the tools' JSON manifests.
 //! - [`sandbox`]: the offline Flow sandbox on its own.
+//! - [`output`]: tables, colour, times and amounts for people, `--json` times.
+//! - [`progress`]: progress on stderr, only on a terminal.
+//!
+//! Options that only some commands use (`--listen`, `--public-url`: [`Reach`];
+//! `--allow-live`: [`Live`]) are flattened into those commands only, after their
+//! subcommand, where the operator types them.
 //!
 //! Every command that needs settings gets them from [`Settings::from_process`], once.
 //!
@@ -25,7 +31,9 @@ pub mod integration;
 pub mod ledger;
 mod merchant;
 pub mod migrate;
+pub mod output;
 pub mod payments;
+pub mod progress;
 pub mod sandbox;
 pub mod serve;
 pub mod tools;
@@ -78,7 +86,8 @@ impl From<ToolNames> for NameStyle {
 }
 
 /// Options shared by the commands that read settings; they override paylink.toml and the
-/// environment.
+/// environment. Global within their command: `paylink payments list --data-dir D` and
+/// `paylink payments --data-dir D list` both work.
 #[derive(Debug, Clone, clap::Args)]
 pub struct Common {
     /// A paylink.toml file. [env: PAYLINK_CONFIG] [default: ./paylink.toml when present]
@@ -93,33 +102,50 @@ pub struct Common {
     /// database), e.g. postgres://paylink@db:5432/paylink. [env: PAYLINK_DATABASE_URL]
     #[arg(long, value_name = "URL", global = true)]
     pub database_url: Option<String>,
+}
+
+/// Where the side listener is and how Flow and Stripe reach it: flattened only into the
+/// commands that listen or print those URLs (`serve`, `doctor`, `integration flow|stripe`).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct Reach {
     /// The side listener for Flow's confirmations, the return page, /healthz and /metrics.
     /// [env: PAYLINK_LISTEN] [default: 127.0.0.1:8787]
-    #[arg(long, value_name = "ADDR", global = true)]
+    #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
-    /// The public base URL at which Flow reaches the side listener (used to build
-    /// urlConfirmation and urlReturn). [env: PAYLINK_PUBLIC_URL]
-    #[arg(long, global = true)]
+    /// The public base URL at which Flow and Stripe reach the side listener (used to build
+    /// urlConfirmation, urlReturn and webhook URLs). [env: PAYLINK_PUBLIC_URL]
+    #[arg(long, value_name = "URL")]
     pub public_url: Option<String>,
-    /// Allow a production (live money) Flow account. [env: PAYLINK_ALLOW_LIVE]
-    #[arg(long, global = true)]
+}
+
+/// The opt-in to live money, flattened only into the commands that use or store an
+/// account (`serve`, `doctor`, `payments reconcile`, `integration flow|stripe`).
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct Live {
+    /// Allow a production (live money) Flow or Stripe account. [env: PAYLINK_ALLOW_LIVE]
+    #[arg(long)]
     pub allow_live: bool,
 }
 
 impl Common {
     /// Defaults, then paylink.toml, then the environment, then these flags; validated.
     pub fn settings(&self) -> anyhow::Result<Settings> {
-        Ok(Settings::from_process(&self.flags())?)
+        self.settings_with(&Reach::default(), Live::default())
     }
 
-    pub fn flags(&self) -> Flags {
+    /// [`Common::settings`] with the listener and live-money flags of the command.
+    pub fn settings_with(&self, reach: &Reach, live: Live) -> anyhow::Result<Settings> {
+        Ok(Settings::from_process(&self.flags(reach, live))?)
+    }
+
+    pub fn flags(&self, reach: &Reach, live: Live) -> Flags {
         Flags {
             config: self.config.clone(),
             data_dir: self.data_dir.clone(),
             database_url: self.database_url.clone(),
-            listen: self.listen.clone(),
-            public_url: self.public_url.clone(),
-            allow_live: self.allow_live,
+            listen: reach.listen.clone(),
+            public_url: reach.public_url.clone(),
+            allow_live: live.allow_live,
         }
     }
 }
@@ -150,6 +176,10 @@ pub enum Command {
     Doctor {
         #[command(flatten)]
         common: Common,
+        #[command(flatten)]
+        reach: Reach,
+        #[command(flatten)]
+        live: Live,
     },
     /// Create or upgrade the PostgreSQL ledger's tables (PAYLINK_DATABASE_URL), then exit.
     Migrate {
@@ -172,6 +202,7 @@ pub enum Command {
     },
     /// Print the JSON manifests of the tools.
     Tools {
+        /// How the tool names are spelled in the manifests.
         #[arg(long, value_enum, default_value = "dotted")]
         tool_names: ToolNames,
     },
@@ -196,18 +227,24 @@ pub enum Command {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    output::init_color();
     let mut out = std::io::stdout();
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
         Command::Demo => demo::run(&mut out).await,
         Command::Payments { action, common } => {
-            payments::run(action, common.settings()?, &mut out).await
+            let settings = common.settings_with(&Reach::default(), action.live())?;
+            payments::run(action, settings, &mut out).await
         }
         Command::Confirmations { action, common } => {
             confirmations::run(action, &common.settings()?, &mut out).await
         }
-        Command::Doctor { common } => {
-            let ready = doctor::run(common.settings(), &mut out).await?;
+        Command::Doctor {
+            common,
+            reach,
+            live,
+        } => {
+            let ready = doctor::run(common.settings_with(&reach, live), &mut out).await?;
             if ready {
                 Ok(())
             } else {
@@ -219,7 +256,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             ledger::run(action, &common.settings()?, &mut out).await
         }
         Command::Integration { action, common } => {
-            integration::run(action, &common.settings()?, &mut out).await
+            let (reach, live) = action.reach();
+            integration::run(action, &common.settings_with(&reach, live)?, &mut out).await
         }
         Command::Tools { tool_names } => tools::run(tool_names.into(), &mut out),
         Command::Sandbox {
@@ -230,13 +268,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
+impl Command {
+    /// The log filter without `-v` or RUST_LOG: the servers (`serve`, `sandbox`) log what
+    /// they do; the operator's commands, which print their own results, only warnings
+    /// (the reconciler's per-payment ones are summed up by `payments reconcile` itself);
+    /// `demo`, whose stdout is a transcript, only errors.
+    pub fn log_default(&self) -> &'static str {
+        match self {
+            Command::Serve(_) | Command::Sandbox { .. } => "warn,paylink=info",
+            Command::Demo => "error",
+            _ => "warn,paylink::reconcile=error",
+        }
+    }
+}
+
 /// Logs go to stderr only (in stdio mode stdout is the MCP channel), with payer e-mails
-/// redacted (see [`crate::logging`]).
-/// `quiet`: commands whose stdout is a transcript log only warnings by default.
-pub fn init_tracing(verbose: u8, quiet: bool) {
+/// redacted (see [`crate::logging`]). `-v` is info, `-vv` debug, over `default`
+/// ([`Command::log_default`]); RUST_LOG, when set, wins.
+pub fn init_tracing(verbose: u8, default: &str) {
     let default = match verbose {
-        0 if quiet => "error",
-        0 => "warn,paylink=info",
+        0 => default,
         1 => "info",
         _ => "debug",
     };
@@ -306,7 +357,7 @@ pub(crate) async fn open_existing_store(settings: &Settings) -> anyhow::Result<S
 }
 
 /// The exit status of a command that needs a ledger when the data directory holds none
-/// (1 is every other failure; 2 is clap's, for usage errors).
+/// (1 is every other failure; 2 is clap's, for usage errors; README.md has the table).
 pub const EXIT_NO_LEDGER: u8 = 3;
 
 /// paylink's default data directory before it became the per-user one, relative to the
@@ -355,10 +406,17 @@ impl NoLedger {
     }
 }
 
-/// The exit status for a command that failed with `e`.
+/// The exit status of `payments reconcile` when some payments could not be checked (the
+/// gateway did not answer, or refused): the answers it did get are recorded.
+pub const EXIT_RECONCILE_ERRORS: u8 = 4;
+
+/// The exit status for a command that failed with `e`: [`EXIT_NO_LEDGER`],
+/// [`EXIT_RECONCILE_ERRORS`], or 1 for every other failure.
 pub fn exit_code(e: &anyhow::Error) -> u8 {
     if e.downcast_ref::<NoLedger>().is_some() {
         EXIT_NO_LEDGER
+    } else if e.downcast_ref::<payments::ReconcileErrors>().is_some() {
+        EXIT_RECONCILE_ERRORS
     } else {
         1
     }

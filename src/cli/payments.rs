@@ -1,6 +1,8 @@
 //! `paylink payments list|show|reconcile`: payments in the ledger, as a readable table or
-//! as JSON with `--json`. The ledger is opened by one process at a time (sled's lock): run
-//! these while `paylink serve` is stopped, or against a copy of the data directory.
+//! as JSON with `--json` (times in RFC 3339). The ledger is opened by one process at a time
+//! (sled's lock): `reconcile` goes through a running `paylink serve`; the others run while
+//! it is stopped, or against a copy of the data directory. `reconcile` exits with
+//! [`super::EXIT_RECONCILE_ERRORS`] when some payments could not be checked.
 
 use std::io::Write;
 
@@ -9,11 +11,12 @@ use clap::Subcommand;
 use paylink_tools::NameStyle;
 use tokio_util::sync::CancellationToken;
 
-use super::{open_existing_store, shown};
+use super::output::{clip, paint, render, status_style, table, to_json, when};
+use super::{Live, open_existing_store, shown};
 use crate::app::Application;
 use crate::config::Settings;
 use crate::domain::{Payment, PaymentStatus, Timestamp};
-use crate::reconcile::{Reconciler, reconcile_all_open, reconcile_one};
+use crate::reconcile::{Checked, Reconciler, reconcile_all_open, reconcile_one};
 
 #[derive(Debug, Subcommand)]
 pub enum Action {
@@ -22,6 +25,7 @@ pub enum Action {
         /// Only this status: draft, pending, paid or failed.
         #[arg(long)]
         status: Option<String>,
+        /// At most this many payments.
         #[arg(long, default_value_t = 50)]
         limit: usize,
         /// JSON instead of a table.
@@ -30,17 +34,54 @@ pub enum Action {
     },
     /// One payment with its event log.
     Show {
+        /// The payment's id (ent_…).
         id: String,
+        /// JSON instead of text.
         #[arg(long)]
         json: bool,
     },
-    /// Ask Flow about open payments now (all of them, or one with --id) and record the answers.
+    /// Ask the gateways about open payments now (all of them, or one with --id) and record
+    /// the answers. Exits with status 4 when some could not be checked.
     Reconcile {
+        /// Only this payment (ent_…), open or not.
         #[arg(long)]
         id: Option<String>,
+        /// JSON instead of text.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        live: Live,
     },
+}
+
+impl Action {
+    /// The live-money opt-in: only `reconcile` uses accounts.
+    pub fn live(&self) -> Live {
+        match self {
+            Action::Reconcile { live, .. } => *live,
+            _ => Live::default(),
+        }
+    }
+}
+
+/// `payments reconcile` could not check some payments; what it could check is recorded.
+#[derive(Debug)]
+pub struct ReconcileErrors {
+    pub errors: usize,
+    pub checked: usize,
+}
+
+impl std::error::Error for ReconcileErrors {}
+
+impl std::fmt::Display for ReconcileErrors {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} of {} check(s) failed (the gateway did not answer or refused); those payments \
+             are unchanged. See why with -v; run `paylink doctor`, then reconcile again",
+            self.errors, self.checked
+        )
+    }
 }
 
 pub async fn run(
@@ -68,20 +109,22 @@ pub async fn run(
             list(&settings, status, limit, json, out).await
         }
         Action::Show { id, json } => show(&settings, &id, json, out).await,
-        Action::Reconcile { id, json } => reconcile(settings, id, json, out).await,
+        Action::Reconcile { id, json, .. } => reconcile(settings, id, json, out).await,
     }
 }
 
-fn row(p: &Payment) -> String {
-    format!(
-        "{:<24}  {:<8}  {:>14}  {:<20}  {:<10}  {}",
-        shown(&p.id),
-        p.status.as_str(),
-        p.amount.to_string(),
-        p.updated_at.rfc3339().chars().take(19).collect::<String>(),
-        p.failure_reason.map(|r| r.as_str()).unwrap_or(""),
-        shown(&p.description.chars().take(40).collect::<String>())
-    )
+fn row(p: &Payment) -> [String; 6] {
+    [
+        shown(&p.id).into_owned(),
+        p.status.as_str().to_string(),
+        p.amount.for_people(),
+        when(p.updated_at),
+        p.failure_reason
+            .map(|r| r.as_str())
+            .unwrap_or("")
+            .to_string(),
+        shown(&clip(&p.description, 40)).into_owned(),
+    ]
 }
 
 pub async fn list(
@@ -94,17 +137,17 @@ pub async fn list(
     let store = open_existing_store(settings).await?;
     let list = store.list(None, status, limit).await?;
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(&list)?)?;
+        writeln!(out, "{}", to_json(&list)?)?;
         return Ok(());
     }
-    writeln!(
-        out,
-        "{:<24}  {:<8}  {:>14}  {:<20}  {:<10}  DESCRIPTION",
-        "ID", "STATUS", "AMOUNT", "UPDATED (UTC)", "REASON"
-    )?;
-    for p in &list {
-        writeln!(out, "{}", row(p))?;
+    let mut t = table(&["ID", "STATUS", "AMOUNT", "UPDATED", "REASON", "DESCRIPTION"]);
+    if let Some(amount) = t.column_mut(2) {
+        amount.set_cell_alignment(comfy_table::CellAlignment::Right);
     }
+    for p in &list {
+        t.add_row(row(p));
+    }
+    write!(out, "{}", render(&t))?;
     let counts = store.status_counts().await?;
     let summary: Vec<String> = counts.iter().map(|(s, n)| format!("{n} {s}")).collect();
     writeln!(
@@ -132,7 +175,7 @@ pub async fn show(
         writeln!(
             out,
             "{}",
-            serde_json::to_string_pretty(&serde_json::json!({"payment": p, "events": events}))?
+            to_json(&serde_json::json!({"payment": p, "events": events}))?
         )?;
         return Ok(());
     }
@@ -140,12 +183,12 @@ pub async fn show(
     writeln!(
         out,
         "status         {}{}",
-        p.status,
+        paint(status_style(p.status), p.status.as_str()),
         p.failure_reason
             .map(|r| format!(" ({})", r.as_str()))
             .unwrap_or_default()
     )?;
-    writeln!(out, "amount         {}", p.amount)?;
+    writeln!(out, "amount         {}", p.amount.for_people())?;
     writeln!(out, "description    {}", shown(&p.description))?;
     writeln!(
         out,
@@ -171,22 +214,26 @@ pub async fn show(
         "link           {}",
         shown(p.payment_link_url.as_deref().unwrap_or("-"))
     )?;
-    writeln!(out, "created        {}", p.created_at.rfc3339())?;
+    writeln!(out, "created        {}", when(p.created_at))?;
     if let Some(t) = p.paid_at {
-        writeln!(out, "paid           {}", t.rfc3339())?;
+        writeln!(out, "paid           {}", when(t))?;
     }
-    writeln!(out, "events:")?;
+    writeln!(out, "\nevents:")?;
+    let mut t = table(&["#", "AT", "EVENT", "BY", "STATUS", "DETAIL"]);
     for e in events {
-        writeln!(
-            out,
-            "  #{} {:<24} {:<9} by {:<10} {}",
-            e.seq,
-            e.at.rfc3339(),
+        t.add_row([
+            e.seq.to_string(),
+            when(e.at),
             format!("{:?}", e.kind).to_lowercase(),
             format!("{:?}", e.source).to_lowercase(),
-            shown(e.detail.as_deref().unwrap_or_default())
-        )?;
+            match e.from {
+                Some(from) => format!("{} → {}", from.as_str(), e.to.as_str()),
+                None => e.to.as_str().to_string(),
+            },
+            shown(e.detail.as_deref().unwrap_or_default()).into_owned(),
+        ]);
     }
+    write!(out, "{}", render(&t))?;
     Ok(())
 }
 
@@ -217,7 +264,16 @@ pub async fn reconcile(
             else {
                 return Err(e);
             };
-            return print_reconciled(&answer?, id.is_some(), json, out);
+            let answer = answer?;
+            print_reconciled(&answer, id.is_some(), json, out)?;
+            return match id {
+                Some(_) if outcome(&answer) == "error" => fails_on_errors(1, 1),
+                Some(_) => Ok(()),
+                None => fails_on_errors(
+                    answer["errors"].as_u64().unwrap_or(0) as usize,
+                    answer["checked"].as_u64().unwrap_or(0) as usize,
+                ),
+            };
         }
         Err(e) => return Err(e),
     };
@@ -237,40 +293,105 @@ pub async fn reconcile(
         .filter(|(s, _)| !s.is_final())
         .map(|(_, n)| n)
         .sum::<u64>();
-    if !json {
-        writeln!(
-            out,
-            "asking Flow about {open} open payment(s), {} at a time…",
-            reconciler.concurrency
-        )?;
-    }
     match id {
         Some(id) => {
             let r = reconcile_one(&reconciler, &id, Timestamp::now()).await?;
             if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+                writeln!(out, "{}", to_json(&r)?)?;
             } else {
                 writeln!(
                     out,
-                    "{}: now {} ({:?})",
-                    r.payment.id, r.payment.status, r.checked
+                    "{}: now {} ({})",
+                    shown(&r.payment.id),
+                    paint(status_style(r.payment.status), r.payment.status.as_str()),
+                    checked_text(&r.checked)
                 )?;
+            }
+            match r.checked {
+                Checked::Error { .. } => Err(ReconcileErrors {
+                    errors: 1,
+                    checked: 1,
+                }
+                .into()),
+                _ => Ok(()),
             }
         }
         None => {
-            let report = reconcile_all_open(&reconciler).await;
+            if !json {
+                writeln!(
+                    out,
+                    "asking the gateways about {open} open payment(s), {} at a time…",
+                    reconciler.concurrency
+                )?;
+            }
+            let report = with_progress(&app, open, reconcile_all_open(&reconciler)).await;
             if json {
-                writeln!(out, "{}", serde_json::to_string_pretty(&report)?)?;
+                writeln!(out, "{}", to_json(&report)?)?;
             } else {
                 writeln!(
                     out,
                     "checked {}, changed {}, still pending {}, errors {}",
-                    report.checked, report.changed, report.still_pending, report.errors
+                    report.checked,
+                    report.changed,
+                    report.still_pending,
+                    if report.errors == 0 {
+                        "0".to_string()
+                    } else {
+                        paint(super::output::BAD, &report.errors.to_string())
+                    }
                 )?;
             }
+            fails_on_errors(report.errors, report.checked)
         }
     }
-    Ok(())
+}
+
+/// What one check came to, in words.
+fn checked_text(c: &Checked) -> String {
+    match c {
+        Checked::Changed => "changed".into(),
+        Checked::StillPending => "still pending".into(),
+        Checked::Unchanged => "unchanged".into(),
+        Checked::Error { message } => format!("not checked: {}", shown(message)),
+    }
+}
+
+/// A pass that had errors fails the command with [`ReconcileErrors`].
+fn fails_on_errors(errors: usize, checked: usize) -> anyhow::Result<()> {
+    if errors == 0 {
+        Ok(())
+    } else {
+        Err(ReconcileErrors { errors, checked }.into())
+    }
+}
+
+/// Runs `pass` while a bar on stderr (a terminal only) counts the checks made, read from
+/// the reconciler's own counter.
+async fn with_progress<T>(app: &Application, open: u64, pass: impl Future<Output = T>) -> T {
+    let metrics = app.payments.metrics().clone();
+    let start = metrics.reconciler_checked.get();
+    let bar = super::progress::bar(open, "reconciling".into());
+    let tick = async {
+        loop {
+            bar.set_position(metrics.reconciler_checked.get().saturating_sub(start));
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    let result = tokio::select! {
+        r = pass => r,
+        _ = tick => unreachable!("the progress loop never ends"),
+    };
+    bar.finish_and_clear();
+    result
+}
+
+/// The outcome of one check in a running paylink serve's answer (flattened beside the
+/// payment, as [`crate::reconcile::Reconciled`] serializes it).
+fn outcome(r: &serde_json::Value) -> &str {
+    r["outcome"]
+        .as_str()
+        .or_else(|| r["checked"]["outcome"].as_str())
+        .unwrap_or("?")
 }
 
 /// Prints what a running paylink serve answered to `payments reconcile`.
@@ -281,14 +402,14 @@ fn print_reconciled(
     out: &mut (dyn Write + Send),
 ) -> anyhow::Result<()> {
     if json {
-        writeln!(out, "{}", serde_json::to_string_pretty(r)?)?;
+        writeln!(out, "{}", to_json(r)?)?;
     } else if one {
         writeln!(
             out,
             "{}: now {} ({}) (checked by the running paylink serve)",
             shown(r["payment"]["id"].as_str().unwrap_or("?")),
             r["payment"]["status"].as_str().unwrap_or("?"),
-            r["checked"]["outcome"].as_str().unwrap_or("?")
+            outcome(r)
         )?;
     } else {
         writeln!(

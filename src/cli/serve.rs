@@ -3,7 +3,7 @@
 
 use paylink_tools::NameStyle;
 
-use super::{Common, ToolNames};
+use super::{Common, Live, Reach, ToolNames};
 use crate::app::Application;
 use crate::mcp::http::HttpOptions;
 
@@ -19,10 +19,14 @@ pub struct Args {
     pub tool_names: ToolNames,
     #[command(flatten)]
     pub common: Common,
+    #[command(flatten)]
+    pub reach: Reach,
+    #[command(flatten)]
+    pub live: Live,
 }
 
 pub async fn run(args: Args) -> anyhow::Result<()> {
-    let settings = args.common.settings()?;
+    let settings = args.common.settings_with(&args.reach, args.live)?;
     let style: NameStyle = args.tool_names.into();
     let opts = HttpOptions {
         tokens: settings.http_tokens.to_map(),
