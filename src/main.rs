@@ -8,7 +8,7 @@ fn main() -> ExitCode {
     let cli = paylink::cli::Cli::parse();
     paylink::cli::init_tracing(
         cli.verbose,
-        matches!(cli.command, paylink::cli::Command::Demo),
+        matches!(cli.command, paylink::cli::Command::Demo { .. }),
     );
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

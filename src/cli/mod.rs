@@ -9,6 +9,7 @@
 //! - [`integration`]: store, list and disable Flow accounts per organization.
 //! - [`tools`]: the tools' JSON manifests.
 //! - [`sandbox`]: the offline Flow sandbox on its own.
+//! - [`trigger`]: settle a payment made on an offline sandbox, from the shell.
 //!
 //! Every command that needs settings gets them from [`Settings::from_process`], once.
 //!
@@ -28,6 +29,7 @@ pub mod payments;
 pub mod sandbox;
 pub mod serve;
 pub mod tools;
+pub mod trigger;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -129,7 +131,24 @@ pub enum Command {
     Serve(serve::Args),
     /// Run the whole payment cycle offline and print a transcript: create a link over MCP,
     /// pay it on the built-in sandbox, watch the confirmation arrive and the status turn paid.
-    Demo,
+    Demo {
+        /// After the cycle, keep the server and the sandboxes running (with a pending
+        /// payment to settle with `paylink trigger`) until Ctrl-C.
+        #[arg(long)]
+        keep_open: bool,
+    },
+    /// Settle a payment made on an offline sandbox (the built-in one of `paylink serve` or
+    /// `paylink demo --keep-open`, or `paylink sandbox`), as its payer would; the sandbox
+    /// then confirms it to paylink. Never touches a real gateway.
+    Trigger {
+        /// What the payer does.
+        #[arg(value_enum)]
+        outcome: trigger::Outcome,
+        /// The payment's id (`ent_…`, the paymentId of payment.create).
+        payment_id: String,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Look at and repair payments in the ledger.
     Payments {
         #[command(subcommand)]
@@ -198,7 +217,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = std::io::stdout();
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
-        Command::Demo => demo::run(&mut out).await,
+        Command::Demo { keep_open } => demo::run(&mut out, keep_open).await,
+        Command::Trigger {
+            outcome,
+            payment_id,
+            common,
+        } => trigger::run(outcome, &payment_id, &common.settings()?, &mut out).await,
         Command::Payments { action, common } => {
             payments::run(action, common.settings()?, &mut out).await
         }

@@ -4,6 +4,7 @@
 mod cli_config;
 mod cli_data_dir;
 mod cli_demo;
+mod cli_trigger;
 mod crash_server;
 mod e2e_browser;
 mod faults;
