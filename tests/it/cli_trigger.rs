@@ -14,6 +14,15 @@ use crate::support::{BIN, Client, Recorder, call, structured, wait_for};
 /// `paylink serve` over stdio on its built-in offline sandbox (no gateway credentials),
 /// with a fresh ledger in `data_dir`.
 async fn serve_on_built_in_sandbox(data_dir: &std::path::Path) -> Client {
+    serve_with(data_dir, &[]).await
+}
+
+/// `paylink serve` over stdio with `env` added, with a fresh ledger in `data_dir`.
+async fn serve_with(data_dir: &std::path::Path, env: &[(&str, &str)]) -> Client {
+    let env: Vec<(String, String)> = env
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     let cmd = tokio::process::Command::new(BIN).configure(|c| {
         c.arg("serve")
             .env("PAYLINK_DATA_DIR", data_dir)
@@ -23,6 +32,7 @@ async fn serve_on_built_in_sandbox(data_dir: &std::path::Path) -> Client {
             .env_remove("FLOW_SECRET_KEY")
             .env_remove("FLOW_BASE_URL")
             .env_remove("STRIPE_SECRET_KEY")
+            .envs(env)
             .kill_on_drop(true);
     });
     let (transport, _) = TokioChildProcess::builder(cmd)
@@ -139,4 +149,45 @@ async fn trigger_rejected_fails_the_payment_and_a_dead_sandbox_is_named() {
     assert!(!ok);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(stderr.contains("is not running"), "{stderr}");
+}
+
+#[tokio::test]
+async fn trigger_pays_a_stripe_checkout_session_on_the_offline_stripe_sandbox() {
+    use paylink::sandbox::stripe::{
+        DEFAULT_STRIPE_TEST_KEY, DEFAULT_WEBHOOK_SECRET, StripeSandbox, StripeSandboxConfig,
+    };
+    let stripe = StripeSandbox::start(StripeSandboxConfig::default())
+        .await
+        .unwrap();
+    let dir = data_dir();
+    let client = serve_with(
+        dir.path(),
+        &[
+            ("STRIPE_SECRET_KEY", DEFAULT_STRIPE_TEST_KEY),
+            ("STRIPE_API_BASE", &stripe.api_base),
+            ("STRIPE_WEBHOOK_SECRET", DEFAULT_WEBHOOK_SECRET),
+        ],
+    )
+    .await;
+    let r = call(
+        &client,
+        "payment.create",
+        json!({"amount": 12.5, "currency": "USD", "description": "License", "customerEmail": "ana@gmail.com", "gateway": "stripe"}),
+    )
+    .await;
+    let id = structured(&r)["paymentId"].as_str().unwrap().to_string();
+    let (ok, stdout, stderr) = trigger(dir.path(), "paid", &id).await;
+    assert!(ok, "trigger failed:\n{stdout}\n{stderr}");
+    assert!(
+        stdout.starts_with(&format!(
+            "payment {id} settled paid on the offline Stripe sandbox"
+        )),
+        "{stdout}"
+    );
+    // No endpoint was registered for its events: getStatus reads the session back.
+    wait_for("getStatus to say paid", Duration::from_secs(20), || async {
+        status_of(&client, &id).await == "paid"
+    })
+    .await;
+    client.cancel().await.unwrap();
 }
