@@ -1,6 +1,6 @@
 """Drive one conversation's tool calls through the official Python MCP SDK.
 
-    pip install "mcp>=1.9"
+    pip install "mcp==2.3.0"    # the version CI runs it with
     python agent-examples/conversation.py            # uses `paylink` on PATH
     PAYLINK_BIN=./target/debug/paylink python agent-examples/conversation.py
 

@@ -6,6 +6,10 @@
 //! for Flow's confirmation to reach the side listener (the subscribed client is told), and
 //! reads `payment.getStatus`; then the same with `gateway: "stripe"`, paid on the Stripe
 //! sandbox's checkout page and confirmed by Stripe's signed event.
+//!
+//! With `--keep-open` it then leaves the server and both sandboxes running, with one more
+//! payment left pending, prints how to reach them (and a `paylink trigger` line that
+//! settles that payment through the demo's owner socket) and waits for Ctrl-C or SIGTERM.
 
 use std::io::Write;
 use std::time::Duration;
@@ -90,15 +94,20 @@ async fn updated(
     }
 }
 
-/// Runs the demo, writing the transcript to `out`.
-pub async fn run(out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
+/// Runs the demo, writing the transcript to `out`; with `keep_open`, then serves until
+/// Ctrl-C or SIGTERM.
+pub async fn run(out: &mut (dyn Write + Send), keep_open: bool) -> anyhow::Result<()> {
     let dir = temp_dir();
-    let result = run_in(&dir, out).await;
+    let result = run_in(&dir, out, keep_open).await;
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
-async fn run_in(dir: &std::path::Path, out: &mut (dyn Write + Send)) -> anyhow::Result<()> {
+async fn run_in(
+    dir: &std::path::Path,
+    out: &mut (dyn Write + Send),
+    keep_open: bool,
+) -> anyhow::Result<()> {
     // Both offline sandboxes, as accounts of the default organization: Flow's first (its
     // default gateway), Stripe's beside it.
     let flow = Sandbox::start(SandboxConfig::default())
@@ -168,6 +177,13 @@ async fn run_in(dir: &std::path::Path, out: &mut (dyn Write + Send)) -> anyhow::
                 Ok(())
             }),
         Err(e) => Err(e),
+    };
+    let outcome = match outcome {
+        Ok(()) if keep_open => {
+            let sandboxes = [flow.base_url.as_str(), stripe.api_base.as_str()];
+            stay_open(&mcp_url, &listener_base, sandboxes, dir, out).await
+        }
+        other => other,
     };
     shutdown.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
@@ -394,4 +410,47 @@ async fn drive_stripe(
         bail!("the Stripe payment did not end paid: {s}");
     }
     Ok(id)
+}
+
+/// After the cycle: one more payment left pending, how to reach everything, and a wait
+/// for Ctrl-C or SIGTERM.
+async fn stay_open(
+    mcp_url: &str,
+    listener_base: &str,
+    [flow_base, stripe_base]: [&str; 2],
+    dir: &std::path::Path,
+    out: &mut (dyn Write + Send),
+) -> anyhow::Result<()> {
+    let signals = super::shutdown_on_signals();
+    let (tx, _updates) = mpsc::unbounded_channel();
+    let client = Updates(tx)
+        .serve(StreamableHttpClientTransport::from_uri(mcp_url.to_string()))
+        .await
+        .context("the MCP client could not connect")?;
+    let args = serde_json::json!({
+        "amount": 7500,
+        "description": "Clase de física, jueves 16:00",
+        "customerEmail": "apoderado@gmail.com",
+        "idempotencyKey": "demo-keep-open",
+    });
+    let created = tool(&client, "payment.create", &args, "payment.create").await?;
+    client.cancel().await?;
+    let id = created["paymentId"].as_str().unwrap_or_default();
+    let data_dir = dir.display();
+    writeln!(
+        out,
+        "\nStill running (--keep-open), until Ctrl-C:\n\
+         \x20 MCP server             {mcp_url}\n\
+         \x20 side listener          {listener_base}  (/healthz, /webhook/flow, /payment/return)\n\
+         \x20 Flow sandbox control   {flow_base}/sandbox/\n\
+         \x20 Stripe sandbox control {stripe_base}/sandbox/\n\
+         \x20 pending payment        {id}  {}\n\
+         Settle it from another shell, as its payer would:\n\
+         \x20 PAYLINK_DATA_DIR={data_dir} paylink trigger paid {id}\n\
+         Press Ctrl-C to stop.",
+        created["paymentLinkUrl"].as_str().unwrap_or_default()
+    )?;
+    out.flush()?;
+    signals.cancelled().await;
+    Ok(())
 }

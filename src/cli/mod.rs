@@ -11,6 +11,7 @@
 //! - [`sandbox`]: the offline Flow sandbox on its own.
 //! - [`output`]: tables, colour, times and amounts for people, `--json` times.
 //! - [`progress`]: progress on stderr, only on a terminal.
+//! - [`trigger`]: settle a payment made on an offline sandbox, from the shell.
 //!
 //! Options that only some commands use (`--listen`, `--public-url`: [`Reach`];
 //! `--allow-live`: [`Live`]) are flattened into those commands only, after their
@@ -37,6 +38,7 @@ pub mod progress;
 pub mod sandbox;
 pub mod serve;
 pub mod tools;
+pub mod trigger;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -156,7 +158,24 @@ pub enum Command {
     Serve(serve::Args),
     /// Run the whole payment cycle offline and print a transcript: create a link over MCP,
     /// pay it on the built-in sandbox, watch the confirmation arrive and the status turn paid.
-    Demo,
+    Demo {
+        /// After the cycle, keep the server and the sandboxes running (with a pending
+        /// payment to settle with `paylink trigger`) until Ctrl-C.
+        #[arg(long)]
+        keep_open: bool,
+    },
+    /// Settle a payment made on an offline sandbox (the built-in one of `paylink serve` or
+    /// `paylink demo --keep-open`, or `paylink sandbox`), as its payer would; the sandbox
+    /// then confirms it to paylink. Never touches a real gateway.
+    Trigger {
+        /// What the payer does.
+        #[arg(value_enum)]
+        outcome: trigger::Outcome,
+        /// The payment's id (`ent_…`, the paymentId of payment.create).
+        payment_id: String,
+        #[command(flatten)]
+        common: Common,
+    },
     /// Look at and repair payments in the ledger.
     Payments {
         #[command(subcommand)]
@@ -231,7 +250,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut out = std::io::stdout();
     match cli.command {
         Command::Serve(args) => serve::run(args).await,
-        Command::Demo => demo::run(&mut out).await,
+        Command::Demo { keep_open } => demo::run(&mut out, keep_open).await,
+        Command::Trigger {
+            outcome,
+            payment_id,
+            common,
+        } => trigger::run(outcome, &payment_id, &common.settings()?, &mut out).await,
         Command::Payments { action, common } => {
             let settings = common.settings_with(&Reach::default(), action.live())?;
             payments::run(action, settings, &mut out).await
@@ -276,7 +300,7 @@ impl Command {
     pub fn log_default(&self) -> &'static str {
         match self {
             Command::Serve(_) | Command::Sandbox { .. } => "warn,paylink=info",
-            Command::Demo => "error",
+            Command::Demo { .. } => "error",
             _ => "warn,paylink::reconcile=error",
         }
     }

@@ -1,5 +1,5 @@
-//! The JSON control API under `/sandbox`, for tests and demos (shapes in the `sandbox`
-//! module doc). Each route is a thin wrapper over the same-named [`Sandbox`] method;
+//! The JSON control API under `/sandbox/`, for tests and demos (shapes in the `sandbox`
+//! module doc); `GET /sandbox/` lists it. Each route is a thin wrapper over the same-named [`Sandbox`] method;
 //! settle errors map to HTTP here and only here: unknown token or refund 404, final or
 //! expired order and a refund whose status does not allow the action 409.
 
@@ -9,14 +9,62 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use time::format_description::well_known::Rfc3339;
 
 use super::Sandbox;
 use super::model::{Fault, Outcome, RefundAction, SandboxError};
 
+/// Every control route: method, path, what it does (the index at `GET /sandbox/`).
+const ROUTES: &[(&str, &str, &str)] = &[
+    ("GET", "/sandbox/", "this index"),
+    ("GET", "/sandbox/health", "ok"),
+    (
+        "POST",
+        "/sandbox/settle",
+        "{\"token\":\"…\",\"outcome\":\"paid|rejected|cancelled|pending\"}: settle an order as its payer would (404 unknown token, 409 already final or expired); paid, rejected and cancelled send the confirmation",
+    ),
+    (
+        "POST",
+        "/sandbox/clock/advance",
+        "{\"seconds\":N}: move the sandbox clock forward (orders expire by it)",
+    ),
+    ("GET", "/sandbox/faults", "the active faults"),
+    (
+        "POST",
+        "/sandbox/faults",
+        "{\"target\":\"create|get_status|any\",\"kind\":{\"kind\":\"delay\",\"ms\":N}|{\"kind\":\"http500\"}|{\"kind\":\"malformed_body\"}|{\"kind\":\"close_connection\"},\"times\":N|null}",
+    ),
+    ("DELETE", "/sandbox/faults", "clear every fault"),
+    (
+        "POST",
+        "/sandbox/confirmations/drop",
+        "{\"count\":N}: drop the next N confirmations (0 cancels)",
+    ),
+    ("GET", "/sandbox/requests", "every /api request (without s)"),
+    (
+        "GET",
+        "/sandbox/confirmations",
+        "every confirmation sent or dropped",
+    ),
+    (
+        "GET",
+        "/sandbox/orders/{token}",
+        "an order, as payment/getStatus returns it now",
+    ),
+    ("GET", "/sandbox/refunds/{token}", "a refund's status"),
+    (
+        "POST",
+        "/sandbox/refunds/{token}/{action}",
+        "no body; action accept|reject|refund|cancel: move a refund on and send its callback",
+    ),
+    ("GET", "/sandbox/refund_callbacks", "every refund callback"),
+];
+
 pub fn routes() -> Router<Sandbox> {
     Router::new()
+        .route("/sandbox", get(index))
+        .route("/sandbox/", get(index))
         .route("/sandbox/health", get(|| async { "ok" }))
         .route("/sandbox/settle", post(settle))
         .route("/sandbox/clock/advance", post(advance_clock))
@@ -40,6 +88,14 @@ pub fn routes() -> Router<Sandbox> {
             "/sandbox/refund_callbacks",
             get(|State(sb): State<Sandbox>| async move { Json(sb.refund_callbacks()) }),
         )
+}
+
+async fn index() -> Json<Value> {
+    let routes: Vec<Value> = ROUTES
+        .iter()
+        .map(|(method, path, what)| json!({"method": method, "path": path, "description": what}))
+        .collect();
+    Json(json!({"sandbox": "flow", "routes": routes}))
 }
 
 fn error(status: StatusCode, message: impl Into<String>) -> Response {

@@ -10,7 +10,7 @@
 //!   (POST): Flow's refunds, signature-checked the same way (`refund_rules.rs` for the
 //!   create's rules, `refunds.rs` for their states and callbacks).
 //! - `/app/web/pay.php`: the pay page (GET shows the order, POST settles it) (`pay_page.rs`).
-//! - `/sandbox/...`: the JSON control API (`control.rs`):
+//! - `/sandbox/...`: the JSON control API (`control.rs`), listed by `GET /sandbox/`:
 //!   - `POST /sandbox/settle` `{"token":"…","outcome":"paid|rejected|cancelled|pending"}`
 //!     → 200 [`SettleReport`], 404 unknown token, 409 already final or expired;
 //!   - `POST /sandbox/clock/advance` `{"seconds":N}` → `{"offset_seconds":…,"now":"…"}`;

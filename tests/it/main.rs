@@ -5,6 +5,7 @@ mod cli_config;
 mod cli_data_dir;
 mod cli_demo;
 mod cli_exit;
+mod cli_trigger;
 mod cli_ux;
 mod crash_server;
 mod e2e_browser;

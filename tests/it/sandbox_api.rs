@@ -635,3 +635,46 @@ async fn requests_log_lists_what_came_in_without_the_signature() {
             .all(|r| r.params.iter().all(|(k, _)| k != "s"))
     );
 }
+
+#[tokio::test]
+async fn the_control_index_lists_every_route_and_each_listed_read_answers() {
+    let env = Env::start().await;
+    for index_path in ["/sandbox/", "/sandbox"] {
+        let resp = env
+            .http
+            .get(format!("{}{index_path}", env.sb.base_url))
+            .send()
+            .await
+            .unwrap();
+        let (status, index) = Env::json(resp).await;
+        assert_eq!((status, &index["sandbox"]), (200, &json!("flow")));
+        let routes = index["routes"].as_array().unwrap();
+        let listed: Vec<(&str, &str)> = routes
+            .iter()
+            .map(|r| (r["method"].as_str().unwrap(), r["path"].as_str().unwrap()))
+            .collect();
+        for route in [
+            ("POST", "/sandbox/settle"),
+            ("POST", "/sandbox/clock/advance"),
+            ("POST", "/sandbox/faults"),
+            ("POST", "/sandbox/confirmations/drop"),
+            ("POST", "/sandbox/refunds/{token}/{action}"),
+        ] {
+            assert!(listed.contains(&route), "{route:?} in {listed:?}");
+        }
+        assert!(routes.iter().all(|r| r["description"].is_string()));
+        // Every listed read that takes no path parameter answers 200: the index does not
+        // advertise a route that is not served.
+        for (method, path) in &listed {
+            if *method == "GET" && !path.contains('{') {
+                let resp = env
+                    .http
+                    .get(format!("{}{path}", env.sb.base_url))
+                    .send()
+                    .await
+                    .unwrap();
+                assert_eq!(resp.status().as_u16(), 200, "GET {path}");
+            }
+        }
+    }
+}
