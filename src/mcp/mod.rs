@@ -16,6 +16,7 @@ mod confirm;
 pub mod duplicates;
 mod errors;
 pub mod http;
+mod refund;
 mod resources;
 mod summary;
 mod tools;

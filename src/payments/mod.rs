@@ -13,6 +13,7 @@ pub mod gateways;
 mod ledger;
 pub mod merchant;
 pub mod policy;
+mod refund_follow;
 mod refund_ledger;
 pub mod refunds;
 
