@@ -114,7 +114,13 @@ impl Payments {
                     if a.fingerprint != req.fingerprint {
                         return Err(PaymentError::IdempotencyConflict { payment_id: a.id });
                     }
-                    if a.standing(now) != Standing::Expired {
+                    // A request without an idempotencyKey is "the same request" only within
+                    // the idempotency window: after it, identical arguments are a new
+                    // payment, and a person is asked again.
+                    let window = self.settings().idempotency_window.as_millis() as i64;
+                    let outlived = req.claim.starts_with("auto:")
+                        && a.decided_at.is_some_and(|d| now.0 > d.0 + window);
+                    if a.standing(now) != Standing::Expired && !outlived {
                         return Ok(a);
                     }
                 }

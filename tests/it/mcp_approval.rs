@@ -353,3 +353,45 @@ async fn a_2026_client_is_asked_through_an_input_request_and_its_answer_decides(
         }
     }
 }
+
+#[tokio::test]
+async fn without_an_idempotency_key_an_approval_covers_identical_calls_only_within_the_window() {
+    let w = World::new().await;
+    let yes = Person::new(true);
+    let mut env = w.env();
+    env.push((THRESHOLD.0.into(), THRESHOLD.1.into()));
+    env.push(("PAYLINK_IDEMPOTENCY_WINDOW_SECS".into(), "1".into()));
+    let cmd = tokio::process::Command::new(BIN).configure(|c| {
+        c.arg("serve").envs(env).kill_on_drop(true);
+    });
+    let (transport, _) = TokioChildProcess::builder(cmd)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = yes.clone().serve(transport).await.unwrap();
+    let args =
+        json!({"amount": 150000, "description": "Bicicleta", "customerEmail": "ana@gmail.com"});
+    let first = structured(&call(&client, "payment.create", args.clone()).await);
+    let again = structured(&call(&client, "payment.create", args.clone()).await);
+    assert_eq!(
+        again["paymentId"], first["paymentId"],
+        "within the window: the same payment"
+    );
+    assert_eq!(yes.asked.load(Ordering::SeqCst), 1);
+    // Once the window has passed, identical arguments are a new payment: asked again.
+    let decided = std::time::Instant::now();
+    wait_for(
+        "the idempotency window to pass",
+        std::time::Duration::from_secs(5),
+        || async move { decided.elapsed() > std::time::Duration::from_millis(1_500) },
+    )
+    .await;
+    let later = structured(&call(&client, "payment.create", args).await);
+    assert_ne!(later["paymentId"], first["paymentId"]);
+    assert_eq!(
+        yes.asked.load(Ordering::SeqCst),
+        2,
+        "a new payment needs a new yes"
+    );
+    assert_eq!(gateway_creates(&w), 2);
+}
