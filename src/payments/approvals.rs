@@ -118,8 +118,9 @@ impl Payments {
                     // the idempotency window: after it, identical arguments are a new
                     // payment, and a person is asked again.
                     let window = self.settings().idempotency_window.as_millis() as i64;
-                    let outlived = req.claim.starts_with("auto:")
-                        && a.decided_at.is_some_and(|d| now.0 > d.0 + window);
+                    let keyless =
+                        req.claim.starts_with("auto:") || req.claim.starts_with("refund-auto:");
+                    let outlived = keyless && a.decided_at.is_some_and(|d| now.0 > d.0 + window);
                     if a.standing(now) != Standing::Expired && !outlived {
                         return Ok(a);
                     }

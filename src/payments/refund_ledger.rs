@@ -99,11 +99,22 @@ impl Payments {
             .map(|b| String::from_utf8_lossy(&b).into_owned()))
     }
 
-    /// Records that the request's claim made refund `id`; false if another did first.
-    pub(super) async fn claim_refund(&self, digest: &str, id: &str) -> Result<bool, PaymentError> {
+    /// Records that the request's claim made refund `id` (replacing `previous`, the
+    /// lapsed refund it named, if any); false if another request did first.
+    pub(super) async fn claim_refund(
+        &self,
+        digest: &str,
+        id: &str,
+        previous: Option<&str>,
+    ) -> Result<bool, PaymentError> {
         Ok(self
             .store()
-            .record_swap(REFUND_CLAIM, digest, None, id.as_bytes())
+            .record_swap(
+                REFUND_CLAIM,
+                digest,
+                previous.map(str::as_bytes),
+                id.as_bytes(),
+            )
             .await?)
     }
 

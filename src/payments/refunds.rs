@@ -43,6 +43,14 @@ pub struct RefundOutcome {
     pub reused: bool,
 }
 
+/// What an earlier request with the same claim left.
+enum Existing {
+    Found(RefundOutcome),
+    /// A refund without a key, older than the window: this request is a new one.
+    Lapsed(String),
+    None,
+}
+
 /// The neutral gateway state as the ledger records it.
 fn status_of(s: RefundState) -> RefundStatus {
     match s {
@@ -117,16 +125,22 @@ impl Payments {
         let now = Timestamp::now();
         let claim = match &input.idempotency_key {
             Some(k) => format!("refund:{org}:{k}"),
-            // Identical calls within the window are one refund.
-            None => format!(
-                "refund-auto:{fp}:{}",
-                now.0 / self.settings().idempotency_window.as_millis().max(1) as i64
-            ),
+            // Identical calls within the window are one refund; after it, a new one.
+            None => format!("refund-auto:{fp}"),
         };
+        let lapses_after = input
+            .idempotency_key
+            .is_none()
+            .then(|| self.settings().idempotency_window.as_millis() as i64);
         let digest = claim_digest(&org, &claim);
-        if let Some(done) = self.existing_refund(&digest, &fp).await? {
-            return Ok(done);
-        }
+        let previous = match self
+            .existing_refund(&digest, &fp, lapses_after, now)
+            .await?
+        {
+            Existing::Found(done) => return Ok(done),
+            Existing::Lapsed(id) => Some(id),
+            Existing::None => None,
+        };
         if amount.minor > payment.amount.minor - held_before {
             return Err(PaymentError::RefundTooLarge {
                 payment_id: payment.id.clone(),
@@ -192,9 +206,15 @@ impl Payments {
             }],
         };
         self.insert_refund(&refund).await?;
-        if !self.claim_refund(&digest, &refund.id).await? {
+        if !self
+            .claim_refund(&digest, &refund.id, previous.as_deref())
+            .await?
+        {
             // An identical request got there first: its refund is the one.
-            if let Some(done) = self.existing_refund(&digest, &fp).await? {
+            if let Existing::Found(done) = self
+                .existing_refund(&digest, &fp, lapses_after, now)
+                .await?
+            {
                 return Ok(done);
             }
         }
@@ -228,22 +248,29 @@ impl Payments {
         })
     }
 
+    /// The refund an earlier request with this claim made. `lapses_after` (ms): a claim
+    /// without a key names its refund only that long; after it, the request is new.
     async fn existing_refund(
         &self,
         digest: &str,
         fp: &str,
-    ) -> Result<Option<RefundOutcome>, PaymentError> {
+        lapses_after: Option<i64>,
+        now: Timestamp,
+    ) -> Result<Existing, PaymentError> {
         let Some(id) = self.refund_of_claim(digest).await? else {
-            return Ok(None);
+            return Ok(Existing::None);
         };
         let Some((r, _)) = self.refund_raw(&id).await? else {
-            return Ok(None);
+            return Ok(Existing::None);
         };
         if r.fingerprint != fp {
             return Err(PaymentError::IdempotencyConflict { payment_id: r.id });
         }
+        if lapses_after.is_some_and(|ms| now.0 > r.created_at.0 + ms) {
+            return Ok(Existing::Lapsed(id));
+        }
         let held = Money::from_minor(self.held_minor(&r.payment_id).await?, r.amount.currency);
-        Ok(Some(RefundOutcome {
+        Ok(Existing::Found(RefundOutcome {
             refund: r,
             held,
             reused: true,

@@ -262,3 +262,50 @@ async fn an_unpaid_payment_cannot_be_refunded_and_another_organizations_is_not_f
     assert_eq!(e["code"], "not_found", "{e}");
     assert_eq!(refund_creates(&w), 0);
 }
+
+#[tokio::test]
+async fn without_an_idempotency_key_identical_refunds_are_one_within_the_window_and_new_after_it() {
+    use rmcp::ServiceExt;
+    use rmcp::transport::{ConfigureCommandExt, TokioChildProcess};
+    use std::sync::atomic::Ordering;
+    let w = World::new().await;
+    let yes = Person::new(true);
+    let mut env = w.env();
+    env.push(("PAYLINK_IDEMPOTENCY_WINDOW_SECS".into(), "1".into()));
+    let cmd = tokio::process::Command::new(BIN).configure(|c| {
+        c.arg("serve").envs(env).kill_on_drop(true);
+    });
+    let (transport, _) = TokioChildProcess::builder(cmd)
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = yes.clone().serve(transport).await.unwrap();
+    let payment = paid_payment(&w, &client).await;
+    let args = json!({"paymentId": payment, "amount": 2000});
+    let first = structured(&call(&client, "payment.refund", args.clone()).await);
+    let again = structured(&call(&client, "payment.refund", args.clone()).await);
+    assert_eq!(again["refundId"], first["refundId"]);
+    assert_eq!(again["reused"], true);
+    assert_eq!(
+        (yes.asked.load(Ordering::SeqCst), refund_creates(&w)),
+        (1, 1)
+    );
+    let made = std::time::Instant::now();
+    wait_for(
+        "the idempotency window to pass",
+        Duration::from_secs(5),
+        || async move { made.elapsed() > Duration::from_millis(1_500) },
+    )
+    .await;
+    let later = structured(&call(&client, "payment.refund", args).await);
+    assert_ne!(
+        later["refundId"], first["refundId"],
+        "a new refund after the window"
+    );
+    assert_eq!(later["amountRefunded"], 4000);
+    assert_eq!(
+        (yes.asked.load(Ordering::SeqCst), refund_creates(&w)),
+        (2, 2),
+        "asked again"
+    );
+}
