@@ -45,7 +45,7 @@ pub struct RefundOutcome {
 
 /// What an earlier request with the same claim left.
 enum Existing {
-    Found(RefundOutcome),
+    Found(Box<RefundOutcome>),
     /// A refund without a key, older than the window: this request is a new one.
     Lapsed(String),
     None,
@@ -137,7 +137,7 @@ impl Payments {
             .existing_refund(&digest, &fp, lapses_after, now)
             .await?
         {
-            Existing::Found(done) => return Ok(done),
+            Existing::Found(done) => return Ok(*done),
             Existing::Lapsed(id) => Some(id),
             Existing::None => None,
         };
@@ -215,7 +215,7 @@ impl Payments {
                 .existing_refund(&digest, &fp, lapses_after, now)
                 .await?
             {
-                return Ok(done);
+                return Ok(*done);
             }
         }
         match self
@@ -270,11 +270,11 @@ impl Payments {
             return Ok(Existing::Lapsed(id));
         }
         let held = Money::from_minor(self.held_minor(&r.payment_id).await?, r.amount.currency);
-        Ok(Existing::Found(RefundOutcome {
+        Ok(Existing::Found(Box::new(RefundOutcome {
             refund: r,
             held,
             reused: true,
-        }))
+        })))
     }
 
     /// Sends a `requested` refund to the gateway and records its answer.
