@@ -132,13 +132,7 @@ impl Approval {
 
 /// A new approval id: `apv_` and 32 random base-36 characters.
 pub fn new_approval_id() -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    let tail: String = (0..32)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
-    format!("apv_{tail}")
+    super::payment::random_id("apv_", 32)
 }
 
 /// Whether `s` has the shape of an approval id (checked before any lookup).

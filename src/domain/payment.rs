@@ -262,13 +262,19 @@ pub enum Applied {
 
 /// A fresh payment id: `ent_` and 20 characters of [a-z0-9].
 pub fn new_payment_id() -> String {
+    random_id("ent_", 20)
+}
+
+/// `prefix` and `len` random lowercase letters and digits (about 5.17 bits each): the ids
+/// of payments, approvals and refunds.
+pub fn random_id(prefix: &str, len: usize) -> String {
     use rand::Rng;
     const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
     let mut rng = rand::rng();
-    let tail: String = (0..20)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
-    format!("ent_{tail}")
+    let mut id = String::with_capacity(prefix.len() + len);
+    id.push_str(prefix);
+    id.extend((0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char));
+    id
 }
 
 impl Payment {

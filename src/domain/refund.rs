@@ -137,13 +137,7 @@ impl Refund {
 
 /// A new refund id.
 pub fn new_refund_id() -> String {
-    use rand::Rng;
-    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
-    let mut rng = rand::rng();
-    let tail: String = (0..24)
-        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
-        .collect();
-    format!("rf_{tail}")
+    super::payment::random_id("rf_", 24)
 }
 
 #[cfg(test)]

@@ -8,8 +8,7 @@
 //! written by compare-and-swap; a decision swaps pending for approved or declined and so
 //! wins once.
 
-use sha2::{Digest, Sha256};
-
+use super::record_codec::{claim_digest, decode, encode};
 use super::{PaymentError, Payments};
 use crate::domain::{
     Approval, ApprovalAction, ApprovalState, DecidedVia, Money, Standing, Timestamp,
@@ -43,30 +42,6 @@ pub enum NotDecided {
     Expired,
 }
 
-fn claim_digest(organization: &str, claim: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(organization.as_bytes());
-    h.update([0u8]);
-    h.update(claim.as_bytes());
-    hex::encode(h.finalize())
-}
-
-fn encode(a: &Approval) -> Result<Vec<u8>, PaymentError> {
-    serde_json::to_vec(a).map_err(|e| {
-        PaymentError::Store(crate::store::StoreError::InvalidInput(format!(
-            "cannot encode an approval: {e}"
-        )))
-    })
-}
-
-fn decode(bytes: &[u8]) -> Result<Approval, PaymentError> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        PaymentError::Store(crate::store::StoreError::Corrupt(format!(
-            "an approval does not decode: {e}"
-        )))
-    })
-}
-
 impl Payments {
     /// The approval page of `id`: `<public base>/approve/<id>`.
     pub fn approval_url(&self, id: &str) -> String {
@@ -77,7 +52,7 @@ impl Payments {
     async fn approval_raw(&self, id: &str) -> Result<Option<(Approval, Vec<u8>)>, PaymentError> {
         match self.store().record_get(APPROVAL, id).await? {
             None => Ok(None),
-            Some(bytes) => Ok(Some((decode(&bytes)?, bytes))),
+            Some(bytes) => Ok(Some((decode("an approval", &bytes)?, bytes))),
         }
     }
 

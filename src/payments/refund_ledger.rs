@@ -11,11 +11,10 @@
 //!   that the refunds together never pass the payment's amount, however many run at once.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
+use super::record_codec::{decode, encode};
 use super::{PaymentError, Payments};
 use crate::domain::Refund;
-use crate::store::StoreError;
 
 const REFUND: &str = "refund";
 const REFUND_CLAIM: &str = "refund_claim";
@@ -29,23 +28,6 @@ pub(super) struct Held {
     pub minor: i64,
     /// False once the refund was rejected or canceled: its amount is free again.
     pub holds: bool,
-}
-
-pub(super) fn claim_digest(organization: &str, claim: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(organization.as_bytes());
-    h.update([0u8]);
-    h.update(claim.as_bytes());
-    hex::encode(h.finalize())
-}
-
-fn corrupt(what: &str, e: serde_json::Error) -> PaymentError {
-    PaymentError::Store(StoreError::Corrupt(format!("{what} does not decode: {e}")))
-}
-
-fn encode<T: Serialize>(v: &T) -> Result<Vec<u8>, PaymentError> {
-    serde_json::to_vec(v)
-        .map_err(|e| PaymentError::Store(StoreError::InvalidInput(format!("cannot encode: {e}"))))
 }
 
 /// How adding a refund to a payment's list went.
@@ -64,10 +46,7 @@ impl Payments {
     ) -> Result<Option<(Refund, Vec<u8>)>, PaymentError> {
         match self.store().record_get(REFUND, id).await? {
             None => Ok(None),
-            Some(bytes) => Ok(Some((
-                serde_json::from_slice(&bytes).map_err(|e| corrupt("a refund", e))?,
-                bytes,
-            ))),
+            Some(bytes) => Ok(Some((decode("a refund", &bytes)?, bytes))),
         }
     }
 
@@ -146,11 +125,7 @@ impl Payments {
     ) -> Result<(Vec<Held>, Option<Vec<u8>>), PaymentError> {
         match self.store().record_get(PAYMENT_REFUNDS, payment_id).await? {
             None => Ok((Vec::new(), None)),
-            Some(bytes) => Ok((
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| corrupt("a payment's refund list", e))?,
-                Some(bytes),
-            )),
+            Some(bytes) => Ok((decode("a payment's refund list", &bytes)?, Some(bytes))),
         }
     }
 
@@ -231,7 +206,7 @@ impl Payments {
     pub(super) async fn open_refunds(&self) -> Result<Vec<Refund>, PaymentError> {
         let mut open = Vec::new();
         for (_, bytes) in self.store().record_scan(REFUND).await? {
-            let r: Refund = serde_json::from_slice(&bytes).map_err(|e| corrupt("a refund", e))?;
+            let r: Refund = decode("a refund", &bytes)?;
             if !r.status.is_final() {
                 open.push(r);
             }

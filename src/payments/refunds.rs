@@ -16,7 +16,8 @@
 
 use sha2::{Digest, Sha256};
 
-use super::refund_ledger::{Reserve, claim_digest};
+use super::record_codec::claim_digest;
+use super::refund_ledger::Reserve;
 use super::{PaymentError, Payments};
 use crate::domain::refund::new_refund_id;
 use crate::domain::{
