@@ -11,7 +11,10 @@
 //! The id (165 random bits) is the secret that opens the page. The form is protected
 //! against cross-site requests by a token in both a `SameSite=Strict`, `HttpOnly` cookie
 //! and a hidden field, which must match, and by the `Origin` check; the page cannot be
-//! framed (clickjacking), is not cached and sends no referrer. An approval expires after
+//! framed (clickjacking), is not cached and never sends its address (which holds the id)
+//! to another site (`Referrer-Policy: same-origin`: with `no-referrer` browsers send
+//! `Origin: null` on the form's own POST, which the Origin check must refuse). An approval
+//! expires after
 //! `PAYLINK_APPROVAL_TTL_SECS`.
 
 use axum::body::Bytes;
@@ -67,7 +70,7 @@ pub async fn get(State(state): State<WebhookState>, Path(id): Path<String>) -> R
          <dt>Through</dt><dd id=\"gateway\">{gateway}</dd>\n<dt>Mode</dt><dd id=\"mode\">{mode}</dd>\n\
          <dt>Answer before</dt><dd>{expires}</dd>\n</dl>\n\
          <form method=\"post\">\n<input type=\"hidden\" name=\"csrf\" value=\"{token}\">\n\
-         <button type=\"submit\" name=\"decision\" value=\"approve\" id=\"approve\">Approve</button>\n\
+         <button type=\"submit\" name=\"decision\" value=\"approve\" id=\"approve\" class=\"primary\">Approve</button>\n\
          <button type=\"submit\" name=\"decision\" value=\"decline\" id=\"decline\">Decline</button>\n</form>",
         q = esc(&approval.question()),
         amount = esc(&approval.amount.for_people()),
@@ -272,20 +275,21 @@ fn new_token() -> String {
 }
 
 fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    // The payer pages' look (one card, system fonts, fits a phone).
     let html = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>{t}</title>\n<style>body{{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}\
-         dt{{font-weight:600}}dd{{margin:0 0 .6rem}}button{{font-size:1rem;padding:.6rem 1.2rem;margin-right:.6rem}}</style>\n\
-         </head>\n<body>\n<h1 id=\"title\">{t}</h1>\n{body}\n</body>\n</html>\n",
-        t = esc(title)
+         <title>{t}</title>\n<style>{css}</style>\n</head>\n<body>\n<main>\n\
+         <h1 id=\"title\">{t}</h1>\n{body}\n</main>\n</body>\n</html>\n",
+        t = esc(title),
+        css = crate::html::PAGE_CSS,
     );
     let mut r = (status, Html(html)).into_response();
     let h = r.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     h.insert(

@@ -395,3 +395,48 @@ async fn without_an_idempotency_key_an_approval_covers_identical_calls_only_with
     );
     assert_eq!(gateway_creates(&w), 2);
 }
+
+/// The approval page in a real browser: Chromium keeps the `SameSite=Strict` cookie and
+/// sends its own `Origin`, and the click on Approve makes the payment once.
+#[tokio::test]
+async fn a_person_approves_in_headless_chromium_and_the_payment_is_made() {
+    use crate::support::browser::{Browser, chromium_path};
+    if chromium_path().is_none() {
+        return;
+    }
+    let w = World::new().await;
+    let (client, _) = w.stdio_with(&[], &[THRESHOLD], Stdio::null()).await;
+    let e = error_of(&call(&client, "payment.create", big("browser-1")).await);
+    let url = e["approval"]["approvalUrl"].as_str().unwrap().to_string();
+    let approval = e["approval"]["approvalId"].as_str().unwrap().to_string();
+    let mut browser = Browser::launch().await;
+    browser
+        .send("Page.navigate", json!({"url": url}))
+        .await
+        .unwrap();
+    browser
+        .wait_until(
+            "the approval page",
+            "document.getElementById('approve') !== null",
+            20,
+            |v| v == &json!(true),
+        )
+        .await;
+    browser
+        .eval("document.getElementById('approve').click(); true")
+        .await
+        .expect("click Approve");
+    browser
+        .wait_until(
+            "the page to say approved",
+            "document.getElementById('result') && document.getElementById('result').textContent",
+            20,
+            |v| v.as_str().is_some_and(|t| t.starts_with("Approved")),
+        )
+        .await;
+    browser.close().await;
+    assert_eq!(gateway_creates(&w), 1);
+    let status =
+        structured(&call(&client, "payment.getStatus", json!({"entityId": approval})).await);
+    assert_eq!(status["status"], "pending");
+}
